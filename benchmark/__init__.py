@@ -1,0 +1,1 @@
+"""Experiments, compute-cost measurement and speed suites of the seamless harness."""

@@ -1,0 +1,1 @@
+"""Tables, plots and the HTML report, rendered from run directories' results files."""
