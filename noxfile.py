@@ -60,7 +60,6 @@ def metrics(session: nox.Session) -> None:
         "-m",
         "not needs_torch",
         "tests/metrics",
-        "tests/test_packaging.py",
         *session.posargs,
     )
 
