@@ -59,7 +59,7 @@ class PanopticDataset(Dataset[Sample]):
     def __len__(self) -> int:
         return len(self.source.records)
 
-    def __getitem__(self, key: SampleKey | int) -> Sample:  # type: ignore[override]
+    def __getitem__(self, key: SampleKey | int) -> Sample:
         if isinstance(key, int):
             key = SampleKey(key, position=key)
         if not 0 <= key.index < len(self):

@@ -101,7 +101,7 @@ def _index_from_instance_ids(record: PanopticRecord, classes: ClassMapping) -> P
     raw = np.asarray(image).astype(np.int64)
     if raw.size and (raw.min() < 0 or raw.max() >= 2**24):
         raise DatasetError(f"{record.panoptic_path}: instance ids outside 0..2^24-1")
-    values = np.flatnonzero(np.bincount(raw.ravel(), minlength=1)) if raw.size else np.zeros(0)
+    values = np.flatnonzero(np.bincount(raw.ravel())) if raw.size else np.zeros(0, np.int64)
     lut = np.zeros(int(values.max()) + 1 if len(values) else 1, dtype=np.int32)
     things = {c.id for c in classes.categories if c.isthing}
     known = set(classes.category_ids)

@@ -18,6 +18,13 @@ def _worker_init(_: int) -> None:
     torch.set_num_threads(1)  # workers decode and resize; the main process owns the cores
 
 
+def _own_generator(seed: int) -> torch.Generator:
+    """A DataLoader draws its workers' base seed when iterated; from its own generator it
+    leaves torch's global generator (dropout, samplers in the model) untouched, which a
+    resumed run needs to continue exactly. Augmentation does not use it (see SampleKey)."""
+    return torch.Generator().manual_seed(seed)
+
+
 def open_split(config: DataConfig, split: str) -> DatasetSource:
     """The `split` of the configured dataset (DatasetError with instructions if unusable)."""
     return open_dataset(config.dataset, config.root, split, **config.options)
@@ -47,12 +54,13 @@ def train_loader(
     )
     loader: DataLoader[Batch] = DataLoader(
         dataset,  # type: ignore[arg-type]
-        batch_sampler=sampler,  # type: ignore[arg-type]
+        batch_sampler=sampler,
         num_workers=config.workers,
         collate_fn=Collate(config.augmentation.size_divisor),
         pin_memory=torch.cuda.is_available(),
         worker_init_fn=_worker_init if config.workers else None,
         prefetch_factor=2 if config.workers else None,
+        generator=_own_generator(seed),
     )
     return loader, sampler
 
@@ -76,4 +84,5 @@ def eval_loader(
         collate_fn=Collate(config.augmentation.size_divisor),
         pin_memory=torch.cuda.is_available(),
         worker_init_fn=_worker_init if config.workers else None,
+        generator=_own_generator(0),
     )
