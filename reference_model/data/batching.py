@@ -1,9 +1,9 @@
 """Batches of images of different sizes: zero-padded at the bottom and right to a common size,
-a multiple of the size divisor (32, the largest FPN stride that divides exactly).
+a multiple of the size divisor (32, the stride of C5, so every pyramid level has an integer size).
 
-Targets are padded to the batch size too (docs/contracts.md §2): `semantic` with 255 (ignored),
-`masks` with False; boxes are unchanged (padding is at the bottom and right). The padded
-image pixels are 0, the ImageNet mean after normalisation.
+The padded pixels are 0, the ImageNet mean after normalisation. Targets stay at their image's
+own size (h, w) inside the batch (docs/contracts.md §2: the model reads each image's size from
+its `semantic` map); padding is at the bottom and right, so boxes need no shift.
 """
 
 from __future__ import annotations
@@ -12,9 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 import torch
-from torch.nn import functional as F
 
-from .categories import IGNORE_INDEX
 from .dataset import Sample
 from .targets import Target
 
@@ -25,7 +23,7 @@ class Batch:
 
     Attributes:
         images: (B, 3, H, W) float32, H and W multiples of the size divisor.
-        targets: one per image, padded to (H, W); None at test time.
+        targets: one per image, at that image's (h, w); None at test time.
         image_sizes: (h, w) of each image before padding (what the model predicts at).
         original_sizes: (H0, W0) of each image on disk.
         image_ids: the dataset's image ids.
@@ -63,21 +61,6 @@ def padded_size(sizes: Sequence[tuple[int, int]], divisor: int) -> tuple[int, in
     return -(-height // divisor) * divisor, -(-width // divisor) * divisor
 
 
-def pad_target(target: Target, size: tuple[int, int]) -> Target:
-    """Pad `semantic` with the ignore index and `masks` with False to `size`."""
-    h, w = target["semantic"].shape
-    pad = (0, size[1] - w, 0, size[0] - h)
-    if pad == (0, 0, 0, 0):
-        return target
-    out = dict(target)
-    out["semantic"] = F.pad(target["semantic"], pad, value=IGNORE_INDEX)
-    masks = target["masks"]
-    padded = torch.zeros((masks.shape[0], *size), dtype=torch.bool)
-    padded[:, :h, :w] = masks
-    out["masks"] = padded
-    return out
-
-
 class Collate:
     """DataLoader `collate_fn`: a list of `Sample`s -> a padded `Batch` (picklable)."""
 
@@ -96,7 +79,7 @@ class Collate:
             images[k, :, :h, :w] = sample.image
         targets = None
         if all(s.target is not None for s in samples):
-            targets = [pad_target(s.target, (height, width)) for s in samples if s.target]
+            targets = [s.target for s in samples if s.target is not None]
         return Batch(
             images=images,
             targets=targets,

@@ -205,3 +205,37 @@ def test_config_round_trip(tmp_path: Path) -> None:
         with_overrides(training, ["lr=fast"])
     with pytest.raises(KeyError, match="unknown keys"):
         from_jsonable(TrainingConfig, {"bogus": 1})
+
+
+def test_gradient_clipping_bounds_the_first_update(
+    synthetic_root: Path, tmp_path: Path, toy: ModuleType
+) -> None:
+    """First SGD step (no momentum yet, no weight decay): the update is lr * g with
+    ||g|| <= clip_grad_norm, so the parameters move by at most lr * clip in norm."""
+    model = _Broken({"semantic": 1e6})
+    before = model.w.detach().clone()
+    trainer = _trainer(
+        synthetic_root,
+        tmp_path / "run",
+        toy,
+        model=model,
+        iterations=1,
+        clip_grad_norm=0.5,
+        weight_decay=0.0,
+        warmup_iterations=0,
+        lr=1.0,
+    )
+    trainer.fit()
+    assert float((model.w.detach() - before).abs()) == pytest.approx(0.5, rel=1e-6)
+    unclipped = _Broken({"semantic": 1e6})
+    _trainer(
+        synthetic_root,
+        tmp_path / "run2",
+        toy,
+        model=unclipped,
+        iterations=1,
+        weight_decay=0.0,
+        warmup_iterations=0,
+        lr=1.0,
+    ).fit()
+    assert float((unclipped.w.detach() - before).abs()) == pytest.approx(1e6)

@@ -43,8 +43,11 @@ class ToyPanopticNet(nn.Module):
         objectness = F.interpolate(self.objectness_head(features), size=size, mode="bilinear")
         sem_losses, obj_losses = [], []
         for k, target in enumerate(targets):
+            h, w = target["semantic"].shape  # the image's size inside the padded batch
             sem_losses.append(
-                F.cross_entropy(semantic[k : k + 1], target["semantic"][None], ignore_index=255)
+                F.cross_entropy(
+                    semantic[k : k + 1, :, :h, :w], target["semantic"][None], ignore_index=255
+                )
             )
             masks = target["masks"][~target["iscrowd"]]
             things = (
@@ -52,7 +55,9 @@ class ToyPanopticNet(nn.Module):
                 if len(masks)
                 else torch.zeros_like(target["semantic"], dtype=torch.bool)
             )
-            obj_losses.append(F.binary_cross_entropy_with_logits(objectness[k, 0], things.float()))
+            obj_losses.append(
+                F.binary_cross_entropy_with_logits(objectness[k, 0, :h, :w], things.float())
+            )
         return {
             "semantic": torch.stack(sem_losses).mean(),
             "rpn_objectness": torch.stack(obj_losses).mean(),
