@@ -26,7 +26,6 @@ Example:
 
 from __future__ import annotations
 
-import logging
 import math
 import warnings
 from collections.abc import Sequence
@@ -35,8 +34,6 @@ from typing import Any
 
 import numpy as np
 from numba import njit
-
-log = logging.getLogger(__name__)
 
 __all__ = [
     "MiouAccumulator",
@@ -122,19 +119,22 @@ def confusion_numpy(
 
 
 def as_label_map(value: Any, name: str) -> np.ndarray:
-    """An integer label map as an int64 numpy array.
+    """An integer label map as a C-contiguous int64 numpy array.
 
-    Accepts numpy arrays and anything exposing ``__array__`` (torch tensors, also on a GPU:
-    they are copied to the host through their ``cpu()`` method first).
+    Accepts numpy arrays, nested lists, and anything exposing ``__array__`` (torch tensors,
+    also on a GPU: they are copied to the host through their ``cpu()`` method first).
 
     Raises:
         TypeError: `value` is not array-like or its dtype is not an integer type.
     """
     if hasattr(value, "detach") and hasattr(value, "cpu"):  # a torch tensor, maybe on a GPU
         value = value.detach().cpu()
-    if not isinstance(value, np.ndarray) and not hasattr(value, "__array__"):
+    if not isinstance(value, np.ndarray | list | tuple) and not hasattr(value, "__array__"):
         raise TypeError(f"{name}: expected an array of integer labels, got {type(value).__name__}")
-    array = np.asarray(value)
+    try:
+        array = np.asarray(value)
+    except ValueError as error:  # ragged lists
+        raise TypeError(f"{name}: not a rectangular array ({error})") from None
     if array.dtype == np.bool_ or not np.issubdtype(array.dtype, np.integer):
         raise TypeError(f"{name}: expected integer labels, got dtype {array.dtype}")
     return np.ascontiguousarray(array, dtype=np.int64)
@@ -295,7 +295,6 @@ class MiouAccumulator:
         else:
             miou = math.nan
             message = "mIoU is NaN: no class has ground truth or predictions on labelled pixels"
-            log.warning(message)
             warnings.warn(message, RuntimeWarning, stacklevel=2)
         return MiouResult(
             miou=miou,
