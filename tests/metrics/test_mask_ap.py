@@ -327,7 +327,9 @@ def test_coco_panoptic_bad_input_names_the_file_and_the_problem(
         MaskAP.from_coco_panoptic(json_path, tmp_path / "png")
 
 
-def test_coco_panoptic_bad_pngs_name_the_file(tmp_path: Path) -> None:
+def test_coco_panoptic_bad_pngs_name_the_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     json_path = _panoptic_case(tmp_path, GOOD_SEGMENTS)
     png = tmp_path / "png" / "a.png"
     good = png.read_bytes()
@@ -343,6 +345,10 @@ def test_coco_panoptic_bad_pngs_name_the_file(tmp_path: Path) -> None:
         MaskAP.from_coco_panoptic(json_path, tmp_path / "png")
     Image.new("RGB", (7, 4)).save(png)
     with pytest.raises(ValueError, match=r"a.png: the PNG is 7x4 \(WxH\) but the JSON says 6x4"):
+        MaskAP.from_coco_panoptic(json_path, tmp_path / "png")
+    Image.new("RGB", (6, 4)).save(png)
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 10)  # 24 pixels: a "decompression bomb"
+    with pytest.raises(ValueError, match=r"a\.png: cannot read the PNG \(DecompressionBomb"):
         MaskAP.from_coco_panoptic(json_path, tmp_path / "png")
     with pytest.raises(ValueError, match="category 1 is not a thing category"):
         MaskAP.from_coco_panoptic(json_path, tmp_path / "png", category_ids=[1])
@@ -458,6 +464,38 @@ def test_merge_of_halves_equals_the_whole_and_compute_is_pure() -> None:
     whole.reset()
     with pytest.warns(RuntimeWarning, match="mask AP is NaN"):
         assert math.isnan(whole.compute().ap)
+
+
+def test_processes_holding_the_same_panoptic_ground_truth_merge(synthetic_root: Path) -> None:
+    """Each process loads the whole ground truth and predicts a shard: merging them equals
+    one process that predicted everything."""
+    json_path = synthetic_root / "gtFine" / "cityscapes_panoptic_val.json"
+    folder = synthetic_root / "gtFine" / "cityscapes_panoptic_val"
+    whole, first, second = (MaskAP.from_coco_panoptic(json_path, folder) for _ in range(3))
+    rng = np.random.default_rng(14)
+    paths = sorted((synthetic_root / "gtFine" / "val").rglob("*_gtFine_instanceIds.png"))
+    for k, path in enumerate(paths):
+        image_id = path.name.removesuffix("_gtFine_instanceIds.png")
+        pred = _detections_of(rng, _instances_from_instance_ids(path))
+        pred["labels"] = np.clip(pred["labels"], 0, len(THINGS) - 1)
+        whole.add_predictions(image_id, **pred)
+        (first if k % 2 else second).add_predictions(image_id, **pred)
+    assert first.merge(second).compute() == whole.compute()
+    other = MaskAP(whole.category_ids)
+    masks = np.zeros((1, 64, 128), dtype=bool)
+    other.add_ground_truth(image_id, masks=masks, labels=[0])
+    with pytest.raises(ValueError, match="hold different ground truth for 'synthval_000018"):
+        whole.merge(other)
+
+
+def test_numpy_integer_image_ids_become_ints(tmp_path: Path) -> None:
+    image = _scene(15, n_images=1)[0]
+    acc = MaskAP(CATEGORY_IDS)
+    acc.update(np.int64(3), image["pred"], image["gt"])
+    acc.write_predictions(tmp_path / "r.json")
+    assert {e["image_id"] for e in json.loads((tmp_path / "r.json").read_text())} == {3}
+    with pytest.raises(TypeError, match="image_id must be an int or a str"):
+        acc.update(3.0, image["pred"])  # type: ignore[arg-type]
 
 
 def test_results_to_json_is_strict_json_with_null_for_nan() -> None:
@@ -606,7 +644,7 @@ def test_bad_configuration_and_merges_are_refused() -> None:
     with pytest.raises(ValueError, match="max_detections must be an integer >= 10"):
         MaskAP([24], max_detections=5)
     images = _scene(13, n_images=2)
-    with pytest.raises(ValueError, match="both accumulators hold ground truth for image 'img00'"):
+    with pytest.raises(ValueError, match="both accumulators hold predictions for image 'img00'"):
         _ours(images).merge(_ours(images[:1]))
     with pytest.raises(ValueError, match="different categories"):
         MaskAP([24]).merge(MaskAP([26]))

@@ -127,6 +127,15 @@ def _annotations(
     ]
 
 
+def _image_id(value: Any) -> ImageId:
+    """An image id as a plain int or str (numpy integers become ints, for JSON)."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, int | np.integer) and not isinstance(value, bool | np.bool_):
+        return int(value)
+    raise TypeError(f"image_id must be an int or a str, got {value!r}")
+
+
 def _checked_config(category_ids: Sequence[int], max_detections: int) -> tuple[int, ...]:
     ids = tuple(int(c) for c in category_ids)
     if not ids or len(set(ids)) != len(ids):
@@ -200,6 +209,7 @@ class MaskAP:
             labels: (N,) contiguous labels.
             iscrowd: (N,) flags, default all False.
         """
+        image_id = _image_id(image_id)
         gt = instances_from_arrays(masks, labels, iscrowd, self.category_ids)
         if image_id in self._gt:
             raise ValueError(f"image {image_id!r} already has ground truth")
@@ -228,6 +238,7 @@ class MaskAP:
         the ground truth is already held, its target (``masks, labels[, iscrowd]``; other keys
         such as ``boxes`` and ``semantic`` are ignored). Nothing is added when anything fails.
         """
+        image_id = _image_id(image_id)
         if image_id in self._pred:
             raise ValueError(f"image {image_id!r} already has predictions")
         gt = None
@@ -262,22 +273,23 @@ class MaskAP:
     # ---- state ----------------------------------------------------------------------------
 
     def merge(self, other: MaskAP) -> MaskAP:
-        """Add the images of `other` (disjoint image ids, same categories); returns self."""
+        """Add the images of `other` (same categories; predictions of disjoint images, ground
+        truth disjoint or identical); returns self."""
         if not isinstance(other, MaskAP):
             raise TypeError(f"can only merge a MaskAP, got {type(other).__name__}")
         if (self.category_ids, self.max_detections) != (other.category_ids, other.max_detections):
             raise ValueError(
                 "cannot merge MaskAP accumulators with different categories or max_detections"
             )
-        for mine, theirs, what in (
-            (self._gt, other._gt, "ground truth"),
-            (self._pred, other._pred, "predictions"),
-        ):
-            both = mine.keys() & theirs.keys()
-            if both:
-                raise ValueError(
-                    f"both accumulators hold {what} for image {sorted(map(str, both))[0]!r}"
-                )
+        both = self._pred.keys() & other._pred.keys()
+        if both:
+            raise ValueError(
+                f"both accumulators hold predictions for image {min(map(str, both))!r}"
+            )
+        # the same ground truth may be held by both (each process loaded the whole dataset)
+        for image_id in self._gt.keys() & other._gt.keys():
+            if self._gt[image_id] != other._gt[image_id]:
+                raise ValueError(f"the accumulators hold different ground truth for {image_id!r}")
         for image_id, pred in other._pred.items():
             self._check_sizes(image_id, self._gt.get(image_id), pred)
         for image_id, gt in other._gt.items():

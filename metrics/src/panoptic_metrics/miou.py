@@ -298,7 +298,8 @@ class MiouAccumulator:
             warnings.warn(message, RuntimeWarning, stacklevel=2)
         return MiouResult(
             miou=miou,
-            per_class_iou=tuple(float(x) for x in iou),
+            # math.nan itself: equal results then compare equal (tuples compare identity first)
+            per_class_iou=tuple(math.nan if np.isnan(x) else float(x) for x in iou),
             tp=tuple(int(x) for x in tp),
             fp=tuple(int(x) for x in fp),
             fn=tuple(int(x) for x in fn),

@@ -104,15 +104,13 @@ def _segment_ids(segments: Any, where: str) -> np.ndarray:
     return seg_ids
 
 
-def _masks_of(ids: np.ndarray, seg_ids: np.ndarray, path: Path) -> list[np.ndarray]:
-    """The mask of each listed segment; every non-zero id of the PNG must be listed and every
-    listed segment must have pixels."""
-    order = np.argsort(seg_ids)
-    sorted_ids = seg_ids[order]
+def _check_ids(ids: np.ndarray, seg_ids: np.ndarray, path: Path) -> None:
+    """Every non-zero id of the PNG must be listed, and every listed segment have pixels."""
+    sorted_ids = np.sort(seg_ids)
     if len(sorted_ids) == 0:
         if np.any(ids):
             raise ValueError(f"{path}: segment id {int(ids[ids != 0][0])} is not in the JSON")
-        return []
+        return
     rank = np.clip(np.searchsorted(sorted_ids, ids), 0, len(sorted_ids) - 1)
     unknown = (ids != 0) & (sorted_ids[rank] != ids)
     if np.any(unknown):
@@ -121,7 +119,6 @@ def _masks_of(ids: np.ndarray, seg_ids: np.ndarray, path: Path) -> list[np.ndarr
     if np.any(areas == 0):
         missing = int(sorted_ids[areas == 0][0])
         raise ValueError(f"{path}: segment id {missing} is in the JSON but not in the PNG")
-    return [ids == seg_id for seg_id in seg_ids.tolist()]
 
 
 def _image_instances(
@@ -142,9 +139,12 @@ def _image_instances(
             raise ValueError(
                 f"{json_path}: {path.name}: unknown category id {segment.get('category_id')!r}"
             )
-    masks = _masks_of(_read_id_png(path, *size), seg_ids, path)
+    ids = _read_id_png(path, *size)
+    _check_ids(ids, seg_ids, path)
     keep = [k for k, s in enumerate(segments) if s["category_id"] in selected]
-    stack = np.stack([masks[k] for k in keep]) if keep else np.zeros((0, *size), dtype=bool)
+    stack = np.zeros((len(keep), *size), dtype=bool)
+    for row, k in enumerate(keep):
+        np.equal(ids, seg_ids[k], out=stack[row])
     return ImageInstances(
         height=size[0],
         width=size[1],
