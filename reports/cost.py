@@ -111,9 +111,7 @@ def cost_table(cost: CostFigures) -> Table | None:
             row[f"{form} (paper)"] = None if paper is None else spec.format(paper / scale)
         for label_suffix, forms in (("", cost.forms), (" (paper)", PAPER_COST)):
             ratio = _ratio(forms, key)
-            row[f"ratio{label_suffix}"] = (
-                None if ratio is None else f"{ratio:.3f}×"
-            )
+            row[f"ratio{label_suffix}"] = None if ratio is None else f"{ratio:.3f}×"
         rows.append(row)
     frame = pd.DataFrame(rows)
     h, w = PAPER_COST_SIZE
