@@ -2,7 +2,7 @@
 
 Read from the first of: metrics.json `categories`, the run's predictions/panoptic.json
 `categories` (COCO-panoptic form, docs/contracts.md §1). Classes that appear in `per_class`
-but in neither list are kept, named by their id.
+but in neither list are kept with the `name` and `isthing` given there (else named by id).
 """
 
 from __future__ import annotations
@@ -60,6 +60,18 @@ def _from_predictions(run: RunData) -> list[Category]:
         return []
 
 
+def _from_per_class(key: int, entry: Any) -> Category:
+    """A class known only from `per_class`: its `name` and `isthing` there, if any."""
+    entry = entry if isinstance(entry, Mapping) else {}
+    isthing = entry.get("isthing")
+    return Category(
+        key,
+        str(entry.get("name", key)),
+        bool(isthing) if isinstance(isthing, int | bool) else None,
+        None,
+    )
+
+
 def run_categories(runs: Sequence[RunData]) -> list[Category]:
     """The classes of the runs, stuff first then things, each in the dataset's order."""
     found: dict[int, Category] = {}
@@ -70,8 +82,8 @@ def run_categories(runs: Sequence[RunData]) -> list[Category]:
     for run in runs:
         per_class = (run.metrics or {}).get("per_class")
         if isinstance(per_class, Mapping):
-            for key in per_class:
+            for key, entry in per_class.items():
                 if str(key).lstrip("-").isdigit() and int(key) not in found:
-                    found[int(key)] = Category(int(key), str(key), None, None)
+                    found[int(key)] = _from_per_class(int(key), entry)
     ordered = list(found.values())
     return [c for c in ordered if not c.isthing] + [c for c in ordered if c.isthing]

@@ -57,10 +57,10 @@ def training_curves(runs: Sequence[RunData]) -> Plot | None:
             x, y = series(run, key)
             if len(x):
                 ax.plot(x, y, color=run_colour(i), linewidth=1.3, label=run.name)
-        if key != "lr" and all(v > 0 for r in runs for v in series(r, key)[1]):
-            ax.set_yscale("log")
+        values = np.concatenate([series(r, key)[1] for r in runs])
+        if key != "lr" and values.min() > 0 and values.max() / values.min() > 30:
+            ax.set_yscale("log")  # losses spanning decades; otherwise linear reads better
             ax.yaxis.set_major_formatter(FormatStrFormatter("%g"))
-            ax.yaxis.set_minor_formatter(FormatStrFormatter("%g"))
         ax.set_title("learning rate" if key == "lr" else key, fontsize=10)
         ax.set_xlabel("iteration", fontsize=8)
         ax.tick_params(labelsize=8)
@@ -75,5 +75,8 @@ def training_curves(runs: Sequence[RunData]) -> Plot | None:
         fig.legend(
             legend.values(), legend.keys(), loc="outside upper center", ncols=min(len(legend), 6)
         )
-    caption = "Training curves: each loss term (log scale) and the learning rate per iteration."
+    caption = (
+        "Training curves: each loss term (log scale where it spans decades) and the learning "
+        "rate per iteration."
+    )
     return render(fig, "training_curves", caption)

@@ -55,6 +55,7 @@ def render(fig: Figure, name: str, caption: str, *, svg: bool = True) -> Plot:
     png = io.BytesIO()
     fig.savefig(png, format="png", dpi=PNG_DPI, metadata={"Software": None})
     vector = b""
+    fig.set_layout_engine("none")  # keep the layout of the PNG: the SVG need not redo it
     if svg:
         buf = io.BytesIO()
         fig.savefig(buf, format="svg", metadata={"Date": None})

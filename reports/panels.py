@@ -76,7 +76,7 @@ def _predictions(run: RunData) -> dict[str, PanopticImage]:
 
 def _tile(ax: object, picture: np.ndarray, title: str) -> None:
     ax.imshow(picture, interpolation="nearest")  # type: ignore[attr-defined]
-    ax.set_title(title, fontsize=9)  # type: ignore[attr-defined]
+    ax.set_title(title, fontsize=12)  # type: ignore[attr-defined]
     ax.set_axis_off()  # type: ignore[attr-defined]
 
 
@@ -86,7 +86,7 @@ def _panel(
     aspect: float,
 ) -> Plot:
     rows = -(-len(tiles) // 2)
-    fig = new_figure(8.4, rows * (4.2 * aspect) + 0.9)
+    fig = new_figure(8.4, rows * (4.2 * aspect + 0.35) + 1.4)
     axes = fig.subplots(rows, 2, squeeze=False)
     for ax, (picture, title) in zip(axes.flat, tiles, strict=False):
         _tile(ax, picture, title)
@@ -95,8 +95,8 @@ def _panel(
     handles = [
         Patch(color=np.array(rgb) / 255, label=label) for label, rgb in ERROR_COLOURS.values()
     ]
-    fig.legend(handles=handles, loc="outside lower center", ncols=3, fontsize=8, frameon=False)
-    fig.suptitle(f"{choice.image_id} — {choice.why}", fontsize=10)
+    fig.legend(handles=handles, loc="outside lower center", ncols=2, fontsize=11, frameon=False)
+    fig.suptitle(f"{choice.image_id}\n{choice.why}", fontsize=13)
     safe = "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in choice.image_id)
     return render(fig, f"panel_{safe}", f"{choice.image_id}: {choice.why}", svg=False)
 

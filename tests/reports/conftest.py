@@ -88,6 +88,8 @@ def metrics_json(form: str, image_ids: list[str], seed: int) -> dict[str, Any]:
         sq, rq = rng.uniform(0.6, 0.95), rng.uniform(0.3, 1.0)
         tp, fp, fn = (int(x) for x in rng.integers(1, 40, size=3))
         per_class[str(c.label_id)] = {
+            "name": c.name,
+            "isthing": c.isthing,
             "pq": sq * rq,
             "sq": sq,
             "rq": rq,
@@ -96,6 +98,7 @@ def metrics_json(form: str, image_ids: list[str], seed: int) -> dict[str, Any]:
             "fp": fp,
             "fn": fn,
             "iou_sum": sq * tp,
+            "iou_histogram": [int(x) for x in rng.integers(0, 12, size=10)],
         }
     per_image = [
         {"image_id": i, "pq": 0.05 if k == WORST[form] else 0.4 + 0.5 * k / len(image_ids)}

@@ -15,7 +15,13 @@ from reports import ReportOptions, build_report
 from reports.__main__ import main
 
 TABLES = ("table-runs", "table-ablation", "table-differences", "table-cost", "table-timings")
-PLOTS = ("per_class_quality", "pq_minus_pq_dagger", "fp_fn_per_class", "training_curves")
+PLOTS = (
+    "per_class_quality",
+    "pq_minus_pq_dagger",
+    "fp_fn_per_class",
+    "iou_histograms",
+    "training_curves",
+)
 
 
 def _ids(html: str, prefix: str) -> list[str]:
