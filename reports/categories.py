@@ -34,7 +34,7 @@ def _parse(entries: Any) -> list[Category]:
             continue
         colour = e.get("color")
         rgb = (
-            tuple(int(c) for c in colour)
+            (int(colour[0]), int(colour[1]), int(colour[2]))
             if isinstance(colour, list | tuple)
             and len(colour) == 3
             and all(isinstance(c, int) and 0 <= c < 256 for c in colour)
@@ -46,7 +46,7 @@ def _parse(entries: Any) -> list[Category]:
                 id=int(e["id"]),
                 name=str(e.get("name", e["id"])),
                 isthing=bool(isthing) if isinstance(isthing, int | bool) else None,
-                color=rgb,  # type: ignore[arg-type]
+                color=rgb,
             )
         )
     return out

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
+from matplotlib.artist import Artist
 from matplotlib.ticker import FormatStrFormatter
 
 from .figures import Plot, new_figure, render, run_colour, style_axes
@@ -67,13 +68,16 @@ def training_curves(runs: Sequence[RunData]) -> Plot | None:
         style_axes(ax)
     for ax in axes.flat[len(panels) :]:
         ax.set_visible(False)
-    legend = {}
+    legend: dict[str, Artist] = {}
     for ax in axes.flat:
         for handle, label in zip(*ax.get_legend_handles_labels(), strict=True):
             legend.setdefault(label, handle)
     if legend:
         fig.legend(
-            legend.values(), legend.keys(), loc="outside upper center", ncols=min(len(legend), 6)
+            list(legend.values()),
+            list(legend),
+            loc="outside upper center",
+            ncols=min(len(legend), 6),
         )
     caption = (
         "Training curves: each loss term (log scale where it spans decades) and the learning "

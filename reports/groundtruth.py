@@ -2,7 +2,7 @@
 
 Given explicitly (`--gt-json`, `--gt-folder`, `--images`), or found from a run's config.json:
 `data.root` (the dataset folder in the Cityscapes layout, which the synthetic dataset uses)
-and the split from metrics.json `split` (else `data.split`, else `val`):
+and the split from metrics.json `split` (else `data.val_split`, `data.split`, else `val`):
 
     {root}/gtFine/cityscapes_panoptic_{split}.json     the COCO-panoptic ground truth
     {root}/gtFine/cityscapes_panoptic_{split}/         its PNGs
@@ -46,7 +46,7 @@ def _split(run: RunData) -> str:
     split = (run.metrics or {}).get("split")
     data = (run.config or {}).get("data")
     if not isinstance(split, str) and isinstance(data, Mapping):
-        split = data.get("split")
+        split = data.get("val_split", data.get("split"))
     return split if isinstance(split, str) and split.isalnum() else "val"
 
 

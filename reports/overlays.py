@@ -118,7 +118,8 @@ def _lookup(ids: np.ndarray, category: Mapping[int, int]) -> np.ndarray:
     """The category of every pixel's segment, -1 for void (id 0) and unlisted ids."""
     values, inverse = np.unique(ids, return_inverse=True)
     table = np.array([category.get(v, -1) if v else -1 for v in values.tolist()], dtype=np.int64)
-    return table[inverse.reshape(ids.shape)]
+    index = np.asarray(inverse, dtype=np.intp).reshape(ids.shape)
+    return table[index]
 
 
 def paint_errors(image: np.ndarray, codes: np.ndarray) -> np.ndarray:
@@ -127,4 +128,5 @@ def paint_errors(image: np.ndarray, codes: np.ndarray) -> np.ndarray:
     out = np.repeat(grey, 3, axis=-1)
     for code, (_, rgb) in ERROR_COLOURS.items():
         out[codes == code] = rgb
-    return np.clip(out, 0, 255).astype(np.uint8)
+    painted: np.ndarray = np.clip(out, 0, 255).astype(np.uint8)
+    return painted

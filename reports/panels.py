@@ -10,8 +10,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
+from matplotlib.axes import Axes
 from matplotlib.patches import Patch
 
 from .categories import Category
@@ -74,10 +76,10 @@ def _predictions(run: RunData) -> dict[str, PanopticImage]:
     return read_panoptic_json(folder / "panoptic.json", folder / "panoptic")
 
 
-def _tile(ax: object, picture: np.ndarray, title: str) -> None:
-    ax.imshow(picture, interpolation="nearest")  # type: ignore[attr-defined]
-    ax.set_title(title, fontsize=12)  # type: ignore[attr-defined]
-    ax.set_axis_off()  # type: ignore[attr-defined]
+def _tile(ax: Axes, picture: np.ndarray, title: str) -> None:
+    ax.imshow(picture, interpolation="nearest")
+    ax.set_title(title, fontsize=12)
+    ax.set_axis_off()
 
 
 def _panel(
@@ -93,7 +95,8 @@ def _panel(
     for ax in axes.flat[len(tiles) :]:
         ax.set_axis_off()
     handles = [
-        Patch(color=np.array(rgb) / 255, label=label) for label, rgb in ERROR_COLOURS.values()
+        Patch(color=(r / 255, g / 255, b / 255), label=label)
+        for label, (r, g, b) in ERROR_COLOURS.values()
     ]
     fig.legend(handles=handles, loc="outside lower center", ncols=2, fontsize=11, frameon=False)
     fig.suptitle(f"{choice.image_id}\n{choice.why}", fontsize=13)
@@ -136,7 +139,7 @@ def qualitative_panels(
 def _one_panel(
     choice: Choice,
     truth: PanopticImage,
-    photos: Mapping[str, object],
+    photos: Mapping[str, Path],
     preds: Mapping[str, Mapping[str, PanopticImage]],
     runs: Sequence[RunData],
     colours: Mapping[int, tuple[int, int, int] | None],
@@ -148,7 +151,7 @@ def _one_panel(
     photo_path = photos.get(choice.image_id)
     photo = (
         read_rgb(photo_path, size) if photo_path is not None else np.full((*size, 3), 128, np.uint8)
-    )  # type: ignore[arg-type]
+    )
     tiles = [
         (photo, "image" if photo_path is not None else "image (not found)"),
         (overlay(photo, colourise(gt_ids, truth.categories, colours, things)), "ground truth"),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -50,10 +51,26 @@ def commit_of(environment: Mapping[str, Any] | None) -> str:
     return commit[:12] + (" (dirty)" if dirty is True else "")
 
 
+def hardware_of(environment: Mapping[str, Any] | None) -> str:
+    """`hardware` of environment.json in a few words: the CPU and its cores, the GPUs."""
+    hardware = (environment or {}).get("hardware")
+    if not isinstance(hardware, Mapping):
+        return _text(hardware)
+    parts = []
+    cpu, cores = hardware.get("cpu"), hardware.get("usable_cpus") or hardware.get("cpu_count")
+    if isinstance(cpu, str) and cpu:
+        parts.append(cpu + (f" ({cores} cores)" if isinstance(cores, int) else ""))
+    gpus = hardware.get("gpus")
+    if isinstance(gpus, list):
+        names = Counter(_text(g.get("name")) if isinstance(g, Mapping) else _text(g) for g in gpus)
+        parts.append(", ".join(f"{n}× {name}" for name, n in names.items()) or "no GPU")
+    return "; ".join(parts) or _text(hardware)
+
+
 def summarise(run: RunData) -> RunSummary:
     """The header facts of one run."""
     metrics, env, timings = run.metrics or {}, run.environment or {}, run.timings or {}
-    its = series(run, "iteration")[1] if run.log else []
+    its = series(run, "iteration")[1]
     images = number(metrics.get("n_images"))
     return RunSummary(
         name=run.name,
@@ -63,7 +80,7 @@ def summarise(run: RunData) -> RunSummary:
         images="" if images is None else f"{images:.0f}",
         iterations="" if not len(its) else f"{max(its):.0f}",
         commit=commit_of(env),
-        hardware=_text(env.get("hardware")),
+        hardware=hardware_of(env),
         device=_text(timings.get("device")),
         started=_text(env.get("start_time")),
         pq=number(metrics.get("pq")),

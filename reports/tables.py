@@ -121,6 +121,10 @@ def reference_run(runs: Sequence[RunData]) -> RunData | None:
     return next((r for r in runs if r.name == REFERENCE_RUN and r.metrics is not None), None)
 
 
+def _minus(a: float | None, b: float | None) -> float:
+    return float("nan") if a is None or b is None else a - b
+
+
 def difference_table(runs: Sequence[RunData]) -> Table | None:
     """Each other run minus `combined`, in points; the paper's own difference where it has one."""
     ref = reference_run(runs)
@@ -140,10 +144,7 @@ def difference_table(runs: Sequence[RunData]) -> Table | None:
         paper = {r.run: r for r in paper_rows(ref.metrics.get("dataset"))}
         if run.name in paper and REFERENCE_RUN in paper:
             mine, theirs = paper[run.name].values, paper[REFERENCE_RUN].values
-            diffs = {
-                c: float("nan") if mine[c] is None or theirs[c] is None else mine[c] - theirs[c]  # type: ignore[operator]
-                for c in METRIC_COLUMNS
-            }
+            diffs = {c: _minus(mine[c], theirs[c]) for c in METRIC_COLUMNS}
             rows.append({"run": f"{run.name} (paper)", "source": paper[run.name].source} | diffs)
             kinds.append("paper")
     if not rows:

@@ -40,6 +40,29 @@ COST = {
         "fvcore_flops": 4.4e9,
     },
 }
+# Both spellings of the commit that environment.json may use (nested and flat).
+ENVIRONMENTS: dict[str, dict[str, Any]] = {
+    "combined": {
+        "git": {"commit": "0123456789abcdef0123456789abcdef01234567", "dirty": False},
+        "command": ["python", "-m", "benchmark.demo"],
+        "packages": {"torch": "2.14.1", "numpy": "2.0"},
+        "hardware": {"cpu": "Test CPU @ 2 cores", "gpus": []},
+        "start_time": "2026-11-24T21:00:00Z",
+    },
+    "independent": {
+        "git_commit": "fedcba9876543210fedcba9876543210fedcba98",
+        "git_dirty": True,
+        "command": ["python", "-m", "benchmark.demo"],
+        "versions": {"torch": "2.14.1"},
+        "hardware": {
+            "cpu": "Test CPU @ 2 cores",
+            "cpu_count": 4,
+            "usable_cpus": 2,
+            "gpus": [{"name": "Test GPU", "memory_bytes": 2**34}] * 2,
+        },
+        "start_time": "2026-11-24T21:30:00+00:00",
+    },
+}
 WORST = {"combined": 4, "independent": 9}  # index of the image given the lowest PQ
 
 
@@ -151,13 +174,7 @@ def write_run(root: Path, form: str, gt_root: Path, seed: int) -> Path:
             "data": {"dataset": "synthetic", "root": str(gt_root), "split": "val"},
             "training": {"iterations": 60, "lr": 0.01},
         },
-        "environment.json": {
-            "git": {"commit": "0123456789abcdef0123456789abcdef01234567", "dirty": False},
-            "command": ["python", "-m", "benchmark.demo"],
-            "packages": {"torch": "2.14.1", "numpy": "2.0"},
-            "hardware": {"cpu": "Test CPU @ 2 cores", "gpus": []},
-            "start_time": "2026-11-24T21:00:00Z",
-        },
+        "environment.json": ENVIRONMENTS[form],
         "metrics.json": metrics_json(form, ids, seed),
         "timings.json": {
             "train_seconds": 90.0 + seed,

@@ -67,12 +67,17 @@ def test_tables_and_plots_are_also_written_beside_the_page(
 
 def test_header_says_what_ran_where_and_at_which_commit(built: Path) -> None:
     html = (built / "report.html").read_text()
-    assert "Test CPU @ 2 cores" in html  # environment.json hardware.cpu
-    assert "0123456789ab" in html  # environment.json git.commit, shortened
+    # environment.json of combined: hardware.cpu, git.commit (shortened)
+    assert "Test CPU @ 2 cores; no GPU" in html
+    assert "0123456789ab" in html
+    # of independent: the flat git_commit/git_dirty spelling, cores and GPUs counted
+    assert "Test CPU @ 2 cores (2 cores); 2× Test GPU" in html
+    assert "fedcba987654 (dirty)" in html
     assert "synthetic / val" in html
     assert "worst by PQ of combined" in html
 
 
+@pytest.mark.slow
 def test_damaged_runs_give_a_report_with_visible_notices(
     copy_runs: Callable[[], list[Path]], tmp_path: Path
 ) -> None:
@@ -102,6 +107,7 @@ def test_damaged_runs_give_a_report_with_visible_notices(
     assert "plot-panel_" in html  # the combined run's predictions still make panels
 
 
+@pytest.mark.slow
 def test_run_names_and_file_contents_are_escaped(
     copy_runs: Callable[[], list[Path]], tmp_path: Path
 ) -> None:
@@ -117,6 +123,7 @@ def test_run_names_and_file_contents_are_escaped(
     assert '<img src="http://' not in html
 
 
+@pytest.mark.slow
 def test_the_command_line_builds_the_report(
     complete_runs: list[Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
