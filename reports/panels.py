@@ -29,6 +29,8 @@ from .panoptic_io import (
 )
 from .runs import RunData, number
 
+MAX_TILE_WIDTH = 768  # pixels of one tile; bigger images are drawn from a regular subsample
+
 
 @dataclass(frozen=True)
 class Choice:
@@ -152,9 +154,15 @@ def _one_panel(
     photo = (
         read_rgb(photo_path, size) if photo_path is not None else np.full((*size, 3), 128, np.uint8)
     )
+    # Errors are found at full resolution; tiles are drawn from every `step`-th pixel.
+    step = max(1, -(-size[1] // MAX_TILE_WIDTH))
+    small = photo[::step, ::step]
     tiles = [
-        (photo, "image" if photo_path is not None else "image (not found)"),
-        (overlay(photo, colourise(gt_ids, truth.categories, colours, things)), "ground truth"),
+        (small, "image" if photo_path is not None else "image (not found)"),
+        (
+            overlay(small, colourise(gt_ids[::step, ::step], truth.categories, colours, things)),
+            "ground truth",
+        ),
     ]
     for run in runs:
         pred = preds.get(run.name, {}).get(choice.image_id)
@@ -167,8 +175,9 @@ def _one_panel(
             continue
         codes = error_map(gt_ids, truth.categories, truth.crowd, ids, pred.categories)
         share = 100.0 * np.count_nonzero(codes) / max(1, codes.size)
+        coloured = colourise(ids[::step, ::step], pred.categories, colours, things)
+        tiles.append((overlay(small, coloured), run.name))
         tiles.append(
-            (overlay(photo, colourise(ids, pred.categories, colours, things)), f"{run.name}")
+            (paint_errors(small, codes[::step, ::step]), f"{run.name}: errors ({share:.1f}%)")
         )
-        tiles.append((paint_errors(photo, codes), f"{run.name}: errors ({share:.1f}% of pixels)"))
     return _panel(choice, tiles, size[0] / size[1])

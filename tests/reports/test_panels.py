@@ -115,3 +115,19 @@ def test_panels_show_each_run_and_skip_what_is_broken(
     assert len(plots) == 2  # ground truth and images still shown
     assert any("combined: no predictions" in n and "points outside" in n for n in notices)
     assert any("independent:" in n and "is 8x8, the ground truth is 64x128" in n for n in notices)
+
+
+def test_big_images_are_drawn_from_a_subsample(
+    complete_runs: list[Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import reports.panels
+
+    runs = [load_run(p) for p in complete_runs]
+    full, _ = qualitative_panels(runs, locate(runs), run_categories(runs), 1)
+    monkeypatch.setattr(reports.panels, "MAX_TILE_WIDTH", 50)  # 128 px wide: every 3rd pixel
+    small, notices = qualitative_panels(runs, locate(runs), run_categories(runs), 1)
+    assert notices == []
+    assert small[0].caption == full[0].caption
+    # The error share in the tile titles is measured at full resolution, so it is unchanged;
+    # only the pictures are smaller, which shows in the encoded size.
+    assert len(small[0].png) < len(full[0].png)
