@@ -14,6 +14,7 @@ import re
 import shutil
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -39,7 +40,7 @@ HEADER_BLUE = (22, 50, 79)  # #16324f, the page header's background in the templ
 
 def _apt_install() -> None:
     env = os.environ | {"DEBIAN_FRONTEND": "noninteractive"}
-    install = ["apt-get", "install", "-y", "-qq", "--no-install-recommends", "chromium"]
+    install = ["apt-get", "install", "-y", "-qq", "chromium"]
     if subprocess.run(install, env=env, capture_output=True, timeout=900).returncode == 0:
         return
     subprocess.run(["apt-get", "update", "-qq"], env=env, capture_output=True, timeout=600)
@@ -66,6 +67,26 @@ def _browse(chromium: str, profile: Path, *args: str) -> subprocess.CompletedPro
     return subprocess.run(command, capture_output=True, text=True, timeout=180, check=False)
 
 
+def _open(chromium: str, page: Path, profile: Path) -> tuple[dict[str, Any], list[str]]:
+    """The page's self-check after its load event, and the console lines chromium logged."""
+    dom = _browse(
+        chromium,
+        profile,
+        "--enable-logging=stderr",
+        "--v=0",
+        "--virtual-time-budget=10000",
+        f"--window-size={WIDTH},1000",
+        "--dump-dom",
+        page.resolve().as_uri(),
+    )
+    assert dom.returncode == 0, dom.stderr[-2000:]
+    console = [ln for ln in dom.stderr.splitlines() if ":CONSOLE" in ln]
+    match = re.search(r'<pre id="self-check"[^>]*>(.*?)</pre>', dom.stdout, re.S)
+    assert match, "the page's self-check did not run (no load event?)"
+    check: dict[str, Any] = json.loads(match.group(1))
+    return check, console
+
+
 @pytest.mark.slow
 def test_the_report_opens_cleanly_in_chromium(
     chromium: str, complete_runs: list[Path], tmp_path_factory: pytest.TempPathFactory
@@ -73,24 +94,8 @@ def test_the_report_opens_cleanly_in_chromium(
     out = tmp_path_factory.mktemp("browser")
     report = build_report(complete_runs, ReportOptions(output=out / "report", panels=3))
     html = report.html.read_text()
-    url = report.html.resolve().as_uri()
-
-    dom = _browse(
-        chromium,
-        out / "profile-dom",
-        "--enable-logging=stderr",
-        "--v=0",
-        "--virtual-time-budget=10000",
-        f"--window-size={WIDTH},1000",
-        "--dump-dom",
-        url,
-    )
-    assert dom.returncode == 0, dom.stderr[-2000:]
-    console = [ln for ln in dom.stderr.splitlines() if ":CONSOLE" in ln]
+    check, console = _open(chromium, report.html, out / "profile-dom")
     assert console == [], "the page wrote to the console:\n" + "\n".join(console)
-    match = re.search(r'<pre id="self-check"[^>]*>(.*?)</pre>', dom.stdout, re.S)
-    assert match, "the page's self-check did not run (no load event?)"
-    check = json.loads(match.group(1))
     assert check["errors"] == []
     assert check["broken"] == []
     assert sorted(check["images"]) == sorted(re.findall(r'<img id="([^"]+)"', html))
@@ -111,7 +116,7 @@ def test_the_report_opens_cleanly_in_chromium(
         f"--window-size={WIDTH},{height}",
         "--virtual-time-budget=10000",
         f"--screenshot={shot}",
-        url,
+        report.html.resolve().as_uri(),
     )
     assert taken.returncode == 0, taken.stderr[-2000:]
     pixels = np.asarray(Image.open(shot).convert("RGB"))
@@ -119,3 +124,24 @@ def test_the_report_opens_cleanly_in_chromium(
     assert tuple(pixels[8, 8]) == HEADER_BLUE  # the stylesheet was applied
     assert pixels.reshape(-1, 3).std(axis=0).min() > 20  # not a blank page
     log.info("screenshot of the report: %s", shot)
+
+
+@pytest.mark.slow
+def test_the_browser_check_sees_broken_images_and_console_errors(
+    chromium: str, complete_runs: list[Path], tmp_path: Path
+) -> None:
+    """The negative control: the same checks on a page spoiled on purpose do fail."""
+    report = build_report(complete_runs[:1], ReportOptions(output=tmp_path / "r", panels=0))
+    html = report.html.read_text()
+    first = re.search(r'<img id="([^"]+)" src="data:image/png;base64,[^"]+"', html)
+    assert first
+    spoiled = html.replace(
+        first.group(0), f'<img id="{first.group(1)}" src="data:image/png;base64,AAAA"'
+    )
+    spoiled = spoiled.replace("</body>", '<script>console.error("spoiled");</script></body>')
+    page = tmp_path / "spoiled.html"
+    page.write_text(spoiled)
+    check, console = _open(chromium, page, tmp_path / "profile")
+    assert check["broken"] == [first.group(1)]
+    assert any('"spoiled"' in line for line in console)
+    assert "spoiled" in check["errors"]
