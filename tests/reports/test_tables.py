@@ -141,3 +141,15 @@ def test_timing_table_converts_units(complete_runs: list[Path]) -> None:
         )
         assert rows.loc[run.name, "train time (min)"] == pytest.approx(t["train_seconds"] / 60)
         assert rows.loc[run.name, "device"] == "cpu"
+
+
+def test_mask_ap_may_be_panoptic_metrics_mask_ap_object(
+    copy_runs: Callable[[], list[Path]],
+) -> None:
+    path = copy_runs()[0]
+    m = json.loads((path / "metrics.json").read_text())
+    # MaskApResult.to_json(): COCOeval's stats by name, `ap` first (a fraction).
+    m["mask_ap"] = {"ap": 0.287, "ap50": 0.5, "per_class_ap": {"26": 0.4}}
+    (path / "metrics.json").write_text(json.dumps(m))
+    frame = ablation_table([load_run(path)]).frame.set_index("run")
+    assert frame.loc["combined", "AP_M"] == pytest.approx(28.7)
