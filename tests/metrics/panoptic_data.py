@@ -196,9 +196,7 @@ def write_coco(
     return path, folder
 
 
-def perturb(
-    gt: Annotated, rng: np.random.Generator, categories: list[dict[str, Any]]
-) -> Annotated:
+def perturb(gt: Annotated, rng: np.random.Generator, categories: list[dict[str, Any]]) -> Annotated:
     """A plausible prediction from a realistic gt: the whole map shifted by up to 2 pixels,
     then per segment a random edit (merge two instances of a class, split one in two,
     relabel, drop), crowd regions predicted as plain segments, void holes, a spurious box."""

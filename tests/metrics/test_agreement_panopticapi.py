@@ -14,8 +14,8 @@ from typing import Any
 
 import numpy as np
 import pytest
-
 from panoptic_metrics import PanopticInputError, PanopticResults, evaluate_coco
+
 from tests.metrics.conftest import CocoSet
 from tests.metrics.panoptic_data import CATEGORIES, random_dataset, write_coco
 from tests.metrics.peers import cityscapes_evaluate, panopticapi_pq_compute, panopticapi_stats
@@ -43,7 +43,8 @@ def _assert_averages_equal(ours: PanopticResults, theirs: dict[str, Any]) -> Non
     for c in ours.per_class:
         other = theirs["per_class"][c.category.id]
         if c.tp + c.fp + c.fn == 0:  # panopticapi reports 0; we report "undefined"
-            assert math.isnan(c.pq) and other == {"pq": 0.0, "sq": 0.0, "rq": 0.0}
+            assert math.isnan(c.pq)
+            assert other == {"pq": 0.0, "sq": 0.0, "rq": 0.0}
             continue
         for key in ("pq", "sq", "rq"):
             assert getattr(c, key) == pytest.approx(other[key], abs=TOL), (c.category, key)
@@ -78,12 +79,16 @@ def test_json_areas_are_what_strict_mode_uses(tmp_path: Path) -> None:
     for gt in gts:
         for seg in gt.segments:
             seg["area"] = max(1, int(seg["area"] * rng.uniform(0.6, 1.6)))
-    data = CocoSet(*write_coco(tmp_path, "gt", gts, CATEGORIES), *write_coco(tmp_path, "p", preds, None))
+    data = CocoSet(
+        *write_coco(tmp_path, "gt", gts, CATEGORIES), *write_coco(tmp_path, "p", preds, None)
+    )
     ours = _ours(data)
     stat, categories = panopticapi_stats(*data.args())
     _assert_counts_equal(ours, stat, categories)
     pixels = _ours(data, mode="pixels")
-    assert [(c.tp, c.iou_sum) for c in pixels.per_class] != [(c.tp, c.iou_sum) for c in ours.per_class]
+    assert [(c.tp, c.iou_sum) for c in pixels.per_class] != [
+        (c.tp, c.iou_sum) for c in ours.per_class
+    ]
 
 
 def test_realistic_scenes_equal_panopticapi_and_cityscapesscripts(
@@ -95,10 +100,13 @@ def test_realistic_scenes_equal_panopticapi_and_cityscapesscripts(
     cityscapes = cityscapes_evaluate(*realistic_set.args(), tmp_path / "cs.json")
     _assert_averages_equal(ours, cityscapes)
     assert 0.2 < ours.pq < 0.95  # a realistic, imperfect prediction
-    assert any(c.fp for c in ours.per_class) and any(c.fn for c in ours.per_class)
+    assert any(c.fp for c in ours.per_class)
+    assert any(c.fn for c in ours.per_class)
 
 
-def test_unknown_prediction_id_refused_like_panopticapi(random_set: CocoSet, tmp_path: Path) -> None:
+def test_unknown_prediction_id_refused_like_panopticapi(
+    random_set: CocoSet, tmp_path: Path
+) -> None:
     """panopticapi raises KeyError for a PNG id missing from the JSON; we raise a clear error
     naming the file. (For the ground truth panopticapi silently skips such ids; we refuse.)"""
     pred = json.loads(random_set.pred_json.read_text())

@@ -311,7 +311,9 @@ def match_segments_numpy(
     ignored = table[0, 1:] + on_crowd
     fp_mask = ~match.any(axis=0) & (ignored / pred_area[1:] <= 0.5)
     fp = np.bincount(pcls[fp_mask], minlength=n_classes).astype(np.int64)
-    best = np.where(same.any(axis=1), np.argmax(iou, axis=1), -1)
+    best = np.full(len(gcls), -1)
+    if iou.shape[1]:
+        best = np.where(same.any(axis=1), np.argmax(iou, axis=1), -1)
     best_bin = np.full(len(gcls), -1, dtype=np.int64)
     for g in np.nonzero(~crowd)[0]:
         b = best[g]
