@@ -7,8 +7,8 @@ import math
 
 import numpy as np
 import pytest
-
 from panoptic_metrics import CategorySet, PanopticAccumulator, PanopticResults, from_segments
+
 from tests.metrics.panoptic_data import (
     CATEGORIES,
     STUFF_IDS,
@@ -69,7 +69,11 @@ def test_perfect_prediction_scores_one(
 
 def _relabel(image: Annotated) -> Annotated:
     """Every segment to the next class of its kind: nothing overlaps its own class."""
-    nxt = {a: b for group in (STUFF_IDS, THING_IDS) for a, b in zip(group, group[1:] + group[:1])}
+    nxt = {
+        a: b
+        for group in (STUFF_IDS, THING_IDS)
+        for a, b in zip(group, group[1:] + group[:1], strict=True)
+    }
     segments = [{**s, "category_id": nxt[s["category_id"]], "iscrowd": 0} for s in image.segments]
     return _copy(image, segments=segments)
 
@@ -200,8 +204,8 @@ def test_stuff_segments_of_one_class_count_once_for_pq_dagger() -> None:
     pred_ids[2:, 2:] = 0
     pred = from_segments(pred_ids, [{"id": 9, "category_id": 3}])
     acc = PanopticAccumulator(CATS)
-    with pytest.warns(RuntimeWarning):  # no thing class has a segment
-        acc.update(gt, pred)
+    acc.update(gt, pred)
+    with pytest.warns(RuntimeWarning, match="PQ of things: no class"):
         results = acc.compute()
     road = results.per_class[0]
     assert road.pq == pytest.approx(4 / 9, abs=1e-15)

@@ -64,7 +64,7 @@ def _check_header(path: Path, header: PngHeader, max_pixels: int) -> None:
         kind = _COLOUR_TYPES.get(header.colour_type, f"colour type {header.colour_type}")
         raise PanopticInputError(
             str(path),
-            f"is a {kind} PNG; panoptic PNGs must be 8-bit RGB (id = R + 256 G + 65536 B)",
+            f"has colour type {kind}; panoptic PNGs must be 8-bit RGB (id = R + 256 G + 65536 B)",
         )
     if header.bit_depth != 8:
         raise PanopticInputError(
