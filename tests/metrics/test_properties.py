@@ -211,3 +211,24 @@ def test_stuff_segments_of_one_class_count_once_for_pq_dagger() -> None:
     assert road.pq == pytest.approx(4 / 9, abs=1e-15)
     assert road.pq_dagger == pytest.approx(0.75, abs=1e-15)
     assert (road.dagger_n, road.tp, road.fn) == (1, 1, 1)
+
+
+def test_stuff_predicted_where_the_gt_has_none_is_not_penalised_by_pq_dagger() -> None:
+    """gt: a car (left half) and a person (right half); prediction: the car, and road on the
+    right half. PQ: car 1, person FN -> 0, road FP -> 0: PQ = 1/3, stuff PQ = 0. PQ†: road
+    has |S_road| = 0, so PQ†_road is undefined: PQ† = (1 + 0) / 2, stuff PQ† NaN (warned)."""
+    ids = np.where(np.arange(4) < 2, 1, 2)[None, :].repeat(2, axis=0)
+    gt = from_segments(
+        ids, [{"id": 1, "category_id": THING_IDS[0]}, {"id": 2, "category_id": THING_IDS[1]}]
+    )
+    pred = from_segments(
+        ids, [{"id": 1, "category_id": THING_IDS[0]}, {"id": 2, "category_id": STUFF_IDS[0]}]
+    )
+    acc = PanopticAccumulator(CATS)
+    acc.update(gt, pred)
+    with pytest.warns(RuntimeWarning, match="PQ† of stuff: no class to average"):
+        results = acc.compute()
+    assert results.pq == pytest.approx(1 / 3, abs=1e-15)
+    assert results.pq_dagger == 0.5
+    assert results.stuff.pq == 0.0
+    assert math.isnan(results.stuff.pq_dagger)

@@ -18,8 +18,11 @@ def _quality(per_class: scores.ClassScores, mask: np.ndarray, what: str) -> Qual
     pq, n = scores.average(per_class.pq, mask, f"PQ of {what}")
     sq, _ = scores.nanmean(per_class.sq, mask)
     rq, _ = scores.nanmean(per_class.rq, mask)
-    pq_dagger, _ = scores.nanmean(per_class.pq_dagger, mask)
-    return Quality(pq, float(sq), float(rq), float(pq_dagger), n)
+    if n:  # PQ† can be undefined on its own: stuff predicted only where the gt has none
+        pq_dagger, _ = scores.average(per_class.pq_dagger, mask, f"PQ† of {what}")
+    else:
+        pq_dagger = float(scores.nanmean(per_class.pq_dagger, mask)[0])
+    return Quality(pq, float(sq), float(rq), pq_dagger, n)
 
 
 def build_results(
