@@ -84,3 +84,12 @@ def test_tables_and_csv(results: PanopticResults) -> None:
     assert len(lines) == 1 + len(results.per_class)
     first = lines[1].split(",")
     assert float(first[3]) == results.per_class[0].pq
+
+
+def test_docstring_example_runs() -> None:
+    import doctest
+
+    import panoptic_metrics.accumulator
+
+    failures, tried = doctest.testmod(panoptic_metrics.accumulator, verbose=False)
+    assert (failures, tried > 0) == (0, True)

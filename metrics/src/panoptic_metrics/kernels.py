@@ -189,59 +189,102 @@ def match_segments(
         segments when > 0); best_bin (n_gt,) int64 per gt segment, -1 for crowd.
     """
     n_classes = is_stuff.shape[0]
+    pred_area = np.zeros(table.shape[1], np.int64)
+    for g in range(table.shape[0]):
+        for p in range(table.shape[1]):
+            pred_area[p] += table[g, p]
+    tp, fn, iou_sum, pred_matched, best_bin = _true_positives(
+        table, gt_class, gt_crowd, gt_area, pred_class, pred_area, n_classes, n_bins
+    )
+    fp = np.zeros(n_classes, np.int64)
+    _false_positives(table, gt_class, gt_crowd, pred_class, pred_area, pred_matched, strict, fp)
+    dagger_n, dagger_iou = _stuff_dagger(
+        table, gt_class, gt_crowd, gt_area, pred_class, pred_area, is_stuff
+    )
+    return tp, fp, fn, iou_sum, dagger_n, dagger_iou, best_bin
+
+
+@njit(cache=True, nogil=True)
+def _true_positives(
+    table: np.ndarray,
+    gt_class: np.ndarray,
+    gt_crowd: np.ndarray,
+    gt_area: np.ndarray,
+    pred_class: np.ndarray,
+    pred_area: np.ndarray,
+    n_classes: int,
+    n_bins: int,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:  # pragma: no cover
+    """Same-class pairs with IoU > 0.5 (TP), unmatched non-crowd gt (FN), best-IoU bins."""
     n_gt, n_pred = table.shape[0] - 1, table.shape[1] - 1
     tp = np.zeros(n_classes, np.int64)
-    fp = np.zeros(n_classes, np.int64)
     fn = np.zeros(n_classes, np.int64)
     iou_sum = np.zeros(n_classes, np.float64)
-    pred_area = np.zeros(n_pred + 1, np.int64)
-    for g in range(n_gt + 1):
-        for p in range(n_pred + 1):
-            pred_area[p] += table[g, p]
-    gt_matched = np.zeros(n_gt + 1, np.bool_)
     pred_matched = np.zeros(n_pred + 1, np.bool_)
     best_bin = np.full(n_gt, -1, np.int64)
-    # stuff sums for PQ†: all non-crowd gt / all pred segments of a stuff class merged
-    st_gt = np.zeros(n_classes, np.int64)
-    st_present = np.zeros(n_classes, np.bool_)
-    st_inter = np.zeros(n_classes, np.int64)
     for g in range(1, n_gt + 1):
         if gt_crowd[g]:
             continue
         c = gt_class[g]
-        st_present[c] = True
-        st_gt[c] += gt_area[g]
+        matched = False
         best_num, best_den = 0, 1
         for p in range(1, n_pred + 1):
             inter = table[g, p]
             if inter == 0 or pred_class[p] != c:
                 continue
-            st_inter[c] += inter
             union = pred_area[p] + gt_area[g] - inter - table[0, p]
             if 2 * inter > union:  # IoU > 0.5, exactly
                 tp[c] += 1
                 iou_sum[c] += inter / union
-                gt_matched[g] = True
+                matched = True
                 pred_matched[p] = True
             if inter * best_den > best_num * union:
                 best_num, best_den = inter, union
         best_bin[g - 1] = iou_bin(best_num, best_den, n_bins)
-        if not gt_matched[g]:
+        if not matched:
             fn[c] += 1
-    _false_positives(table, gt_class, gt_crowd, pred_class, pred_area, pred_matched, strict, fp)
+    return tp, fn, iou_sum, pred_matched, best_bin
+
+
+@njit(cache=True, nogil=True)
+def _stuff_dagger(
+    table: np.ndarray,
+    gt_class: np.ndarray,
+    gt_crowd: np.ndarray,
+    gt_area: np.ndarray,
+    pred_class: np.ndarray,
+    pred_area: np.ndarray,
+    is_stuff: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:  # pragma: no cover - numba
+    """PQ† sums of the stuff classes: all non-crowd gt and all pred segments of a class
+    merged; (1, IoU if > 0) for each stuff class present in the gt."""
+    n_classes = is_stuff.shape[0]
+    n_gt, n_pred = table.shape[0] - 1, table.shape[1] - 1
+    present = np.zeros(n_classes, np.bool_)
+    gt_sum = np.zeros(n_classes, np.int64)
+    pred_sum = np.zeros(n_classes, np.int64)
+    void_sum = np.zeros(n_classes, np.int64)
+    inter = np.zeros(n_classes, np.int64)
+    for p in range(1, n_pred + 1):
+        pred_sum[pred_class[p]] += pred_area[p]
+        void_sum[pred_class[p]] += table[0, p]
+    for g in range(1, n_gt + 1):
+        if gt_crowd[g]:
+            continue
+        c = gt_class[g]
+        present[c] = True
+        gt_sum[c] += gt_area[g]
+        for p in range(1, n_pred + 1):
+            if pred_class[p] == c:
+                inter[c] += table[g, p]
     dagger_n = np.zeros(n_classes, np.int64)
     dagger_iou = np.zeros(n_classes, np.float64)
-    st_pred = np.zeros(n_classes, np.int64)
-    st_void = np.zeros(n_classes, np.int64)
-    for p in range(1, n_pred + 1):
-        st_pred[pred_class[p]] += pred_area[p]
-        st_void[pred_class[p]] += table[0, p]
     for c in range(n_classes):
-        if is_stuff[c] and st_present[c]:
+        if is_stuff[c] and present[c]:
             dagger_n[c] = 1
-            if st_inter[c] > 0:
-                dagger_iou[c] = st_inter[c] / (st_gt[c] + st_pred[c] - st_inter[c] - st_void[c])
-    return tp, fp, fn, iou_sum, dagger_n, dagger_iou, best_bin
+            if inter[c] > 0:
+                dagger_iou[c] = inter[c] / (gt_sum[c] + pred_sum[c] - inter[c] - void_sum[c])
+    return dagger_n, dagger_iou
 
 
 @njit(cache=True, nogil=True)
