@@ -105,8 +105,11 @@ def _warm_up() -> None:
     rgb = np.zeros((1, 1, 3), np.uint8)
     kernels.rgb_to_ids(rgb, np.empty((1, 1), np.uint32))
     one = np.ones(1, np.int64)
-    for dtype in (np.uint32, np.int64):
-        kernels.intersection_table(np.ones(1, dtype), np.ones(1, dtype), one, one, one, one)
+    for gt_dtype in (np.uint32, np.int64):  # PNG maps are uint32, Cityscapes gt int64
+        for pred_dtype in (np.uint32, np.int64):
+            kernels.intersection_table(
+                np.ones(1, gt_dtype), np.ones(1, pred_dtype), one, one, one, one
+            )
     kernels.match_segments(
         np.ones((2, 2), np.int64),
         np.array([-1, 0]),
