@@ -26,6 +26,12 @@ def _install_harness(session: nox.Session, *groups: str) -> None:
     session.install(*HARNESS, *nox.project.dependency_groups(PYPROJECT, *groups))
 
 
+def _install_panopticapi(session: nox.Session) -> None:
+    """panopticapi, the PQ reference run by tests/metrics: PyPI's panopticapi-lite pins
+    numpy<2, which its code does not need, so it goes in without its dependencies."""
+    session.install("--no-deps", "panopticapi-lite")
+
+
 def _run_module(session: nox.Session, module: str) -> None:
     """`python -m module posargs`, with a clear message while that part is not built yet."""
     path = ROOT.joinpath(*module.split("."))
@@ -38,14 +44,17 @@ def _run_module(session: nox.Session, module: str) -> None:
 def tests(session: nox.Session) -> None:
     """Run the test suite on the CPU (torch venv), then the torch-free metrics session."""
     _install_harness(session, "test")
+    _install_panopticapi(session)
     session.run("pytest", *PYTEST_FLAGS, *session.posargs)
     session.notify("metrics")
 
 
 @nox.session
 def metrics(session: nox.Session) -> None:
-    """Install ./metrics alone into a torch-free venv, check it imports and run its tests there."""
-    session.install("./metrics", *nox.project.dependency_groups(PYPROJECT, "metrics-test"))
+    """Install ./metrics (with its extras) into a torch-free venv, check it imports and run its
+    tests there."""
+    session.install("./metrics[all]", *nox.project.dependency_groups(PYPROJECT, "metrics-test"))
+    _install_panopticapi(session)
     session.run(
         "python",
         "-c",
