@@ -53,8 +53,7 @@ def tests(session: nox.Session) -> None:
 def metrics(session: nox.Session) -> None:
     """Install ./metrics (with its extras) into a torch-free venv, check it imports and run its
     tests there."""
-    session.install("./metrics[all]", *nox.project.dependency_groups(PYPROJECT, "metrics-test"))
-    _install_panopticapi(session)
+    session.install("./metrics")  # first bare: numpy, numba and Pillow only
     session.run(
         "python",
         "-c",
@@ -63,6 +62,9 @@ def metrics(session: nox.Session) -> None:
         "assert 'torch' not in sys.modules; "
         "print('panoptic_metrics', panoptic_metrics.__version__, 'imports without torch')",
     )
+    session.run("panoptic-metrics", "evaluate", "--help", silent=True)
+    session.install("./metrics[all]", *nox.project.dependency_groups(PYPROJECT, "metrics-test"))
+    _install_panopticapi(session)
     session.run(
         "pytest",
         *PYTEST_FLAGS,

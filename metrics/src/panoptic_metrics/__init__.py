@@ -9,7 +9,9 @@ from .categories import Category, CategorySet
 from .errors import PanopticInputError
 from .evaluate import evaluate_cityscapes, evaluate_coco, evaluate_pairs
 from .io import read_panoptic_png
+from .mask_ap import MaskAP, MaskAPResult
 from .matching import ImageStats, match_image
+from .miou import MiouAccumulator, MiouResult
 from .readers import (
     cityscapes_categories,
     encode_label_divisor,
@@ -31,6 +33,10 @@ __all__ = [
     "ClassResult",
     "ImageResult",
     "ImageStats",
+    "MaskAP",
+    "MaskAPResult",
+    "MiouAccumulator",
+    "MiouResult",
     "PanopticAccumulator",
     "PanopticImage",
     "PanopticInputError",
