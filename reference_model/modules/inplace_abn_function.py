@@ -151,18 +151,22 @@ def _recover(
     bias: torch.Tensor,
     stat_dtype: torch.dtype,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """x̂ (by inverting activation and affine transform) and dL/dz from the output alone."""
+    """x̂ (by inverting activation and affine transform) and dL/dz, from the output alone.
+
+    Both are new tensors, which the caller may overwrite (`y` and `grad_y` are left alone).
+    """
     y_ = y.to(stat_dtype)
-    grad = grad_y.to(stat_dtype)
+    dz = grad_y.to(stat_dtype, copy=True)
+    scale = _per_channel(effective_scale(weight.to(stat_dtype), ctx.eps), y)
+    shift = _per_channel(bias.to(stat_dtype), y)
     if ctx.activation == "leaky_relu":
-        positive = y_ > 0  # z > 0 exactly where y > 0; z = 0 takes the slope, as torch does
-        z = torch.where(positive, y_, y_ / ctx.slope)
-        dz = torch.where(positive, grad, grad * ctx.slope)
-    else:
-        z, dz = y_, grad
-    scale = effective_scale(weight.to(stat_dtype), ctx.eps)
-    xhat = (z - _per_channel(bias.to(stat_dtype), y)) / _per_channel(scale, y)
-    return xhat, dz
+        # z > 0 exactly where y > 0; z = 0 takes the slope, as torch's leaky ReLU backward does
+        factor = torch.where(y_ > 0, y_.new_ones(()), y_.new_full((), ctx.slope))
+        xhat = y_ / factor
+        dz.mul_(factor)
+        del factor
+        return xhat.sub_(shift).div_(scale), dz
+    return (y_ - shift).div_(scale), dz
 
 
 def _input_gradient(
@@ -174,18 +178,21 @@ def _input_gradient(
     count: torch.Tensor,
     mult: torch.Tensor,
 ) -> torch.Tensor:
-    """dL/dx of BN: γ·invstd·(dz - mean(dz) - x̂·mean(dz·x̂)), `mult` = γ·invstd; the means
-    are over the group's batch in training; in eval the statistics are constants."""
+    """dL/dx of BN: γ·invstd·(dz - mean(dz) - x̂·mean(dz·x̂)), computed in place on `dz`.
+
+    `mult` = γ·invstd; the means are over the group's batch in training; in eval the
+    statistics are constants and only the affine part remains.
+    """
     if not ctx.training:
-        return dz * _per_channel(mult, dz)
+        return dz.mul_(_per_channel(mult, dz))
     if ctx.group is not None:
         sums = torch.cat([sum_dz, sum_dz_xhat])
         dist.all_reduce(sums, group=ctx.group)
         channels = sum_dz.numel()
         sum_dz, sum_dz_xhat = sums[:channels], sums[channels:]
     mean_dz = _per_channel(sum_dz / count, dz)
-    mean_dz_xhat = _per_channel(sum_dz_xhat / count, dz)
-    return (dz - mean_dz - xhat * mean_dz_xhat) * _per_channel(mult, dz)
+    minus_mean_dz_xhat = _per_channel(-sum_dz_xhat / count, dz)
+    return dz.sub_(mean_dz).addcmul_(xhat, minus_mean_dz_xhat).mul_(_per_channel(mult, dz))
 
 
 def inplace_abn(
