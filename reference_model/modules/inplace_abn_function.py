@@ -51,7 +51,7 @@ def _batch_statistics(
     else:
         var, mean = torch.var_mean(x.to(stat_dtype), dim=_reduce_dims(x), correction=0)
     if group is None:
-        return mean, var, torch.tensor(float(count), dtype=stat_dtype, device=x.device)
+        return mean, var, x.new_full((), float(count), dtype=stat_dtype)
     # Sums, not means, so that processes with different counts weigh by their count. Each
     # process's own two-pass variance keeps Σx² accurate; float64 keeps the difference
     # Σx²/n - mean² accurate for activations whose mean is large against their spread.
@@ -107,7 +107,7 @@ class _InPlaceABNFunction(torch.autograd.Function):
                 assert running_mean is not None
                 assert running_var is not None
                 mean, var = running_mean.to(stat_dtype), running_var.to(stat_dtype)
-                count = torch.ones((), dtype=stat_dtype, device=x.device)
+                count = x.new_ones((), dtype=stat_dtype)  # unused: no batch statistics
             invstd = torch.rsqrt(var + eps)
             mult = effective_scale(weight.to(stat_dtype), eps) * invstd
             shift = bias.to(stat_dtype) - mean * mult
@@ -131,15 +131,18 @@ class _InPlaceABNFunction(torch.autograd.Function):
         with _no_autocast(y.device.type):
             xhat, dz = _recover(ctx, y, grad_y, weight, bias, invstd.dtype)
             dims = _reduce_dims(y)
-            sum_dz = dz.sum(dims)
-            sum_dz_xhat = (dz * xhat).sum(dims)
+            need_sums = need_weight or need_bias or (need_x and ctx.training)
+            sum_dz = dz.sum(dims) if need_sums else None
+            sum_dz_xhat = (dz * xhat).sum(dims) if need_sums else None
             grad_x = None
             if need_x:
                 mult = effective_scale(weight.to(invstd.dtype), ctx.eps) * invstd
                 grad_x = _input_gradient(ctx, xhat, dz, sum_dz, sum_dz_xhat, count, mult)
                 grad_x = grad_x.to(y.dtype)
-        grad_weight = sum_dz_xhat.to(weight.dtype) if need_weight else None
-        grad_bias = sum_dz.to(bias.dtype) if need_bias else None
+        grad_weight = (
+            sum_dz_xhat.to(weight.dtype) if sum_dz_xhat is not None and need_weight else None
+        )
+        grad_bias = sum_dz.to(bias.dtype) if sum_dz is not None and need_bias else None
         return (grad_x, grad_weight, grad_bias) + (None,) * 8
 
 
@@ -173,8 +176,8 @@ def _input_gradient(
     ctx: Any,
     xhat: torch.Tensor,
     dz: torch.Tensor,
-    sum_dz: torch.Tensor,
-    sum_dz_xhat: torch.Tensor,
+    sum_dz: torch.Tensor | None,
+    sum_dz_xhat: torch.Tensor | None,
     count: torch.Tensor,
     mult: torch.Tensor,
 ) -> torch.Tensor:
@@ -185,6 +188,8 @@ def _input_gradient(
     """
     if not ctx.training:
         return dz.mul_(_per_channel(mult, dz))
+    assert sum_dz is not None
+    assert sum_dz_xhat is not None
     if ctx.group is not None:
         sums = torch.cat([sum_dz, sum_dz_xhat])
         dist.all_reduce(sums, group=ctx.group)

@@ -26,6 +26,7 @@ pytestmark = pytest.mark.needs_torch
 
 TOL = {"rtol": 1e-5, "atol": 1e-5}  # the issue's tolerance, in float64
 SHAPES = [(8, 3), (4, 3, 5), (2, 3, 4, 5), (2, 3, 2, 3, 4)]  # 2-D, 3-D, 4-D, 5-D
+DEVICES = ["cpu", *(["cuda"] if torch.cuda.is_available() else [])]
 BN_BY_DIM = {2: nn.BatchNorm1d, 3: nn.BatchNorm1d, 4: nn.BatchNorm2d, 5: nn.BatchNorm3d}
 
 
@@ -55,12 +56,17 @@ def _iabn_like(reference: nn.Module, activation: str, cls: type[InPlaceABN] = In
     return module
 
 
+def _norm(module: nn.Module) -> Any:
+    """The BN of a reference (BN, activation) pair, or the iABN module itself."""
+    return module[0] if isinstance(module, nn.Sequential) else module
+
+
 def _step(module: nn.Module, x0: torch.Tensor, grad: torch.Tensor) -> dict[str, torch.Tensor]:
     """Forward on a non-leaf copy of x0, backward of sum(y * grad); everything returned."""
     leaf = x0.clone().requires_grad_()
     y = module(leaf * 1.0)
     (y * grad).sum().backward()
-    bn = module[0] if isinstance(module, nn.Sequential) else module
+    bn = _norm(module)
     out = {"y": y.detach().clone(), "dx": leaf.grad}
     out.update({"dw": bn.weight.grad.clone(), "db": bn.bias.grad.clone()})
     bn.weight.grad = bn.bias.grad = None
@@ -83,6 +89,27 @@ def test_output_and_gradients_equal_batchnorm_then_leaky_relu(
         torch.testing.assert_close(got[key], expected[key], **TOL, msg=key)
     torch.testing.assert_close(iabn.running_mean, reference[0].running_mean, rtol=1e-12, atol=0)
     torch.testing.assert_close(iabn.running_var, reference[0].running_var, rtol=1e-12, atol=0)
+
+
+@pytest.mark.parametrize("layout", ["channels_last", "strided_view", "transposed"])
+def test_views_and_memory_layouts_give_the_same_result(layout: str) -> None:
+    conv = nn.Conv2d(3, 4, 3).double()
+    reference = _reference((2, 4, 6, 7), "leaky_relu", seed=16)
+    iabn = _iabn_like(reference, "leaky_relu")
+    image = torch.randn(2, 3, 8, 9, generator=torch.Generator().manual_seed(17)).double()
+    prepare = {
+        "channels_last": lambda t: t.contiguous(memory_format=torch.channels_last),
+        "strided_view": lambda t: t[:, :, ::2],
+        "transposed": lambda t: t.transpose(2, 3),
+    }[layout]
+    grads = []
+    for module in (reference, iabn):
+        y = module(prepare(conv(image)))
+        (y * torch.linspace(-1, 1, y.numel()).double().view_as(y)).sum().backward()
+        grads.append((y.detach(), conv.weight.grad, _norm(module).weight.grad))
+        conv.weight.grad = None
+    for got, expected in zip(grads[1], grads[0], strict=True):
+        torch.testing.assert_close(got, expected, **TOL)
 
 
 @pytest.mark.parametrize("momentum", [0.1, 0.3, None])
@@ -185,24 +212,38 @@ def test_frozen_affine_parameters_get_no_gradient() -> None:
         torch.testing.assert_close(iabn(x0.clone()), reference(x0), **TOL)
 
 
-def test_bfloat16_under_autocast_keeps_float32_statistics() -> None:
-    conv = nn.Conv2d(3, 6, 3, padding=1)
-    iabn, reference = InPlaceABN(6), nn.BatchNorm2d(6)
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16], ids=["bfloat16", "float16"])
+def test_half_precision_under_autocast_keeps_float32_statistics(
+    device: str, dtype: torch.dtype
+) -> None:
+    conv = nn.Conv2d(3, 6, 3, padding=1).to(device)
+    iabn, reference = InPlaceABN(6).to(device), nn.BatchNorm2d(6).to(device)
     gen = torch.Generator().manual_seed(11)
-    image = torch.randn(2, 3, 8, 8, generator=gen)
-    with torch.autocast("cpu", dtype=torch.bfloat16):
-        x = conv(image)
-        assert x.dtype == torch.bfloat16
-        y = iabn(x.clone())
-    assert y.dtype == torch.bfloat16
-    expected = F.leaky_relu(reference(x.float()), 0.01)
-    torch.testing.assert_close(iabn.running_mean, reference.running_mean, rtol=1e-5, atol=1e-6)
-    torch.testing.assert_close(iabn.running_var, reference.running_var, rtol=1e-5, atol=1e-6)
-    torch.testing.assert_close(y.float(), expected, rtol=1e-2, atol=2e-2)  # bf16: 8 bits
-    y.float().sum().backward()
-    assert conv.weight.grad is not None
-    assert torch.isfinite(conv.weight.grad).all()
-    assert iabn.weight.grad is not None
+    image = torch.randn(2, 3, 8, 8, generator=gen).to(device)
+    grad = torch.randn(2, 6, 8, 8, generator=gen).to(device)
+    with torch.autocast(device, dtype=dtype):
+        x = conv(image).detach()
+        assert x.dtype == dtype
+        leaf = x.clone().requires_grad_()
+        y = iabn(leaf * 1)
+    assert y.dtype == dtype
+    (y.float() * grad).sum().backward()
+    exact = x.float().requires_grad_()  # the same half-precision input, in float32
+    expected = F.leaky_relu(reference(exact), 0.01)
+    (expected * grad).sum().backward()
+    # Statistics of the same values in float32 agree to float32 rounding; outputs and
+    # gradients to the half type's rounding (8 significant bits for bfloat16), scaled by
+    # their largest value because x̂ is recovered from the rounded output.
+    for got, want in [(iabn.running_mean, reference.running_mean),
+                      (iabn.running_var, reference.running_var)]:  # fmt: skip
+        torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-6)
+    for got, want in [(y, expected), (leaf.grad, exact.grad),
+                      (iabn.weight.grad, reference.weight.grad),
+                      (iabn.bias.grad, reference.bias.grad)]:  # fmt: skip
+        want = want.detach()
+        scale = float(want.abs().max())
+        torch.testing.assert_close(got.float(), want, rtol=3e-2, atol=3e-2 * scale)
     assert iabn.weight.grad.dtype == torch.float32
 
 
