@@ -21,9 +21,10 @@ Memory it saves
     bottleneck of width c (identity shortcut) saves less: its BN before the residual addition
     has no activation to fold in, and the sum is stored by the activation after it, so the
     block keeps activations of 10c channels with iABN against 12c with BN + in-place
-    activation and 14c with `ABN`. `benchmark/test_iabn_memory.py` measures both: 50% saved on a conv chain, 19%
-    (32% against `ABN`) on ResNet-50. The price is a recomputation in backward (element-wise)
-    and a few transient full-size float32 buffers while one layer's backward runs.
+    activation and 14c with `ABN`. `benchmark/test_iabn_memory.py` measures both: 50% saved
+    on a conv chain, 19% (32% against `ABN`) on ResNet-50. The price is a recomputation in
+    backward (three element-wise passes before torch's own BN backward kernel) and two or
+    three transient full-size float32 buffers while one layer's backward runs.
 
 Weight near zero
     Inverting the affine transform divides by the scale, which must not be zero. The original

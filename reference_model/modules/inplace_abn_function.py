@@ -79,6 +79,63 @@ def _update_running(
     running_var.mul_(1 - momentum).add_(unbiased.to(running_var.dtype), alpha=momentum)
 
 
+def _normalise_(
+    x: torch.Tensor,
+    weight: torch.Tensor,
+    bias: torch.Tensor,
+    running_mean: torch.Tensor | None,
+    running_var: torch.Tensor | None,
+    training: bool,
+    momentum: float,
+    eps: float,
+    group: Any,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """x <- BN(x) with scale `effective_scale(weight)`, in place; returns invstd and count.
+
+    torch's own batch norm kernel writes its output over its input (`out=x`): one fused pass,
+    statistics in float32 for half input, running statistics updated as nn.BatchNorm2d does.
+    Synchronised statistics are computed first and then applied as fixed ones.
+    """
+    stat_dtype = torch.promote_types(x.dtype, torch.float32)
+    scale, shift = effective_scale(weight.to(stat_dtype), eps), bias.to(stat_dtype)
+    native = _dense(x)
+    if training and group is None and native:
+        saved_mean = x.new_empty(0, dtype=stat_dtype)
+        saved_invstd = x.new_empty(0, dtype=stat_dtype)
+        torch.ops.aten.native_batch_norm.out(
+            x, scale, shift, running_mean, running_var, True, momentum, eps,
+            out=x, save_mean=saved_mean, save_invstd=saved_invstd,
+        )  # fmt: skip
+        return saved_invstd, x.new_full((), float(x.numel() // x.shape[1]), dtype=stat_dtype)
+    if training:
+        mean, var, count = _batch_statistics(x, stat_dtype, group)
+        if running_mean is not None and running_var is not None:
+            _update_running(running_mean, running_var, mean, var, count, momentum)
+    else:
+        assert running_mean is not None
+        assert running_var is not None
+        mean, var = running_mean.to(stat_dtype), running_var.to(stat_dtype)
+        count = x.new_ones((), dtype=stat_dtype)  # unused: no batch statistics
+    invstd = torch.rsqrt(var + eps)
+    if native:
+        empty = x.new_empty(0, dtype=stat_dtype)
+        torch.ops.aten.native_batch_norm.out(
+            x, scale, shift, mean, var, False, 0.0, eps, out=x, save_mean=empty, save_invstd=empty
+        )  # fmt: skip
+    else:  # any strides: a plain element-wise op, which writes over its input correctly
+        mult = scale * invstd
+        torch.addcmul(_per_channel(shift - mean * mult, x), x, _per_channel(mult, x), out=x)
+    return invstd, count
+
+
+def _dense(x: torch.Tensor) -> bool:
+    """Whether torch's batch norm kernel may write over `x` (it assumes a dense layout)."""
+    formats = {4: torch.channels_last, 5: torch.channels_last_3d}
+    return x.is_contiguous() or (
+        x.dim() in formats and x.is_contiguous(memory_format=formats[x.dim()])
+    )
+
+
 class _InPlaceABNFunction(torch.autograd.Function):
     """BN + activation on `x` in place; saves only the output and per-channel values."""
 
@@ -97,21 +154,10 @@ class _InPlaceABNFunction(torch.autograd.Function):
         slope: float,
         group: Any,
     ) -> torch.Tensor:
-        stat_dtype = torch.promote_types(x.dtype, torch.float32)
         with _no_autocast(x.device.type):
-            if training:
-                mean, var, count = _batch_statistics(x, stat_dtype, group)
-                if running_mean is not None and running_var is not None:
-                    _update_running(running_mean, running_var, mean, var, count, momentum)
-            else:
-                assert running_mean is not None
-                assert running_var is not None
-                mean, var = running_mean.to(stat_dtype), running_var.to(stat_dtype)
-                count = x.new_ones((), dtype=stat_dtype)  # unused: no batch statistics
-            invstd = torch.rsqrt(var + eps)
-            mult = effective_scale(weight.to(stat_dtype), eps) * invstd
-            shift = bias.to(stat_dtype) - mean * mult
-            torch.addcmul(_per_channel(shift, x), x, _per_channel(mult, x), out=x)
+            invstd, count = _normalise_(
+                x, weight, bias, running_mean, running_var, training, momentum, eps, group
+            )
             if activation == "leaky_relu":
                 F.leaky_relu_(x, slope)
         ctx.mark_dirty(x)
@@ -130,19 +176,20 @@ class _InPlaceABNFunction(torch.autograd.Function):
         need_x, need_weight, need_bias = ctx.needs_input_grad[:3]
         with _no_autocast(y.device.type):
             xhat, dz = _recover(ctx, y, grad_y, weight, bias, invstd.dtype)
-            dims = _reduce_dims(y)
-            need_sums = need_weight or need_bias or (need_x and ctx.training)
-            sum_dz = dz.sum(dims) if need_sums else None
-            sum_dz_xhat = (dz * xhat).sum(dims) if need_sums else None
-            grad_x = None
-            if need_x:
-                mult = effective_scale(weight.to(invstd.dtype), ctx.eps) * invstd
-                grad_x = _input_gradient(ctx, xhat, dz, sum_dz, sum_dz_xhat, count, mult)
-                grad_x = grad_x.to(y.dtype)
-        grad_weight = (
-            sum_dz_xhat.to(weight.dtype) if sum_dz_xhat is not None and need_weight else None
-        )
-        grad_bias = sum_dz.to(bias.dtype) if sum_dz is not None and need_bias else None
+            mult = effective_scale(weight.to(invstd.dtype), ctx.eps) * invstd
+            if ctx.training and ctx.group is None:  # torch's fused BN backward, on x̂
+                zeros, ones = torch.zeros_like(invstd), torch.ones_like(invstd)
+                grad_x, grad_weight, grad_bias = torch.ops.aten.native_batch_norm_backward(
+                    dz, xhat, mult, None, None, zeros, ones, True, ctx.eps,
+                    [need_x, need_weight, need_bias],
+                )  # fmt: skip
+            else:
+                grad_x, grad_weight, grad_bias = _split_backward(
+                    ctx, xhat, dz, count, mult, (need_x, need_weight, need_bias)
+                )
+        grad_x = grad_x.to(y.dtype) if need_x else None
+        grad_weight = grad_weight.to(weight.dtype) if need_weight else None
+        grad_bias = grad_bias.to(bias.dtype) if need_bias else None
         return (grad_x, grad_weight, grad_bias) + (None,) * 8
 
 
@@ -159,45 +206,50 @@ def _recover(
     Both are new tensors, which the caller may overwrite (`y` and `grad_y` are left alone).
     """
     y_ = y.to(stat_dtype)
-    dz = grad_y.to(stat_dtype, copy=True)
-    scale = _per_channel(effective_scale(weight.to(stat_dtype), ctx.eps), y)
-    shift = _per_channel(bias.to(stat_dtype), y)
+    scale = effective_scale(weight.to(stat_dtype), ctx.eps)
+    inv_scale = _per_channel(1 / scale, y)
+    minus_shift = _per_channel(-bias.to(stat_dtype) / scale, y)
     if ctx.activation == "leaky_relu":
         # z > 0 exactly where y > 0; z = 0 takes the slope, as torch's leaky ReLU backward does
-        factor = torch.where(y_ > 0, y_.new_ones(()), y_.new_full((), ctx.slope))
-        xhat = y_ / factor
-        dz.mul_(factor)
-        del factor
-        return xhat.sub_(shift).div_(scale), dz
-    return (y_ - shift).div_(scale), dz
+        dz = torch.ops.aten.leaky_relu_backward(grad_y.to(stat_dtype), y_, ctx.slope, True)
+        z = F.leaky_relu(y_, 1 / ctx.slope)  # the inverse of a leaky ReLU
+        return torch.addcmul(minus_shift, z, inv_scale, out=z), dz
+    dz = grad_y.to(stat_dtype, copy=True)
+    return torch.addcmul(minus_shift, y_, inv_scale), dz
 
 
-def _input_gradient(
+def _split_backward(
     ctx: Any,
     xhat: torch.Tensor,
     dz: torch.Tensor,
-    sum_dz: torch.Tensor | None,
-    sum_dz_xhat: torch.Tensor | None,
     count: torch.Tensor,
     mult: torch.Tensor,
-) -> torch.Tensor:
-    """dL/dx of BN: γ·invstd·(dz - mean(dz) - x̂·mean(dz·x̂)), computed in place on `dz`.
-
-    `mult` = γ·invstd; the means are over the group's batch in training; in eval the
-    statistics are constants and only the affine part remains.
-    """
+    needs: tuple[bool, bool, bool],
+) -> tuple[torch.Tensor | None, torch.Tensor | None, torch.Tensor | None]:
+    """BN backward in steps, for eval and for synchronised training: per-channel sums (all-
+    reduced over the group for the input gradient), then, in place on `dz`,
+    dL/dx = γ·invstd·(dz - mean(dz) - x̂·mean(dz·x̂)), `mult` = γ·invstd; in eval the
+    statistics are constants and only the affine part remains. Weight and bias gradients
+    are the local sums Σ dz·x̂ and Σ dz."""
+    need_x, need_weight, need_bias = needs
+    dims = _reduce_dims(dz)
+    sync_x = need_x and ctx.training
+    sum_dz = dz.sum(dims) if need_bias or sync_x else None
+    sum_dz_xhat = (dz * xhat).sum(dims) if need_weight or sync_x else None
+    if not need_x:
+        return None, sum_dz_xhat, sum_dz
     if not ctx.training:
-        return dz.mul_(_per_channel(mult, dz))
+        return dz.mul_(_per_channel(mult, dz)), sum_dz_xhat, sum_dz
     assert sum_dz is not None
     assert sum_dz_xhat is not None
+    sums = torch.cat([sum_dz, sum_dz_xhat])
     if ctx.group is not None:
-        sums = torch.cat([sum_dz, sum_dz_xhat])
         dist.all_reduce(sums, group=ctx.group)
-        channels = sum_dz.numel()
-        sum_dz, sum_dz_xhat = sums[:channels], sums[channels:]
-    mean_dz = _per_channel(sum_dz / count, dz)
-    minus_mean_dz_xhat = _per_channel(-sum_dz_xhat / count, dz)
-    return dz.sub_(mean_dz).addcmul_(xhat, minus_mean_dz_xhat).mul_(_per_channel(mult, dz))
+    channels = sum_dz.numel()
+    mean_dz = _per_channel(sums[:channels] / count, dz)
+    minus_mean_dz_xhat = _per_channel(-sums[channels:] / count, dz)
+    grad_x = dz.sub_(mean_dz).addcmul_(xhat, minus_mean_dz_xhat).mul_(_per_channel(mult, dz))
+    return grad_x, sum_dz_xhat, sum_dz
 
 
 def inplace_abn(

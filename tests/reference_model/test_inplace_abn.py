@@ -91,16 +91,18 @@ def test_output_and_gradients_equal_batchnorm_then_leaky_relu(
     torch.testing.assert_close(iabn.running_var, reference[0].running_var, rtol=1e-12, atol=0)
 
 
-@pytest.mark.parametrize("layout", ["channels_last", "strided_view", "transposed"])
-def test_views_and_memory_layouts_give_the_same_result(layout: str) -> None:
+@pytest.mark.parametrize("layout", ["channels_last", "strided_view", "transposed", "offset"])
+@pytest.mark.parametrize("training", [True, False])
+def test_views_and_memory_layouts_give_the_same_result(layout: str, training: bool) -> None:
     conv = nn.Conv2d(3, 4, 3).double()
-    reference = _reference((2, 4, 6, 7), "leaky_relu", seed=16)
-    iabn = _iabn_like(reference, "leaky_relu")
+    reference = _reference((2, 4, 6, 7), "leaky_relu", seed=16).train(training)
+    iabn = _iabn_like(reference, "leaky_relu").train(training)
     image = torch.randn(2, 3, 8, 9, generator=torch.Generator().manual_seed(17)).double()
     prepare = {
         "channels_last": lambda t: t.contiguous(memory_format=torch.channels_last),
         "strided_view": lambda t: t[:, :, ::2],
         "transposed": lambda t: t.transpose(2, 3),
+        "offset": lambda t: t[1:],  # contiguous, but not at the start of its storage
     }[layout]
     grads = []
     for module in (reference, iabn):
