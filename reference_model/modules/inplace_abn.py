@@ -5,12 +5,14 @@ function that overwrites its input with its output and keeps nothing else.
 
 What is saved and what is recomputed
     Forward saves the output `y` (the input's own storage, overwritten: `ctx.mark_dirty`),
-    the per-channel `invstd = 1 / sqrt(var + eps)`, and references to the weight and bias
-    parameters (no copies). Backward recovers what a plain BN + activation keeps:
+    the per-channel `invstd = 1 / sqrt(var + eps)`, the count of values per channel (a
+    scalar), and references to the weight and bias parameters (no copies). The mean is not
+    needed. Backward recovers what a plain BN + activation keeps:
     the pre-activation `z = act⁻¹(y)` (leaky ReLU is invertible for a positive slope, which is
     why the paper uses slope 0.01 instead of ReLU), the activation's gradient from the sign of
     `y`, and the normalised input `x̂ = (z - β) / γ` by inverting the affine transform. The
-    per-channel sums Σ dz and Σ dz·x̂ then give every gradient, as in standard BN backward.
+    per-channel sums Σ dz and Σ dz·x̂ then give every gradient, as in standard BN backward
+    (torch's own BN backward kernel runs on x̂ when nothing is synchronised).
 
 Memory it saves
     A conv -> BN -> activation -> conv chain stores, per layer, the BN input (for BN
