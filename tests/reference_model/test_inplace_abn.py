@@ -369,21 +369,15 @@ def _sync_worker(rank: int, init_file: str, out_dir: str) -> None:
     try:
         pair = dist.new_group([0, 1])
         singles = [dist.new_group([r]) for r in range(WORLD)]
-        module = _iabn_like(
-            _reference((2, CHANNELS), "leaky_relu", 15), "leaky_relu", InPlaceABNSync
-        )
-        module.group = pair
+        module = _sync_module(InPlaceABNSync, group=pair)
         results: dict[str, Any] = {"steps": []}
         for step in range(len(SYNC_SHAPES)):
             results["steps"].append(_step(module, *_sync_data(step, rank)))
         results["running"] = (module.running_mean.clone(), module.running_var.clone())
         module.eval()
         results["eval"] = _step(module, *_sync_data(0, rank))
-        alone = _iabn_like(
-            _reference((2, CHANNELS), "leaky_relu", 15), "leaky_relu", InPlaceABNSync
-        )
-        alone.group = singles[rank]  # a group of one process: plain InPlaceABN
-        local = _iabn_like(_reference((2, CHANNELS), "leaky_relu", 15), "leaky_relu")
+        alone = _sync_module(InPlaceABNSync, group=singles[rank])  # one process: no sync
+        local = _sync_module(InPlaceABN)
         results["alone"] = (_step(alone, *_sync_data(1, rank)), _step(local, *_sync_data(1, rank)))
         torch.save(results, f"{out_dir}/rank{rank}.pt")
     finally:
