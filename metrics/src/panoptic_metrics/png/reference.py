@@ -47,9 +47,11 @@ def ids(png: PngFile) -> np.ndarray:
     if header.color_type in (RGB, RGBA):
         pixels = rows.reshape(header.height, header.width, header.channels).astype(np.int64)
         return pixels[..., 0] + 256 * pixels[..., 1] + 65536 * pixels[..., 2]
-    assert header.color_type == PALETTE and png.palette is not None
+    assert header.color_type == PALETTE
+    assert png.palette is not None
     bits = np.unpackbits(rows, axis=1).reshape(header.height, -1, header.bit_depth)
     weights = 1 << np.arange(header.bit_depth - 1, -1, -1)
     index = (bits * weights).sum(axis=-1)[:, : header.width]
     colors = png.palette.astype(np.int64)
-    return colors[index, 0] + 256 * colors[index, 1] + 65536 * colors[index, 2]
+    result: np.ndarray = colors[index, 0] + 256 * colors[index, 1] + 65536 * colors[index, 2]
+    return result
