@@ -31,7 +31,7 @@ Source = str | os.PathLike[str] | bytes
 
 # Pillow refuses images above twice its MAX_IMAGE_PIXELS as decompression bombs; so do we.
 DEFAULT_MAX_PIXELS = 2 * 89_478_485
-_ID_DTYPES = (np.uint32, np.int32, np.int64, np.uint64)
+_ID_DTYPES = (np.uint32, np.int32, np.int64)
 
 
 class PngIdDecoder:
@@ -80,7 +80,7 @@ class PngIdDecoder:
             source: a path, or the file's bytes.
             name: the name used in error messages (default: the path, or "<bytes>").
             out: where to write the ids: a C-contiguous (height, width) array of uint32,
-                int32, int64 or uint64. By default the decoder's own uint32 buffer, which the
+                int32 or int64. By default the decoder's own uint32 buffer, which the
                 next call overwrites: copy the result to keep it.
 
         Raises:
@@ -112,7 +112,7 @@ class PngIdDecoder:
             return self._buffer[:size].reshape(shape)
         if out.shape != shape or out.dtype not in _ID_DTYPES or not out.flags.c_contiguous:
             raise ValueError(
-                f"out must be a C-contiguous {shape} array of uint32, int32, int64 or uint64, "
+                f"out must be a C-contiguous {shape} array of uint32, int32 or int64, "
                 f"got {out.dtype} {out.shape}"
             )
         return out

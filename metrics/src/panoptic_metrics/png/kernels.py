@@ -15,8 +15,14 @@ The plain-Python twins of these kernels are in `reference.py`.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import cast
+
 import numpy as np
 from numba import njit
+
+# np.int64, typed for mypy as returning a Python int (numba sees np.int64 itself).
+_i64 = cast("Callable[[object], int]", np.int64)
 
 NONE, SUB, UP, AVERAGE, PAETH = 0, 1, 2, 3, 4
 
@@ -66,7 +72,7 @@ def _paeth(a: int, b: int, c: int) -> int:
 @njit(cache=True, nogil=True, inline="always")
 def _pixel(pixels: np.ndarray, x: int) -> int:
     """The packed colour bytes of pixel x of a (width, 3 or 4) row."""
-    return int(pixels[x, 0]) | (int(pixels[x, 1]) << 8) | (int(pixels[x, 2]) << 16)
+    return _i64(pixels[x, 0]) | (_i64(pixels[x, 1]) << 8) | (_i64(pixels[x, 2]) << 16)
 
 
 @njit(cache=True, nogil=True)
@@ -108,7 +114,7 @@ def _unfilter_row_ids(
         a = 0
         for x in range(width):
             v = _pixel(pixels, x)
-            b = int(prev[x])
+            b = _i64(prev[x])
             a = _add_bytes(a if a == b else _average_bytes(a, b), v)
             row[x] = a
     else:  # PAETH
@@ -116,7 +122,7 @@ def _unfilter_row_ids(
         c = 0
         for x in range(width):
             v = _pixel(pixels, x)
-            b = int(prev[x])
+            b = _i64(prev[x])
             if v != 0 or b != c:  # else the predictor is a and nothing is added
                 a = _add_bytes(_paeth(a, b, c), v)
             row[x] = a
@@ -176,13 +182,13 @@ def unfilter_row(kind: int, raw: np.ndarray, prev: np.ndarray, cur: np.ndarray, 
             cur[i] = raw[i] + prev[i]
     elif kind == AVERAGE:
         for i in range(n):
-            a = int(cur[i - unit]) if i >= unit else 0
-            cur[i] = raw[i] + ((a + int(prev[i])) >> 1)
+            a = _i64(cur[i - unit]) if i >= unit else 0
+            cur[i] = raw[i] + ((a + _i64(prev[i])) >> 1)
     elif kind == PAETH:
         for i in range(n):
-            a = int(cur[i - unit]) if i >= unit else 0
-            b = int(prev[i])
-            c = int(prev[i - unit]) if i >= unit else 0
+            a = _i64(cur[i - unit]) if i >= unit else 0
+            b = _i64(prev[i])
+            c = _i64(prev[i - unit]) if i >= unit else 0
             pa, pb, pc = abs(b - c), abs(a - c), abs(a + b - 2 * c)
             pred = a if (pa <= pb and pa <= pc) else (b if pb <= pc else c)
             cur[i] = raw[i] + pred
@@ -208,7 +214,7 @@ def palette_row_to_ids(row: np.ndarray, bit_depth: int, colors: np.ndarray, out:
     mask = (1 << bit_depth) - 1
     for x in range(out.shape[0]):
         shift = 8 - bit_depth * (x % per_byte + 1)
-        index = (int(row[x // per_byte]) >> shift) & mask
+        index = (_i64(row[x // per_byte]) >> shift) & mask
         if index >= colors.shape[0]:
             return index
         out[x] = colors[index]
@@ -220,4 +226,4 @@ def rgb_to_ids(rgb: np.ndarray, out: np.ndarray) -> None:
     """Segment ids `R + 256 G + 65536 B` of an (H, W, C >= 3) uint8 image, written to `out`."""
     for y in range(rgb.shape[0]):
         for x in range(rgb.shape[1]):
-            out[y, x] = int(rgb[y, x, 0]) | (int(rgb[y, x, 1]) << 8) | (int(rgb[y, x, 2]) << 16)
+            out[y, x] = _i64(rgb[y, x, 0]) | (_i64(rgb[y, x, 1]) << 8) | (_i64(rgb[y, x, 2]) << 16)
