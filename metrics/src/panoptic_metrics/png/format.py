@@ -45,6 +45,10 @@ class PngError(ValueError):
         self.name = name
         self.problem = problem
 
+    def __reduce__(self) -> tuple[type[PngError], tuple[str, str]]:
+        # Keeps both fields when the error crosses a process boundary (worker -> parent).
+        return (type(self), (self.name, self.problem))
+
 
 @dataclass(frozen=True)
 class PngHeader:
