@@ -98,8 +98,8 @@ def test_agreement_check_summary_ratios_and_report(tmp_path: Path) -> None:
         {"ours fused (zlib-ng)": 2.0},
     )
     text = "\n".join(lines)
-    assert "ours / hotcoco wall:       0.80" in text  # 4.0 / 5.0
-    assert "panopticapi / ours wall:   9.00" in text  # 36.0 / 4.0
+    assert "ours / hotcoco:     wall   0.80  CPU   0.70" in text  # 4 / 5 s, 7 / 10 s
+    assert "panopticapi / ours: wall   9.00  CPU  10.29" in text  # 36 / 4 s, 72 / 7 s
     assert "ours fused (zlib-ng)             2.00" in text
     write_report(tmp_path / "speed-report.json", {"ours": [ours]}, {})
     report = json.loads((tmp_path / "speed-report.json").read_text())

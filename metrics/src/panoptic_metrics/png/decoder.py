@@ -57,7 +57,7 @@ class PngIdDecoder:
         zlib: str = "auto",
         max_pixels: int | None = DEFAULT_MAX_PIXELS,
         rgb_only: bool = False,
-        block_rows: int = 32,
+        block_rows: int = 64,
     ) -> None:
         if backend not in ("fused", "pillow"):
             raise ValueError(f"backend must be 'fused' or 'pillow', got {backend!r}")
