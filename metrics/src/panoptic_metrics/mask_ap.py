@@ -1,0 +1,419 @@
+"""Mask AP: COCO-style segm AP through pycocotools' COCOeval, from instance predictions.
+
+Needs the extra ``panoptic-metrics[ap]`` (pycocotools), imported on first use.
+
+Ground truth comes per image as in-memory instance masks (`MaskAP.add_ground_truth`) or from
+a COCO-panoptic ground truth (`MaskAP.from_coco_panoptic`: thing segments become instances,
+crowd segments ``iscrowd`` instances). Predictions come per image as binary masks or RLEs
+with labels and scores (`MaskAP.add_predictions`), or from a COCO results JSON
+(`MaskAP.read_predictions`); `MaskAP.write_predictions` writes that JSON.
+
+Classes are explicit (docs/contracts.md §1): the model's labels are contiguous indices and
+``category_ids[label]`` is the dataset category id; the JSON files carry the category ids.
+Masks are kept as compressed RLEs, so the state is small and `merge` concatenates images.
+Areas (for the small/medium/large ranges) are mask pixel counts for ground truth and
+predictions alike; prediction boxes are accepted but not used by segm AP.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import logging
+import math
+import warnings
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .coco_instances import (
+    Detections,
+    ImageId,
+    ImageInstances,
+    Rle,
+    detections_from_arrays,
+    instances_from_arrays,
+    require_pycocotools,
+)
+from .coco_results import read_coco_results, write_coco_results
+from .panoptic_instances import read_panoptic_instances
+
+log = logging.getLogger(__name__)
+
+__all__ = ["MaskAP", "MaskAPResult"]
+
+_STATS = ("ap", "ap50", "ap75", "ap_small", "ap_medium", "ap_large")
+_STATS_AR = ("ar_1", "ar_10", "ar_max", "ar_small", "ar_medium", "ar_large")
+
+
+@dataclass(frozen=True)
+class MaskAPResult:
+    """COCOeval's twelve segm numbers, fractions in [0, 1], NaN where COCOeval has none (-1).
+
+    Attributes:
+        ap: AP averaged over IoU 0.50:0.05:0.95, all areas, `max_detections` per image.
+        ap50, ap75: AP at IoU 0.5 and 0.75. ap_small, ap_medium, ap_large: by mask area.
+        ar_1, ar_10, ar_max: AR with 1, 10 and `max_detections` detections per image.
+        ar_small, ar_medium, ar_large: AR by mask area.
+        per_class_ap: AP of each category (order of `category_ids`), NaN without ground truth.
+        category_ids: the evaluated dataset category ids.
+        max_detections, n_images, n_predictions: as evaluated.
+        n_ground_truth, n_crowd: non-crowd and crowd ground-truth instances.
+    """
+
+    ap: float
+    ap50: float
+    ap75: float
+    ap_small: float
+    ap_medium: float
+    ap_large: float
+    ar_1: float
+    ar_10: float
+    ar_max: float
+    ar_small: float
+    ar_medium: float
+    ar_large: float
+    per_class_ap: tuple[float, ...]
+    category_ids: tuple[int, ...]
+    max_detections: int
+    n_images: int
+    n_predictions: int
+    n_ground_truth: int
+    n_crowd: int
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-ready dict, NaN as null, per-class AP keyed by category id as a string."""
+
+        def num(x: float) -> float | None:
+            return None if math.isnan(x) else x
+
+        data: dict[str, Any] = {key: num(getattr(self, key)) for key in _STATS + _STATS_AR}
+        data["per_class_ap"] = {
+            str(c): num(ap) for c, ap in zip(self.category_ids, self.per_class_ap, strict=True)
+        }
+        for key in ("max_detections", "n_images", "n_predictions", "n_ground_truth", "n_crowd"):
+            data[key] = getattr(self, key)
+        return data
+
+
+def _annotations(
+    mask_utils: Any,
+    image_number: int,
+    rles: Sequence[Rle],
+    category_ids: Sequence[int],
+    extras: Sequence[dict[str, Any]],
+    before: Sequence[Any],
+) -> list[dict[str, Any]]:
+    """COCO annotations of one image's RLEs; ids continue after the `before` annotations."""
+    if not rles:
+        return []
+    areas, boxes = mask_utils.area(list(rles)), mask_utils.toBbox(list(rles))
+    return [
+        {
+            "id": len(before) + k + 1,
+            "image_id": image_number,
+            "category_id": category,
+            "segmentation": rle,
+            "area": float(area),
+            "bbox": [float(b) for b in box],
+            **extra,
+        }
+        for k, (rle, category, area, box, extra) in enumerate(
+            zip(rles, category_ids, areas, boxes, extras, strict=True)
+        )
+    ]
+
+
+def _image_id(value: Any) -> ImageId:
+    """An image id as a plain int or str (numpy integers become ints, for JSON)."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, int | np.integer) and not isinstance(value, bool | np.bool_):
+        return int(value)
+    raise TypeError(f"image_id must be an int or a str, got {value!r}")
+
+
+def _checked_config(category_ids: Sequence[int], max_detections: int) -> tuple[int, ...]:
+    ids = tuple(int(c) for c in category_ids)
+    if not ids or len(set(ids)) != len(ids):
+        raise ValueError(f"category_ids must be distinct and not empty, got {list(ids)}")
+    if not isinstance(max_detections, int) or max_detections < 10:
+        raise ValueError(f"max_detections must be an integer >= 10, got {max_detections!r}")
+    return ids
+
+
+class MaskAP:
+    """Streaming COCO segm AP over images; `compute` runs pycocotools' COCOeval.
+
+    Args:
+        category_ids: the dataset category id of each contiguous label (``category_ids[k]``
+            for label k), the thing classes that are evaluated.
+        max_detections: detections per image and category kept by COCOeval (COCO: 100;
+            COCOeval's ``maxDets`` become 1, 10 and this).
+    """
+
+    def __init__(self, category_ids: Sequence[int], *, max_detections: int = 100) -> None:
+        ids = _checked_config(category_ids, max_detections)
+        self.category_ids = ids
+        self.max_detections = max_detections
+        self._gt: dict[ImageId, ImageInstances] = {}
+        self._pred: dict[ImageId, Detections] = {}
+
+    @classmethod
+    def from_coco_panoptic(
+        cls,
+        json_path: str | Path,
+        folder: str | Path,
+        *,
+        category_ids: Sequence[int] | None = None,
+        max_detections: int = 100,
+    ) -> MaskAP:
+        """An accumulator holding the instances of a COCO-panoptic ground truth.
+
+        Args:
+            json_path, folder: the panoptic JSON and the folder of its PNGs.
+            category_ids: the thing categories to evaluate, in label order; default all
+                categories of the JSON with ``isthing`` = 1, in the JSON's order.
+            max_detections: as in `MaskAP`.
+        """
+        if category_ids is not None:  # refuse a bad configuration before reading any PNG
+            _checked_config(category_ids, max_detections)
+        categories, instances = read_panoptic_instances(json_path, folder, category_ids)
+        if category_ids is None:
+            category_ids = [c["id"] for c in categories if c.get("isthing")]
+        acc = cls(category_ids, max_detections=max_detections)
+        acc._gt.update(instances)
+        log.info("mask AP ground truth: %d images from %s", len(acc._gt), json_path)
+        return acc
+
+    # ---- adding images ---------------------------------------------------------------------
+
+    def _check_sizes(self, image_id: ImageId, gt: ImageInstances | None, pred: Detections) -> None:
+        if gt is not None and pred.size is not None and pred.size != (gt.height, gt.width):
+            raise ValueError(
+                f"image {image_id!r}: predicted masks are {pred.size[0]}x{pred.size[1]} (HxW) "
+                f"but the ground truth is {gt.height}x{gt.width}"
+            )
+
+    def add_ground_truth(
+        self, image_id: ImageId, *, masks: Any, labels: Any, iscrowd: Any = None
+    ) -> None:
+        """Add the ground-truth instances of one image.
+
+        Args:
+            image_id: any int or str, unique over the dataset.
+            masks: (N, H, W) binary masks (N may be 0).
+            labels: (N,) contiguous labels.
+            iscrowd: (N,) flags, default all False.
+        """
+        image_id = _image_id(image_id)
+        gt = instances_from_arrays(masks, labels, iscrowd, self.category_ids)
+        if image_id in self._gt:
+            raise ValueError(f"image {image_id!r} already has ground truth")
+        if image_id in self._pred:
+            self._check_sizes(image_id, gt, self._pred[image_id])
+        self._gt[image_id] = gt
+
+    def add_predictions(self, image_id: ImageId, **prediction: Any) -> None:
+        """Add the detections of one image.
+
+        Keyword Args:
+            labels: (K,) contiguous labels.
+            scores: (K,) finite confidences.
+            masks: (K, H, W) binary masks, or rles: K COCO RLEs (compressed or not).
+            boxes: (K, 4), optional, checked but not used by segm AP.
+        """
+        self.update(image_id, prediction)
+
+    def update(
+        self,
+        image_id: ImageId,
+        prediction: Mapping[str, Any],
+        target: Mapping[str, Any] | None = None,
+    ) -> None:
+        """Add one image: its predictions (``labels, scores, masks|rles[, boxes]``) and, unless
+        the ground truth is already held, its target (``masks, labels[, iscrowd]``; other keys
+        such as ``boxes`` and ``semantic`` are ignored). Nothing is added when anything fails.
+        """
+        image_id = _image_id(image_id)
+        if image_id in self._pred:
+            raise ValueError(f"image {image_id!r} already has predictions")
+        gt = None
+        if target is not None:
+            if image_id in self._gt:
+                raise ValueError(f"image {image_id!r} already has ground truth")
+            gt = instances_from_arrays(
+                target.get("masks"), target.get("labels"), target.get("iscrowd"), self.category_ids
+            )
+        pred = detections_from_arrays(prediction, self.category_ids)
+        self._check_sizes(image_id, gt if gt is not None else self._gt.get(image_id), pred)
+        if gt is not None:
+            self._gt[image_id] = gt
+        self._pred[image_id] = pred
+
+    # ---- COCO results JSON ----------------------------------------------------------------
+
+    def write_predictions(self, path: str | Path) -> None:
+        """Write every prediction as a COCO results JSON (compressed RLE), atomically."""
+        count = write_coco_results(path, self._pred)
+        log.info("wrote %d detections of %d images to %s", count, len(self._pred), path)
+
+    def read_predictions(self, path: str | Path) -> None:
+        """Add the detections of a COCO results JSON; nothing is added when any entry is bad."""
+        found = read_coco_results(path, self.category_ids)
+        for image_id, pred in found.items():
+            if image_id in self._pred:
+                raise ValueError(f"{path}: image {image_id!r} already has predictions")
+            self._check_sizes(image_id, self._gt.get(image_id), pred)
+        self._pred.update(found)
+
+    # ---- state ----------------------------------------------------------------------------
+
+    def merge(self, other: MaskAP) -> MaskAP:
+        """Add the images of `other` (same categories; predictions of disjoint images, ground
+        truth disjoint or identical); returns self."""
+        if not isinstance(other, MaskAP):
+            raise TypeError(f"can only merge a MaskAP, got {type(other).__name__}")
+        if (self.category_ids, self.max_detections) != (other.category_ids, other.max_detections):
+            raise ValueError(
+                "cannot merge MaskAP accumulators with different categories or max_detections"
+            )
+        both = self._pred.keys() & other._pred.keys()
+        if both:
+            raise ValueError(
+                f"both accumulators hold predictions for image {min(map(str, both))!r}"
+            )
+        # the same ground truth may be held by both (each process loaded the whole dataset)
+        for image_id in self._gt.keys() & other._gt.keys():
+            if self._gt[image_id] != other._gt[image_id]:
+                raise ValueError(f"the accumulators hold different ground truth for {image_id!r}")
+        for image_id, pred in other._pred.items():
+            self._check_sizes(image_id, self._gt.get(image_id), pred)
+        for image_id, gt in other._gt.items():
+            if image_id in self._pred:
+                self._check_sizes(image_id, gt, self._pred[image_id])
+        self._gt.update(other._gt)
+        self._pred.update(other._pred)
+        return self
+
+    def reset(self) -> None:
+        """Forget every image (ground truth and predictions)."""
+        self._gt.clear()
+        self._pred.clear()
+
+    # ---- evaluation -----------------------------------------------------------------------
+
+    def _coco_datasets(self, mask_utils: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+        """COCO ground-truth and results datasets, images numbered 1..N in insertion order."""
+        images: list[dict[str, Any]] = []
+        gt_anns: list[dict[str, Any]] = []
+        dt_anns: list[dict[str, Any]] = []
+        for number, (image_id, gt) in enumerate(self._gt.items(), start=1):
+            images.append({"id": number, "height": gt.height, "width": gt.width})
+            crowd = [{"iscrowd": int(c)} for c in gt.iscrowd]
+            gt_anns += _annotations(mask_utils, number, gt.rles, gt.category_ids, crowd, gt_anns)
+            pred = self._pred.get(image_id)
+            if pred is not None:
+                scores = [{"score": s, "iscrowd": 0} for s in pred.scores]
+                dt_anns += _annotations(
+                    mask_utils, number, pred.rles, pred.category_ids, scores, dt_anns
+                )
+        categories = [{"id": c} for c in self.category_ids]
+        return (
+            {"images": images, "annotations": gt_anns, "categories": categories},
+            {"images": images, "annotations": dt_anns, "categories": categories},
+        )
+
+    def compute(self) -> MaskAPResult:
+        """Run COCOeval (segm) over every image with ground truth; the state is unchanged.
+
+        Raises:
+            ImportError: pycocotools is not installed.
+            ValueError: predictions for an image without ground truth.
+        """
+        mask_utils = require_pycocotools()
+        orphans = [i for i in self._pred if i not in self._gt]
+        if orphans:
+            raise ValueError(f"predictions for image {orphans[0]!r}, which has no ground truth")
+        gt_data, dt_data = self._coco_datasets(mask_utils)
+        stats, per_class = _run_cocoeval(gt_data, dt_data, self.category_ids, self.max_detections)
+        if math.isnan(stats[0]):
+            message = "mask AP is NaN: no ground-truth instance to evaluate"
+            warnings.warn(message, RuntimeWarning, stacklevel=2)
+        crowd = sum(sum(g.iscrowd) for g in self._gt.values())
+        return MaskAPResult(
+            **dict(zip(_STATS + _STATS_AR, stats, strict=True)),
+            per_class_ap=per_class,
+            category_ids=self.category_ids,
+            max_detections=self.max_detections,
+            n_images=len(self._gt),
+            n_predictions=len(dt_data["annotations"]),
+            n_ground_truth=len(gt_data["annotations"]) - crowd,
+            n_crowd=crowd,
+        )
+
+
+def _run_cocoeval(
+    gt_data: dict[str, Any],
+    dt_data: dict[str, Any],
+    category_ids: Sequence[int],
+    max_detections: int,
+) -> tuple[list[float], tuple[float, ...]]:
+    """COCOeval's twelve segm stats and the AP of each category (NaN for COCOeval's -1)."""
+    from pycocotools.coco import COCO
+    from pycocotools.cocoeval import COCOeval
+
+    if not gt_data["images"]:
+        return [math.nan] * 12, tuple(math.nan for _ in category_ids)
+    chatter = io.StringIO()
+    with contextlib.redirect_stdout(chatter):  # pycocotools prints; a library must not
+        coco_gt, coco_dt = COCO(), COCO()
+        coco_gt.dataset, coco_dt.dataset = gt_data, dt_data
+        coco_gt.createIndex()
+        coco_dt.createIndex()
+        evaluator = COCOeval(coco_gt, coco_dt, iouType="segm")
+        evaluator.params.maxDets = [1, 10, max_detections]
+        evaluator.evaluate()
+        evaluator.accumulate()
+    log.debug("pycocotools:\n%s", chatter.getvalue())
+    precision = evaluator.eval["precision"]  # (iou T, recall R, category K, area A, maxDets M)
+    per_class = []
+    for category in category_ids:
+        p = precision[:, :, evaluator.params.catIds.index(category), 0, -1]
+        per_class.append(float(p[p > -1].mean()) if np.any(p > -1) else math.nan)
+    return _summary(evaluator), tuple(per_class)
+
+
+def _summary(evaluator: Any) -> list[float]:
+    """The twelve numbers of COCOeval.summarize, NaN for its -1.
+
+    The same means as pycocotools, except that the first (AP) uses ``maxDets[2]`` like the
+    other eleven: pycocotools takes it at 100 detections whatever ``maxDets`` says, which
+    gives -1 for any other `max_detections` (detectron2's COCOevalMaxDets fixes it alike).
+    """
+    params = evaluator.params
+    max_det = params.maxDets[2]
+
+    def mean(
+        kind: str, iou: float | None = None, area: str = "all", detections: int = max_det
+    ) -> float:
+        values = evaluator.eval[kind]  # precision (T, R, K, A, M), recall (T, K, A, M)
+        if iou is not None:
+            values = values[np.where(iou == params.iouThrs)[0]]
+        values = values[..., params.areaRngLbl.index(area), params.maxDets.index(detections)]
+        valid = values[values > -1]
+        return float(np.mean(valid)) if valid.size else math.nan
+
+    return [
+        mean("precision"),
+        mean("precision", iou=0.5),
+        mean("precision", iou=0.75),
+        *(mean("precision", area=area) for area in ("small", "medium", "large")),
+        mean("recall", detections=params.maxDets[0]),
+        mean("recall", detections=params.maxDets[1]),
+        mean("recall"),
+        *(mean("recall", area=area) for area in ("small", "medium", "large")),
+    ]

@@ -1,0 +1,310 @@
+"""Semantic mIoU from a dataset-pooled confusion matrix, the Cityscapes convention.
+
+Labels are contiguous class indices ``0..num_classes-1`` (docs/contracts.md §1) plus one
+ignore label (255 by default). The convention is the one of cityscapesscripts'
+``evalPixelLevelSemanticLabeling``:
+
+- pixels whose ground truth is the ignore label are not counted at all;
+- a prediction of the ignore label on a labelled pixel counts as a false negative of the
+  ground-truth class and as a false positive of no class (Cityscapes counts a predicted
+  ignored label id the same way);
+- per class, IoU = TP / (TP + FP + FN) over the confusion matrix pooled over the dataset
+  (not averaged per image);
+- mIoU is the mean over the classes with TP + FP + FN > 0, that is, classes present in the
+  ground truth or predicted on labelled pixels; a class with neither has IoU NaN.
+
+The state is the integer confusion matrix, so images, processes and machines merge by addition.
+
+Example:
+    >>> import numpy as np
+    >>> acc = MiouAccumulator(num_classes=2)
+    >>> acc.update(np.array([[0, 0], [1, 255]]), np.array([[0, 1], [1, 0]]))
+    >>> result = acc.compute()
+    >>> result.per_class_iou, result.miou
+    ((0.5, 0.5), 0.5)
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from numba import njit
+
+__all__ = [
+    "MiouAccumulator",
+    "MiouResult",
+    "as_label_map",
+    "confusion_kernel",
+    "confusion_numpy",
+]
+
+# --------------------------------------------------------------------------------------------
+# Kernels. The lead moves this section into the shared kernels module when merging: plain
+# int64 arrays in and out, `cache=True`, and a plain-numpy twin that the tests compare with.
+# --------------------------------------------------------------------------------------------
+
+
+@njit(cache=True, nogil=True)
+def confusion_kernel(
+    gt: np.ndarray, pred: np.ndarray, num_classes: int, ignore_index: int
+) -> tuple[np.ndarray, int]:
+    """Confusion matrix of one flat pair of int64 label maps.
+
+    Args:
+        gt: (N,) int64 ground-truth labels in ``0..num_classes-1`` or ``ignore_index``.
+        pred: (N,) int64 predicted labels, same range.
+        num_classes: C.
+        ignore_index: the ignore label, outside ``0..C-1``.
+
+    Returns:
+        ``(matrix, bad)``: matrix (C, C + 1) int64, ``matrix[g, p]`` the pixels of gt class g
+        predicted as p, column C the pixels predicted as the ignore label; pixels with gt
+        ``ignore_index`` are not counted. ``bad`` is -1, or the index of the first pixel whose
+        gt or prediction is out of range (the matrix is then incomplete and must be dropped).
+    """
+    matrix = np.zeros((num_classes, num_classes + 1), dtype=np.int64)
+    n = gt.shape[0]
+    if n == 0:
+        return matrix, -1
+    # Neighbouring pixels usually share their (gt, pred) pair: count runs, add each run once.
+    run_g = gt[0]
+    run_p = pred[0]
+    run_start = 0
+    for i in range(1, n + 1):
+        if i < n and gt[i] == run_g and pred[i] == run_p:
+            continue
+        p_ok = p_col = -1
+        if run_p == ignore_index:
+            p_ok, p_col = 1, num_classes
+        elif 0 <= run_p < num_classes:
+            p_ok, p_col = 1, run_p
+        if p_ok < 0:
+            return matrix, run_start
+        if run_g != ignore_index:
+            if run_g < 0 or run_g >= num_classes:
+                return matrix, run_start
+            matrix[run_g, p_col] += i - run_start
+        if i < n:
+            run_g = gt[i]
+            run_p = pred[i]
+            run_start = i
+    return matrix, -1
+
+
+def confusion_numpy(
+    gt: np.ndarray, pred: np.ndarray, num_classes: int, ignore_index: int
+) -> tuple[np.ndarray, int]:
+    """The plain-numpy twin of `confusion_kernel` (same arguments, same result)."""
+    gt_bad = (gt != ignore_index) & ((gt < 0) | (gt >= num_classes))
+    pred_bad = (pred != ignore_index) & ((pred < 0) | (pred >= num_classes))
+    bad = np.flatnonzero(gt_bad | pred_bad)
+    end = int(bad[0]) if bad.size else gt.shape[0]  # count the pixels before the first bad one
+    gt, pred = gt[:end], pred[:end]
+    counted = gt != ignore_index
+    column = np.where(pred == ignore_index, num_classes, pred)
+    flat = gt[counted] * (num_classes + 1) + column[counted]
+    counts = np.bincount(flat, minlength=num_classes * (num_classes + 1))
+    matrix = counts.reshape(num_classes, num_classes + 1).astype(np.int64)
+    return matrix, int(bad[0]) if bad.size else -1
+
+
+# --------------------------------------------------------------------------------------------
+# Inputs, results and the accumulator.
+# --------------------------------------------------------------------------------------------
+
+
+def as_label_map(value: Any, name: str) -> np.ndarray:
+    """An integer label map as a C-contiguous int64 numpy array.
+
+    Accepts numpy arrays, nested lists, and anything exposing ``__array__`` (torch tensors,
+    also on a GPU: they are copied to the host through their ``cpu()`` method first).
+
+    Raises:
+        TypeError: `value` is not array-like or its dtype is not an integer type.
+    """
+    if hasattr(value, "detach") and hasattr(value, "cpu"):  # a torch tensor, maybe on a GPU
+        value = value.detach().cpu()
+    if not isinstance(value, np.ndarray | list | tuple) and not hasattr(value, "__array__"):
+        raise TypeError(f"{name}: expected an array of integer labels, got {type(value).__name__}")
+    try:
+        array = np.asarray(value)
+    except ValueError as error:  # ragged lists
+        raise TypeError(f"{name}: not a rectangular array ({error})") from None
+    if array.dtype == np.bool_ or not np.issubdtype(array.dtype, np.integer):
+        raise TypeError(f"{name}: expected integer labels, got dtype {array.dtype}")
+    return np.ascontiguousarray(array, dtype=np.int64)
+
+
+@dataclass(frozen=True)
+class MiouResult:
+    """Semantic segmentation scores; fractions in [0, 1], NaN where there is nothing to average.
+
+    Attributes:
+        miou: mean of `per_class_iou` over the classes where it is not NaN.
+        per_class_iou: IoU of each contiguous class index, NaN where TP + FP + FN = 0.
+        tp, fp, fn: pooled pixel counts per class (fn includes pixels predicted as ignore).
+        category_ids: the dataset category id of each contiguous class index.
+        ignore_index: the ignore label.
+        n_images: label maps accumulated.
+        n_pixels: pixels counted (ground truth not the ignore label).
+    """
+
+    miou: float
+    per_class_iou: tuple[float, ...]
+    tp: tuple[int, ...]
+    fp: tuple[int, ...]
+    fn: tuple[int, ...]
+    category_ids: tuple[int, ...]
+    ignore_index: int
+    n_images: int
+    n_pixels: int
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-ready dict (NaN as null), keyed by category id as a string (contracts §4)."""
+
+        def num(x: float) -> float | None:
+            return None if math.isnan(x) else x
+
+        per_class = {
+            str(cid): {"iou": num(iou), "tp": tp, "fp": fp, "fn": fn}
+            for cid, iou, tp, fp, fn in zip(
+                self.category_ids, self.per_class_iou, self.tp, self.fp, self.fn, strict=True
+            )
+        }
+        return {
+            "miou": num(self.miou),
+            "per_class_iou": {cid: entry["iou"] for cid, entry in per_class.items()},
+            "per_class": per_class,
+            "ignore_index": self.ignore_index,
+            "n_images": self.n_images,
+            "n_pixels": self.n_pixels,
+        }
+
+
+class MiouAccumulator:
+    """Streaming, mergeable mIoU: `update` per image, `compute` at the end.
+
+    Args:
+        num_classes: number of evaluated classes C; labels are ``0..C-1``.
+        ignore_index: the label of pixels that are not evaluated (outside ``0..C-1``).
+        category_ids: the dataset category id of each class index (default ``0..C-1``), used
+            to key the results.
+    """
+
+    def __init__(
+        self,
+        num_classes: int,
+        *,
+        ignore_index: int = 255,
+        category_ids: Sequence[int] | None = None,
+    ) -> None:
+        if not isinstance(num_classes, int | np.integer) or num_classes < 1:
+            raise ValueError(f"num_classes must be a positive integer, got {num_classes!r}")
+        if 0 <= ignore_index < num_classes:
+            raise ValueError(
+                f"ignore_index {ignore_index} is a class index: "
+                f"it must lie outside 0..{num_classes - 1}"
+            )
+        ids = tuple(int(c) for c in (range(num_classes) if category_ids is None else category_ids))
+        if len(ids) != num_classes or len(set(ids)) != num_classes:
+            raise ValueError(f"category_ids must hold {num_classes} distinct ids, got {list(ids)}")
+        self.num_classes = int(num_classes)
+        self.ignore_index = int(ignore_index)
+        self.category_ids = ids
+        self._matrix = np.zeros((self.num_classes, self.num_classes + 1), dtype=np.int64)
+        self._n_images = 0
+
+    @property
+    def confusion(self) -> np.ndarray:
+        """A copy of the pooled (C, C + 1) int64 matrix; column C counts predicted ignore."""
+        return self._matrix.copy()
+
+    @property
+    def n_images(self) -> int:
+        """Label maps accumulated so far."""
+        return self._n_images
+
+    def update(self, gt: Any, pred: Any) -> None:
+        """Add one label map (H, W), or a batch (N, H, W), of ground truth and prediction.
+
+        Raises:
+            TypeError: an input is not an integer array.
+            ValueError: the shapes differ or are not 2-D/3-D, or a label is out of range.
+                The state is unchanged when an error is raised.
+        """
+        gt_map, pred_map = as_label_map(gt, "gt"), as_label_map(pred, "pred")
+        if gt_map.shape != pred_map.shape:
+            raise ValueError(f"gt has shape {gt_map.shape} but pred has shape {pred_map.shape}")
+        if gt_map.ndim not in (2, 3):
+            raise ValueError(f"expected label maps (H, W) or batches (N, H, W), got {gt_map.shape}")
+        matrix, bad = confusion_kernel(
+            gt_map.ravel(), pred_map.ravel(), self.num_classes, self.ignore_index
+        )
+        if bad >= 0:
+            self._raise_out_of_range(gt_map, pred_map, int(bad))
+        self._matrix += matrix
+        self._n_images += 1 if gt_map.ndim == 2 else gt_map.shape[0]
+
+    def _raise_out_of_range(self, gt: np.ndarray, pred: np.ndarray, flat: int) -> None:
+        where = tuple(int(i) for i in np.unravel_index(flat, gt.shape))
+        g, p = int(gt.flat[flat]), int(pred.flat[flat])
+        gt_ok = g == self.ignore_index or 0 <= g < self.num_classes
+        name, value = ("pred", p) if gt_ok else ("gt", g)
+        raise ValueError(
+            f"{name} label {value} at index {where} is out of range: expected "
+            f"0..{self.num_classes - 1} or the ignore label {self.ignore_index}"
+        )
+
+    def merge(self, other: MiouAccumulator) -> MiouAccumulator:
+        """Add the state of `other` (same classes and ignore label) into this one; returns self."""
+        if not isinstance(other, MiouAccumulator):
+            raise TypeError(f"can only merge a MiouAccumulator, got {type(other).__name__}")
+        mine = (self.num_classes, self.ignore_index, self.category_ids)
+        theirs = (other.num_classes, other.ignore_index, other.category_ids)
+        if mine != theirs:
+            raise ValueError(
+                "cannot merge accumulators with different (num_classes, ignore_index, "
+                f"category_ids): {mine} and {theirs}"
+            )
+        self._matrix += other._matrix
+        self._n_images += other._n_images
+        return self
+
+    def reset(self) -> None:
+        """Forget every image accumulated so far."""
+        self._matrix[:] = 0
+        self._n_images = 0
+
+    def compute(self) -> MiouResult:
+        """The scores of everything accumulated so far; the state is left unchanged."""
+        matrix = self._matrix
+        tp = np.diag(matrix[:, : self.num_classes]).copy()
+        fn = matrix.sum(axis=1) - tp  # includes pixels predicted as the ignore label
+        fp = matrix[:, : self.num_classes].sum(axis=0) - tp
+        denominator = tp + fp + fn
+        present = denominator > 0
+        iou = np.full(self.num_classes, np.nan)
+        iou[present] = tp[present] / denominator[present]
+        if present.any():
+            miou = float(iou[present].mean())
+        else:
+            miou = math.nan
+            message = "mIoU is NaN: no class has ground truth or predictions on labelled pixels"
+            warnings.warn(message, RuntimeWarning, stacklevel=2)
+        return MiouResult(
+            miou=miou,
+            # math.nan itself: equal results then compare equal (tuples compare identity first)
+            per_class_iou=tuple(math.nan if np.isnan(x) else float(x) for x in iou),
+            tp=tuple(int(x) for x in tp),
+            fp=tuple(int(x) for x in fp),
+            fn=tuple(int(x) for x in fn),
+            category_ids=self.category_ids,
+            ignore_index=self.ignore_index,
+            n_images=self._n_images,
+            n_pixels=int(matrix.sum()),
+        )

@@ -1,0 +1,195 @@
+"""Build the report: load the runs, make every table and plot, write the page and its files.
+
+Output folder layout:
+
+    report.html            the self-contained page (every image embedded as a data URI)
+    tables/<name>.csv      every table of the page
+    plots/<name>.png|svg   every plot (panels as PNG only)
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from . import __version__
+from .categories import run_categories
+from .cost import cost_table, gather_cost
+from .curves import training_curves
+from .figures import Plot, run_colour
+from .groundtruth import locate
+from .html import render_page, write_atomic
+from .panels import qualitative_panels
+from .panoptic_io import ReportInputError
+from .paper import PAPER_COST
+from .perclass import error_counts_plot, gap_plot, quality_plot
+from .runs import RunData, load_run
+from .sections import Section, ablation_section, histogram_section
+from .summary import common, summarise
+from .tables import Table, timing_table
+
+log = logging.getLogger(__name__)
+TITLE = "Seamless Scene Segmentation: reproduction report"
+
+
+@dataclass(frozen=True)
+class ReportOptions:
+    """What to build: output folder, number of qualitative panels, optional ground truth."""
+
+    output: Path
+    title: str = TITLE
+    panels: int = 3
+    gt_json: Path | None = None
+    gt_folder: Path | None = None
+    images: Path | None = None
+
+
+@dataclass(frozen=True)
+class Report:
+    """What was written: the page, the CSVs and plots beside it, and the notices shown."""
+
+    html: Path
+    tables: tuple[Path, ...]
+    plots: tuple[Path, ...]
+    notices: tuple[str, ...] = field(default=())
+
+
+def _per_class_section(runs: Sequence[RunData]) -> Section:
+    categories = run_categories(runs)
+    plots = [p for p in (quality_plot(runs, categories), gap_plot(runs, categories)) if p]
+    plots += [p for p in (error_counts_plot(runs, categories),) if p]
+    notices = [] if plots else ["no run has per-class results (metrics.json `per_class`)"]
+    lead = "Where each run wins and loses, class by class: stuff on the left, things on the right."
+    return Section("per-class", "Per class", lead, plots=plots, notices=notices)
+
+
+def _cost_section(runs: Sequence[RunData]) -> Section:
+    cost = gather_cost(runs)
+    tables = [t for t in (cost_table(cost), timing_table(runs)) if t is not None]
+    notices = list(cost.notices)
+    if not cost.forms:
+        notices.append("no run has a usable cost.json: the cost comparison is missing")
+    if not any(r.timings for r in runs):
+        notices.append("no run has a usable timings.json: latency and memory are missing")
+    lead = "Does the combined model cost a fraction of the two independent ones? (paper §5.4)"
+    return Section("cost", "Compute cost", lead, tables=tables, notices=notices)
+
+
+def _panel_section(runs: Sequence[RunData], options: ReportOptions) -> Section:
+    lead = "Coloured overlays of the ground truth and of each run's prediction, with its errors."
+    try:
+        paths = locate(runs, options.gt_json, options.gt_folder, options.images)
+        plots, notices = qualitative_panels(runs, paths, run_categories(runs), options.panels)
+    except ReportInputError as err:
+        plots, notices = [], [f"qualitative panels left out: {err}"]
+    return Section("panels", "Qualitative panels", lead, plots=plots, notices=notices, grid=True)
+
+
+def _curves_section(runs: Sequence[RunData]) -> Section:
+    plot = training_curves(runs)
+    notices = [f"{r.name}: no usable log.jsonl records" for r in runs if not r.log]
+    return Section(
+        "curves",
+        "Training curves",
+        "Every loss term and the learning rate per iteration (log.jsonl).",
+        plots=[plot] if plot else [],
+        notices=notices,
+    )
+
+
+def _config_section(runs: Sequence[RunData]) -> Section:
+    details = [
+        (f"{r.name}: {name}", json.dumps(data, indent=1, sort_keys=True))
+        for r in runs
+        for name, data in (("config.json", r.config), ("environment.json", r.environment))
+        if data is not None
+    ]
+    return Section("configs", "Run files", "The runs' own descriptions, verbatim.", details=details)
+
+
+def _write_outputs(output: Path, sections: Sequence[Section]) -> tuple[list[Path], list[Path]]:
+    tables, plots = [], []
+    for section in sections:
+        for table in section.tables:
+            tables.append(
+                write_atomic(
+                    output / "tables" / f"{table.name}.csv", table.frame.to_csv(index=False)
+                )
+            )
+        for plot in section.plots:
+            plots.append(write_atomic(output / "plots" / f"{plot.name}.png", plot.png))
+            if plot.svg:
+                plots.append(write_atomic(output / "plots" / f"{plot.name}.svg", plot.svg))
+    return tables, plots
+
+
+def build_report(run_dirs: Sequence[str | Path], options: ReportOptions) -> Report:
+    """Build the report of `run_dirs` into `options.output`; never raises on bad run files."""
+    runs = [load_run(p) for p in run_dirs]
+    sections = [
+        ablation_section(runs),
+        _per_class_section(runs),
+        histogram_section(runs),
+        _cost_section(runs),
+        _panel_section(runs, options),
+        _curves_section(runs),
+        _config_section(runs),
+    ]
+    output = Path(options.output)
+    tables, plots = _write_outputs(output, sections)
+    notices = [f"{r.name}: {n}" for r in runs for n in r.notices]
+    html = render_page(_context(runs, sections, notices, options))
+    page = write_atomic(output / "report.html", html)
+    log.info("report written to %s (%d notices)", page, len(notices))
+    all_notices = notices + [n for s in sections for n in s.notices]
+    return Report(page, tuple(tables), tuple(plots), tuple(all_notices))
+
+
+def _pct(value: float | None) -> str:
+    return "—" if value is None else f"{100 * value:.1f}"
+
+
+def _context(
+    runs: Sequence[RunData], sections: Sequence[Section], notices: list[str], options: ReportOptions
+) -> dict[str, Any]:
+    summaries = [summarise(r) for r in runs]
+    cost = gather_cost(runs)
+    return {
+        "title": options.title,
+        "version": __version__,
+        "generated": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "data_line": common([" / ".join(x for x in (s.dataset, s.split) if x) for s in summaries]),
+        "hardware_line": common([s.hardware or s.device for s in summaries]),
+        "commit_line": common([s.commit for s in summaries]),
+        "runs": [
+            s.__dict__ | {"colour": run_colour(i), "pq": _pct(s.pq), "pq_dagger": _pct(s.pq_dagger)}
+            for i, s in enumerate(summaries)
+        ],
+        "cost_cards": _cost_cards(cost.forms),
+        "notices": notices,
+        "sections": [s.render() for s in sections],
+    }
+
+
+def _cost_cards(forms: dict[str, dict[str, float]]) -> list[dict[str, str]]:
+    cards = []
+    for key, label in (("params", "parameters"), ("dense_conv_macs", "dense-conv MACs")):
+        a, b = forms.get("independent", {}).get(key), forms.get("combined", {}).get(key)
+        paper = PAPER_COST["independent"][key] / PAPER_COST["combined"][key]
+        if a is not None and b:
+            cards.append(
+                {
+                    "label": f"{label}: independent / combined",
+                    "value": f"{a / b:.3f}×",
+                    "detail": f"paper: {paper:.3f}×",
+                }
+            )
+    return cards
+
+
+__all__ = ["Plot", "Report", "ReportOptions", "Table", "build_report"]

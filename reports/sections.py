@@ -1,0 +1,132 @@
+"""A section of the page (tables, plots, notices), and the sections built from metrics.json."""
+
+from __future__ import annotations
+
+import importlib.util
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from .categories import run_categories
+from .figures import Plot
+from .histograms import iou_histogram_plot, runs_with_histograms
+from .html import data_uri
+from .paper import paper_dataset
+from .runs import RunData
+from .tables import Table, ablation_table, difference_table
+
+TABLE_TITLES = {
+    "ablation": "",
+    "differences": "Differences to combined",
+    "cost": "Parameters and multiply-adds",
+    "timings": "Latency, memory and training time",
+}
+TEXT_COLUMNS = {"run", "source", "dataset", "device", "figure"}
+
+
+@dataclass(frozen=True)
+class Section:
+    """One `<section>` of the page."""
+
+    id: str
+    title: str
+    lead: str = ""
+    tables: Sequence[Table] = field(default=())
+    plots: Sequence[Plot] = field(default=())
+    notices: Sequence[str] = field(default=())
+    details: Sequence[tuple[str, str]] = field(default=())
+    grid: bool = False
+
+    def render(self) -> dict[str, Any]:
+        """The template's view of the section: strings only, escaped by the template."""
+        return {
+            "id": self.id,
+            "title": self.title,
+            "lead": self.lead,
+            "grid": self.grid,
+            "notices": list(self.notices),
+            "tables": [_table_view(t) for t in self.tables],
+            "plots": [
+                {
+                    "name": p.name,
+                    "caption": p.caption,
+                    "uri": data_uri(p.png),
+                    "files": [f"plots/{p.name}.png"] + ([f"plots/{p.name}.svg"] if p.svg else []),
+                }
+                for p in self.plots
+            ],
+            "details": [{"summary": s, "text": t} for s, t in self.details],
+        }
+
+
+def _table_view(table: Table) -> dict[str, Any]:
+    columns = [str(c) for c in table.frame.columns]
+    rows = [
+        {
+            "kind": kind,
+            "cells": [
+                {"value": v, "text": c in TEXT_COLUMNS} for c, v in zip(columns, cells, strict=True)
+            ],
+        }
+        for kind, cells in zip(table.row_kinds, table.cells(), strict=True)
+    ]
+    return {
+        "name": table.name,
+        "title": TABLE_TITLES.get(table.name, ""),
+        "caption": table.caption,
+        "header": columns,
+        "rows": rows,
+        "has_paper": "paper" in table.row_kinds,
+    }
+
+
+def _has_bootstrap() -> bool:
+    try:
+        return importlib.util.find_spec("panoptic_metrics.bootstrap") is not None
+    except ModuleNotFoundError:  # panoptic_metrics itself is not importable
+        return False
+
+
+def ablation_section(runs: Sequence[RunData]) -> Section:
+    """Every run's metrics, the paper's rows where the dataset matches, differences to combined."""
+    tables = [ablation_table(runs)]
+    diff = difference_table(runs)
+    if diff is not None:
+        tables.append(diff)
+    notices = []
+    if not any(r.metrics for r in runs):
+        notices.append("no run has a usable metrics.json: the ablation table is empty")
+    for name in dict.fromkeys(
+        str(r.metrics.get("dataset"))
+        for r in runs
+        if r.metrics and not paper_dataset(r.metrics.get("dataset"))
+    ):
+        notices.append(f"the paper reports no numbers on dataset {name!r}: no paper rows beside it")
+    if diff is None and len(runs) > 1:
+        notices.append("no run named `combined` with metrics: no differences to show")
+    if not _has_bootstrap():
+        notices.append(
+            "bootstrap confidence intervals are not shown: this panoptic_metrics has no bootstrap"
+        )
+    lead = "PQ, SQ, RQ, PQ of things and stuff, PQ†, mask AP and mIoU, all in %."
+    return Section("ablation", "Ablation", lead, tables=tables, notices=notices)
+
+
+def histogram_section(runs: Sequence[RunData]) -> Section:
+    """Best-overlap IoU histograms per class with the 0.5 threshold drawn."""
+    categories = run_categories(runs)
+    have = runs_with_histograms(runs, categories)
+    notices = [
+        f"{r.name}: metrics.json holds no best-overlap IoU histograms (per_class iou_histogram)"
+        for r in runs
+        if r.metrics is not None and r not in have
+    ]
+    if not any(r.metrics for r in runs):
+        notices.append("no run has a usable metrics.json: no IoU histograms")
+    plot = iou_histogram_plot(runs, categories)
+    lead = (
+        "For every ground-truth segment, the IoU of its best-overlapping prediction of the same "
+        "class: segments just under the 0.5 threshold are the ones PQ over-penalises (Fig. 3)."
+    )
+    plots = [plot] if plot else []
+    return Section("iou-histograms", "IoU histograms", lead, plots=plots, notices=notices)

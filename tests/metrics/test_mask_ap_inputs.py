@@ -1,0 +1,292 @@
+"""Mask AP inputs: COCO-panoptic ground truth files, the COCO results JSON, RLEs, and bad
+input of every kind."""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from panoptic_metrics.coco_instances import rle_counts_kernel, rle_counts_python
+from panoptic_metrics.mask_ap import MaskAP
+from PIL import Image
+from pycocotools import mask as mask_utils
+
+from tests.metrics.mask_ap_scenes import (
+    CATEGORY_IDS,
+    assert_matches,
+    encode_rle,
+    ours,
+    pycocotools_reference,
+    scene,
+)
+
+
+def _panoptic_case(
+    tmp_path: Path, segments: list[dict[str, Any]], file_name: str = "a.png"
+) -> Path:
+    ids = np.zeros((4, 6), dtype=np.uint32)
+    ids[:2, :3] = 1
+    ids[2:, 3:] = 300  # an id needing two bytes: (44, 1, 0)
+    rgb = np.stack([ids % 256, ids // 256 % 256, ids // 65536], axis=-1).astype(np.uint8)
+    (tmp_path / "png").mkdir(exist_ok=True)
+    Image.fromarray(rgb).save(tmp_path / "png" / "a.png")
+    data = {
+        "images": [{"id": 7, "height": 4, "width": 6, "file_name": "a.jpg"}],
+        "annotations": [{"image_id": 7, "file_name": file_name, "segments_info": segments}],
+        "categories": [
+            {"id": 1, "name": "road", "isthing": 0},
+            {"id": 2, "name": "car", "isthing": 1},
+        ],
+    }
+    (tmp_path / "gt.json").write_text(json.dumps(data))
+    return tmp_path / "gt.json"
+
+
+GOOD_SEGMENTS = [
+    {"id": 1, "category_id": 2, "iscrowd": 0},
+    {"id": 300, "category_id": 2, "iscrowd": 1},
+]
+
+
+def test_coco_panoptic_crowd_segments_become_crowd_instances(tmp_path: Path) -> None:
+    json_path = _panoptic_case(tmp_path, GOOD_SEGMENTS)
+    acc = MaskAP.from_coco_panoptic(json_path, tmp_path / "png")
+    mask = np.zeros((1, 4, 6), dtype=bool)
+    mask[0, :2, :3] = True
+    acc.add_predictions(7, masks=mask, labels=[0], scores=[0.5])
+    # the crowd region is matched by nothing and penalises nothing: one TP, AP 1
+    result = acc.compute()
+    assert (result.n_ground_truth, result.n_crowd) == (1, 1)
+    assert result.ap == pytest.approx(1.0, abs=1e-12)
+
+
+@pytest.mark.parametrize(
+    ("segments", "file_name", "message"),
+    [
+        (GOOD_SEGMENTS, "../a.png", "points outside"),
+        (GOOD_SEGMENTS, "/etc/passwd", "points outside"),
+        (GOOD_SEGMENTS, "missing.png", "missing.png: no such PNG"),
+        (GOOD_SEGMENTS[:1], "a.png", "segment id 300 is in the PNG, not the JSON"),
+        ([*GOOD_SEGMENTS, {"id": 5, "category_id": 2}], "a.png", "5 is in the JSON but not in"),
+        ([*GOOD_SEGMENTS, {"id": 1, "category_id": 2}], "a.png", "duplicate segment ids"),
+        ([{"id": 1, "category_id": 9}, GOOD_SEGMENTS[1]], "a.png", "unknown category id 9"),
+    ],
+)
+def test_coco_panoptic_bad_input_names_the_file_and_the_problem(
+    tmp_path: Path, segments: list[dict[str, Any]], file_name: str, message: str
+) -> None:
+    json_path = _panoptic_case(tmp_path, segments, file_name)
+    with pytest.raises((ValueError, FileNotFoundError), match=message):
+        MaskAP.from_coco_panoptic(json_path, tmp_path / "png")
+
+
+def test_coco_panoptic_bad_pngs_name_the_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    json_path = _panoptic_case(tmp_path, GOOD_SEGMENTS)
+    png = tmp_path / "png" / "a.png"
+    good = png.read_bytes()
+    for content, message in [
+        (good[: len(good) // 2], "a.png: cannot read the PNG"),
+        (b"not a png at all", "a.png: cannot read the PNG"),
+    ]:
+        png.write_bytes(content)
+        with pytest.raises(ValueError, match=message):
+            MaskAP.from_coco_panoptic(json_path, tmp_path / "png")
+    Image.new("RGBA", (6, 4)).save(png)
+    with pytest.raises(ValueError, match="expected an RGB PNG, got mode RGBA"):
+        MaskAP.from_coco_panoptic(json_path, tmp_path / "png")
+    Image.new("RGB", (7, 4)).save(png)
+    with pytest.raises(ValueError, match=r"a.png: the PNG is 7x4 \(WxH\) but the JSON says 6x4"):
+        MaskAP.from_coco_panoptic(json_path, tmp_path / "png")
+    Image.new("RGB", (6, 4)).save(png)
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 10)  # 24 pixels: a "decompression bomb"
+    with pytest.raises(ValueError, match=r"a\.png: cannot read the PNG \(DecompressionBomb"):
+        MaskAP.from_coco_panoptic(json_path, tmp_path / "png")
+    with pytest.raises(ValueError, match="category 1 is not a thing category"):
+        MaskAP.from_coco_panoptic(json_path, tmp_path / "png", category_ids=[1])
+    (tmp_path / "broken.json").write_text("{")
+    with pytest.raises(ValueError, match=r"broken\.json: not valid JSON"):
+        MaskAP.from_coco_panoptic(tmp_path / "broken.json", tmp_path / "png")
+
+
+# ---- the COCO results JSON ----------------------------------------------------------------
+
+
+def test_results_json_round_trips_and_loads_in_pycocotools(tmp_path: Path) -> None:
+    images = scene(4)
+    acc = ours(images)
+    acc.write_predictions(tmp_path / "instances.json")
+    assert [p.name for p in tmp_path.iterdir()] == ["instances.json"]  # no temporary left
+    entries = json.loads((tmp_path / "instances.json").read_text())
+    assert all(set(e) == {"image_id", "category_id", "segmentation", "score"} for e in entries)
+    # pycocotools reads our file as is (our image ids renamed to its integer ones)
+    number = {image["image_id"]: k for k, image in enumerate(images, start=1)}
+    renamed = [{**e, "image_id": number[e["image_id"]]} for e in entries]
+    (tmp_path / "renamed.json").write_text(json.dumps(renamed))
+    stats, per_class = pycocotools_reference(images, tmp_path, str(tmp_path / "renamed.json"))
+    assert_matches(acc.compute(), stats, per_class)
+    # and reading it back gives the same detections
+    again = MaskAP(CATEGORY_IDS)
+    for image in images:
+        again.add_ground_truth(image["image_id"], **image["gt"])
+    again.read_predictions(tmp_path / "instances.json")
+    assert again.compute() == acc.compute()
+
+
+def test_rle_predictions_compressed_or_not_equal_mask_predictions() -> None:
+    images = scene(5, n_images=3)
+    by_masks, by_rles = MaskAP(CATEGORY_IDS), MaskAP(CATEGORY_IDS)
+    for k, image in enumerate(images):
+        pred = image["pred"]
+        rles: list[Any] = [encode_rle(m) for m in pred["masks"]]
+        if k == 0:  # uncompressed counts, column-major runs starting with background
+            rles = [
+                {"size": list(m.shape), "counts": _runs(m.ravel(order="F"))} for m in pred["masks"]
+            ]
+        by_masks.update(image["image_id"], pred, image["gt"])
+        by_rles.update(
+            image["image_id"],
+            {"labels": pred["labels"], "scores": pred["scores"], "rles": rles},
+            image["gt"],
+        )
+    assert by_rles.compute() == by_masks.compute()
+
+
+def _runs(flat: np.ndarray) -> list[int]:
+    change = np.flatnonzero(np.diff(flat.astype(np.int8))) + 1
+    edges = [0, *change.tolist(), len(flat)]
+    runs = np.diff(edges).tolist()
+    return [0, *runs] if flat[0] else runs
+
+
+def test_rle_kernel_decodes_pycocotools_strings_like_its_python_twin() -> None:
+    rng = np.random.default_rng(6)
+    for _ in range(50):
+        h, w = (int(x) for x in rng.integers(1, 300, size=2))
+        counts = rng.integers(0, 5000, size=int(rng.integers(1, 40))).tolist()
+        counts.append(max(0, h * w - sum(counts)))
+        compressed = mask_utils.frPyObjects({"size": [h, w], "counts": counts}, h, w)["counts"]
+        decoded, ok = rle_counts_kernel(np.frombuffer(compressed, dtype=np.uint8))
+        twin, twin_ok = rle_counts_python(compressed)
+        assert ok
+        assert twin_ok
+        assert decoded.tolist() == twin == counts  # pycocotools keeps the counts as given
+        cut = compressed[: int(rng.integers(0, len(compressed)))]
+        decoded, ok = rle_counts_kernel(np.frombuffer(cut, dtype=np.uint8))
+        assert (decoded.tolist(), ok) == rle_counts_python(cut)
+    # a NUL, a truncated number ("o" and "P" announce more chunks), 8 chunks, a negative count
+    for bad in (b"\x00", b"o", b"1P", b"0" * 3 + b"_" * 8, b"@"):
+        assert not rle_counts_kernel(np.frombuffer(bad, dtype=np.uint8))[1]
+        assert not rle_counts_python(bad)[1]
+
+
+# ---- bad input ----------------------------------------------------------------------------
+
+
+def test_bad_predictions_and_targets_get_clear_errors_and_change_nothing() -> None:
+    image = scene(12, n_images=1)[0]
+    gt, pred = image["gt"], image["pred"]
+    acc = MaskAP(CATEGORY_IDS)
+    k = len(pred["labels"])
+    cases: list[tuple[dict[str, Any], dict[str, Any] | None, type[Exception], str]] = [
+        ({**pred, "labels": pred["labels"] + 3}, gt, ValueError, "prediction labels: label 3"),
+        ({**pred, "labels": pred["labels"].astype(float)}, gt, TypeError, "1-D integer array"),
+        ({**pred, "scores": pred["scores"][:-1]}, gt, ValueError, "prediction scores: expected"),
+        ({**pred, "scores": pred["scores"] * np.nan}, gt, ValueError, "every score must be finite"),
+        ({**pred, "masks": pred["masks"].astype(np.float32)}, gt, TypeError, "bool or 0/1"),
+        ({**pred, "masks": pred["masks"] * 2}, gt, ValueError, "only 0 and 1"),
+        ({**pred, "masks": pred["masks"][:, :-1]}, gt, ValueError, "predicted masks are"),
+        ({**pred, "rles": []}, gt, ValueError, "exactly one of masks and rles"),
+        ({**pred, "boxes": np.zeros((k, 3))}, gt, ValueError, "prediction boxes: expected"),
+        (pred, {**gt, "labels": gt["labels"][:-1]}, ValueError, "target masks: expected shape"),
+        (pred, {**gt, "iscrowd": gt["iscrowd"][:-1]}, ValueError, "target iscrowd: expected"),
+    ]
+    for prediction, target, error, message in cases:
+        with pytest.raises(error, match=message):
+            acc.update(image["image_id"], prediction, target)
+        assert (acc._gt, acc._pred) == ({}, {})  # nothing half-added
+    acc.update(image["image_id"], pred)
+    with pytest.raises(ValueError, match="which has no ground truth"):
+        acc.compute()
+    with pytest.raises(ValueError, match="already has predictions"):
+        acc.update(image["image_id"], pred)
+    acc.add_ground_truth(image["image_id"], **gt)
+    with pytest.raises(ValueError, match="already has ground truth"):
+        acc.add_ground_truth(image["image_id"], **gt)
+    assert not math.isnan(acc.compute().ap)
+
+
+@pytest.mark.parametrize(
+    ("rle", "message"),
+    [
+        ({"size": [4, 6], "counts": "0"}, "RLE runs cover 0 pixels, its size 4x6 has 24"),
+        ({"size": [4, 6], "counts": "1P"}, "malformed compressed RLE"),
+        ({"size": [4, 6], "counts": "é"}, "malformed compressed RLE"),
+        ({"size": [4, 6], "counts": [20, 5]}, "RLE runs cover 25 pixels"),
+        ({"size": [4, 6], "counts": [30, -6]}, "must not be negative"),
+        ({"size": [4], "counts": "0"}, r"RLE size must be \[height, width\]"),
+        ({"counts": "0"}, "expected an RLE"),
+        ({"size": [4, 6], "counts": 3.5}, "a string or a list of integers"),
+    ],
+)
+def test_bad_rles_are_refused_before_pycocotools_reads_them(rle: Any, message: str) -> None:
+    acc = MaskAP(CATEGORY_IDS)
+    with pytest.raises(ValueError, match=message):
+        acc.add_predictions("a", labels=[0], scores=[0.5], rles=[rle])
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("{", "not valid JSON"),
+        ('{"image_id": 1}', "a COCO results JSON is a list of detections"),
+        ('[{"image_id": 1, "score": 0.5}]', "entry 0: needs image_id, category_id"),
+        ('[{"image_id": 1, "category_id": 7, "score": 1, "segmentation": {}}]', "category_id 7"),
+        ('[{"image_id": [1], "category_id": 24, "score": 1, "segmentation": {}}]', "image_id"),
+        ('[{"image_id": 1, "category_id": 24, "score": NaN, "segmentation": {}}]', "score must"),
+        ('[{"image_id": 1, "category_id": 24, "score": 1, "segmentation": {}}]', "expected an RLE"),
+    ],
+)
+def test_bad_results_json_names_the_file_and_the_entry(
+    tmp_path: Path, content: str, message: str
+) -> None:
+    (tmp_path / "results.json").write_text(content)
+    acc = MaskAP(CATEGORY_IDS)
+    with pytest.raises(ValueError, match=f"results.json: .*{message}"):
+        acc.read_predictions(tmp_path / "results.json")
+    assert not acc._pred
+    with pytest.raises(FileNotFoundError, match=r"nope\.json: no such file"):
+        acc.read_predictions(tmp_path / "nope.json")
+
+
+def test_bad_configuration_and_merges_are_refused() -> None:
+    with pytest.raises(ValueError, match="category_ids must be distinct"):
+        MaskAP([24, 24])
+    with pytest.raises(ValueError, match="max_detections must be an integer >= 10"):
+        MaskAP([24], max_detections=5)
+    images = scene(13, n_images=2)
+    with pytest.raises(ValueError, match="both accumulators hold predictions for image 'img00'"):
+        ours(images).merge(ours(images[:1]))
+    with pytest.raises(ValueError, match="different categories"):
+        MaskAP([24]).merge(MaskAP([26]))
+
+
+def test_without_pycocotools_the_module_imports_and_says_how_to_install_it() -> None:
+    code = (
+        "import sys; sys.modules['pycocotools'] = None\n"
+        "from panoptic_metrics.mask_ap import MaskAP\n"
+        "acc = MaskAP([1])\n"
+        "try:\n"
+        "    acc.compute()\n"
+        "except ImportError as e:\n"
+        "    print(e)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert "pip install 'panoptic-metrics[ap]'" in out.stdout
