@@ -4,7 +4,15 @@
 fused inflate + numba unfilter path, or with Pillow; `PngError` names the file and the problem.
 """
 
-from .decoder import DEFAULT_MAX_PIXELS, PngIdDecoder, read_ids
+from .decoder import DEFAULT_MAX_PIXELS, PngIdDecoder, read_ids, warm_up
 from .format import PngError, PngHeader, parse
 
-__all__ = ["DEFAULT_MAX_PIXELS", "PngError", "PngHeader", "PngIdDecoder", "parse", "read_ids"]
+__all__ = [
+    "DEFAULT_MAX_PIXELS",
+    "PngError",
+    "PngHeader",
+    "PngIdDecoder",
+    "parse",
+    "read_ids",
+    "warm_up",
+]

@@ -199,3 +199,11 @@ def read_ids(source: Source, **options: object) -> np.ndarray:
     """The segment ids of one PNG as a new uint32 array (a fresh `PngIdDecoder(**options)`)."""
     decoder = PngIdDecoder(**options)  # type: ignore[arg-type]
     return decoder.decode(source).copy()
+
+
+def warm_up() -> None:
+    """Compile (or load from numba's cache) the fused kernel for uint32 ids, e.g. before forking
+    worker processes, by decoding a tiny PNG made in memory."""
+    buffer = io.BytesIO()
+    Image.fromarray(np.arange(18, dtype=np.uint8).reshape(2, 3, 3)).save(buffer, format="PNG")
+    PngIdDecoder().decode(buffer.getvalue())
