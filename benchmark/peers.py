@@ -153,7 +153,9 @@ def _ours(w: Workload, workers: int, out: Path) -> dict[str, Any]:
     args += ["--pred-json", str(w.pred_json), "--pred-folder", str(w.pred_folder)]
     args += ["--workers", str(workers), "--output", str(json_out), "--no-progress"]
     with contextlib.redirect_stdout(sys.stderr):
-        cli.main(args)
+        status = cli.main(args)
+    if status != 0:
+        raise SystemExit(f"panoptic-metrics evaluate failed with status {status}")
     results = json.loads(json_out.read_text())
     keys = ("pq", "sq", "rq")
     per_class = {k: {m: v[m] for m in keys} for k, v in results["per_class"].items()}

@@ -68,7 +68,7 @@ def test_ground_truth_at_cityscapes_size_has_cityscapes_segment_counts() -> None
 def test_peers_run_and_agree_on_the_tiny_workload(tmp_path: Path) -> None:
     workload = make_workload(tmp_path, TINY)
     runs = []
-    for peer in ("hotcoco", "panopticapi", "cityscapes"):
+    for peer in ("hotcoco", "panopticapi", "cityscapes", "ours"):
         assert available(peer) is None, peer  # declared test dependencies
         run = run_peer(peer, workload, workers=2, log=tmp_path / f"{peer}.log")
         assert run.pairs == 4
