@@ -215,7 +215,7 @@ def _limited(workload: Workload, limit: int | None, tmp: Path) -> Workload:
         data["annotations"] = data["annotations"][:limit]
         data["images"] = data["images"][:limit]
         (root / f"{name}.json").write_text(json.dumps(data))
-        (root / name).symlink_to(workload.root / name)
+        (root / name).symlink_to((workload.root / name).resolve())
     return Workload(root, workload.spec)
 
 
