@@ -8,6 +8,7 @@ kernels (`panoptic_metrics.png.reference`), written from the PNG specification.
 from __future__ import annotations
 
 import io
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -192,3 +193,20 @@ def test_fused_kernel_matches_the_specification_twin(
     data = png_files.encode(pixels, color_type=6 if alpha else 2, filters=filters)
     expected = reference.ids(parse(data, "x"))
     assert np.array_equal(PngIdDecoder(block_rows=2).decode(data), expected)
+
+
+def test_pillow_fallback_does_not_repeat_the_size_check(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Interlaced PNGs go to Pillow after our own max_pixels check: no second warning."""
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 100)  # 9 x 13 = 117 pixels: Pillow warns
+    data = png_files.encode(
+        _pixels("rgb", 9, 13, np.random.default_rng(1))["pixels"], color_type=2, interlace=True
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert np.array_equal(PngIdDecoder().decode(data), pillow_ids_unchecked(data))
+
+
+def pillow_ids_unchecked(data: bytes) -> np.ndarray:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        return pillow_ids(data)

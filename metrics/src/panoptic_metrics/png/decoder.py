@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import io
 import os
+import warnings
 from pathlib import Path
 from typing import Literal
 
@@ -185,10 +186,15 @@ def _bad_filter(name: str, row: int, kind: int) -> None:
 def _decode_pillow(data: bytes, name: str, ids: np.ndarray) -> None:
     """Pillow decodes the pixels (the fallback, and the path for interlaced PNGs)."""
     try:
-        with Image.open(io.BytesIO(data)) as image:
-            image.load()
-            rgb = np.asarray(image.convert("RGB") if image.mode == "P" else image)
-    except (OSError, SyntaxError, ValueError) as error:
+        with warnings.catch_warnings():
+            # the size was checked against max_pixels; Pillow's own warning threshold is lower
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(data)) as image:
+                image.load()
+                rgb = np.asarray(image.convert("RGB") if image.mode == "P" else image)
+    except Image.DecompressionBombError as error:
+        raise PngError(name, f"refused by Pillow as too large ({error})") from error
+    except (OSError, SyntaxError, ValueError, EOFError) as error:
         raise PngError(name, f"corrupt image data (Pillow: {error})") from error
     if rgb.ndim != 3 or rgb.shape[:2] != ids.shape or rgb.dtype != np.uint8:
         raise PngError(name, f"Pillow decoded {rgb.dtype} {rgb.shape}, expected {ids.shape} RGB")
