@@ -95,6 +95,7 @@ def demo(session: nox.Session) -> None:
 def bench(session: nox.Session) -> None:
     """Speed and memory benchmarks (pytest-benchmark), side by side with the peers."""
     _install_harness(session, "bench", "test")
+    _install_panopticapi(session)  # a peer of the speed benchmark
     session.run(
         "pytest",
         *PYTEST_FLAGS,

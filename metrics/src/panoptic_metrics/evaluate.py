@@ -18,7 +18,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from . import kernels
+from . import kernels, png
 from .accumulator import PanopticAccumulator
 from .categories import CategorySet
 from .errors import PanopticInputError
@@ -102,6 +102,7 @@ def _run(pair: Pair) -> ImageStats:
 
 def _warm_up() -> None:
     """Compile (or load from numba's cache) every kernel once, before workers fork."""
+    png.warm_up()
     rgb = np.zeros((1, 1, 3), np.uint8)
     kernels.rgb_to_ids(rgb, np.empty((1, 1), np.uint32))
     one = np.ones(1, np.int64)

@@ -1,8 +1,9 @@
 """Files in and out: the one panoptic PNG reader, JSON reading, safe paths, atomic writes.
 
-Every PNG of the library is decoded by `read_panoptic_png`, so a faster decoder plugs in here
-and inherits every check: the header (signature, size, colour type, bit depth) is validated
-before any pixel is decoded, so an oversized or wrongly encoded file is refused cheaply.
+Every PNG of the library is decoded by `read_panoptic_png`: the header (signature, size, colour
+type, bit depth) is validated before any pixel is decoded, so an oversized or wrongly encoded
+file is refused cheaply; then `png.PngIdDecoder` (fused inflate + numba unfilter, checking
+every CRC) writes the ids into the caller's reused buffer.
 """
 
 from __future__ import annotations
@@ -11,17 +12,15 @@ import json
 import os
 import struct
 import tempfile
-import warnings
 import zlib
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath, PureWindowsPath
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
-from PIL import Image
 
-from . import kernels
 from .errors import PanopticInputError
+from .png import PngError, PngIdDecoder
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 # 2^27 pixels (e.g. 16384 x 8192): far above any panoptic dataset (Vistas tops out near 2e7),
@@ -42,13 +41,20 @@ class PngHeader:
 
 def read_png_header(path: str | os.PathLike[str]) -> PngHeader:
     """Read and check the signature and IHDR chunk of a PNG, without decoding it."""
+    with _open(path) as f:
+        return _parse_header(f.read(33), path)
+
+
+def _open(path: str | os.PathLike[str]) -> BinaryIO:
     try:
-        with open(path, "rb") as f:
-            head = f.read(33)
+        return open(path, "rb")
     except FileNotFoundError:
         raise PanopticInputError(str(path), "file not found") from None
     except OSError as exc:
         raise PanopticInputError(str(path), f"cannot read the file ({exc})") from None
+
+
+def _parse_header(head: bytes, path: str | os.PathLike[str]) -> PngHeader:
     if not head.startswith(PNG_SIGNATURE):
         raise PanopticInputError(str(path), "not a PNG file (bad signature)")
     if len(head) < 33 or head[12:16] != b"IHDR":
@@ -105,42 +111,42 @@ def read_panoptic_png(
             from `expected_shape`.
     """
     path = Path(path)
-    header = read_png_header(path)
-    _check_header(path, header, max_pixels)
-    shape = (header.height, header.width)
-    if expected_shape is not None and tuple(expected_shape) != shape:
-        raise PanopticInputError(
-            str(path),
-            f"is {header.width}x{header.height} (width x height) but its ground truth is "
-            f"{expected_shape[1]}x{expected_shape[0]}",
-        )
-    if out is None:
-        out = np.empty(shape, dtype=np.uint32)
-    elif out.shape != shape or out.dtype != np.uint32 or not out.flags.c_contiguous:
-        raise ValueError(f"out must be a C-contiguous {shape} uint32 array")
-    rgb = _decode_rgb_pillow(path, shape)
-    kernels.rgb_to_ids(rgb, out)
+    with _open(path) as f:
+        head = f.read(33)
+        header = _parse_header(head, path)
+        _check_header(path, header, max_pixels)
+        shape = (header.height, header.width)
+        if expected_shape is not None and tuple(expected_shape) != shape:
+            raise PanopticInputError(
+                str(path),
+                f"is {header.width}x{header.height} (width x height) but its ground truth is "
+                f"{expected_shape[1]}x{expected_shape[0]}",
+            )
+        if out is None:
+            out = np.empty(shape, dtype=np.uint32)
+        elif out.shape != shape or out.dtype != np.uint32 or not out.flags.c_contiguous:
+            raise ValueError(f"out must be a C-contiguous {shape} uint32 array")
+        try:
+            data = head + f.read()
+        except OSError as exc:
+            raise PanopticInputError(str(path), f"cannot read the file ({exc})") from None
+    try:
+        _png_decoder().decode(data, name=str(path), out=out)
+    except PngError as exc:
+        raise PanopticInputError(str(path), f"corrupt or truncated PNG ({exc.problem})") from None
     return out
 
 
-def _decode_rgb_pillow(path: Path, shape: tuple[int, int]) -> np.ndarray:
-    """(H, W, 3) uint8 pixels of a checked 8-bit RGB PNG, decoded by Pillow."""
-    try:
-        with warnings.catch_warnings():
-            # our own max_pixels check has run; Pillow's warning threshold is lower
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            with Image.open(path) as image:
-                image.load()
-                rgb = np.asarray(image)
-    except Image.DecompressionBombError as exc:
-        raise PanopticInputError(str(path), f"refused by Pillow as too large ({exc})") from None
-    except (OSError, SyntaxError, ValueError, EOFError, zlib.error) as exc:
-        raise PanopticInputError(str(path), f"corrupt or truncated PNG ({exc})") from None
-    if rgb.shape != (*shape, 3) or rgb.dtype != np.uint8:
-        raise PanopticInputError(
-            str(path), f"decoded to {rgb.shape} {rgb.dtype}, expected {(*shape, 3)} uint8"
-        )
-    return rgb
+_PNG_DECODER: PngIdDecoder | None = None
+
+
+def _png_decoder() -> PngIdDecoder:
+    """This process's decoder (`png.PngIdDecoder`: zlib-ng inflate + numba unfilter when
+    zlib-ng is installed); the checks above have run, so it needs no size limit."""
+    global _PNG_DECODER
+    if _PNG_DECODER is None:
+        _PNG_DECODER = PngIdDecoder(rgb_only=True, max_pixels=None)
+    return _PNG_DECODER
 
 
 def safe_join(folder: str | os.PathLike[str], file_name: Any, *, source: str) -> Path:
