@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -24,18 +23,17 @@ from pathlib import Path
 from typing import Any
 
 from panoptic_metrics import PanopticInputError
-from panoptic_metrics.bootstrap import BootstrapResult
 
 from . import __version__
 from .categories import category_colours, run_categories
 from .cost import cost_table, gather_cost
 from .curves import training_curves
-from .figures import Plot, run_colour
+from .figures import Plot
 from .groundtruth import locate
 from .html import render_page, write_atomic
 from .intervals import BootstrapSettings, Intervals, bootstrap_runs
+from .overview import glance_cards
 from .panels import qualitative_panels
-from .paper import PAPER_COST
 from .perclass import error_counts_plot, gap_plot, quality_plot
 from .runs import RunData, load_run
 from .sections import Section, ablation_section, histogram_section
@@ -205,17 +203,6 @@ def build_report(
     return write_report(run_dirs, output, options).html
 
 
-def _pct(value: float | None) -> str:
-    return "—" if value is None else f"{100 * value:.1f}"
-
-
-def _interval(result: BootstrapResult | None) -> str:
-    """PQ's interval for the run's card, e.g. `95% CI 53.0–57.2`; "" without one."""
-    if result is None or math.isnan(result.pq.low):
-        return ""
-    return f"{100 * result.confidence:g}% CI {_pct(result.pq.low)}–{_pct(result.pq.high)}"
-
-
 def _context(
     runs: Sequence[RunData],
     sections: Sequence[Section],
@@ -224,7 +211,6 @@ def _context(
     options: ReportOptions,
 ) -> dict[str, Any]:
     summaries = [summarise(r) for r in runs]
-    cost = gather_cost(runs)
     return {
         "title": options.title,
         "version": __version__,
@@ -232,32 +218,11 @@ def _context(
         "data_line": common([" / ".join(x for x in (s.dataset, s.split) if x) for s in summaries]),
         "hardware_line": common([s.hardware or s.device for s in summaries]),
         "commit_line": common([s.commit for s in summaries]),
-        "runs": [
-            s.__dict__
-            | {"colour": run_colour(i), "pq": _pct(s.pq), "pq_dagger": _pct(s.pq_dagger)}
-            | {"interval": _interval(intervals.per_run.get(s.name))}
-            for i, s in enumerate(summaries)
-        ],
-        "cost_cards": _cost_cards(cost.forms),
+        "runs": [s.__dict__ for s in summaries],
+        "cards": glance_cards(runs, intervals, gather_cost(runs).forms),
         "notices": notices,
         "sections": [s.render() for s in sections],
     }
-
-
-def _cost_cards(forms: dict[str, dict[str, float]]) -> list[dict[str, str]]:
-    cards = []
-    for key, label in (("params", "parameters"), ("dense_conv_macs", "dense-conv MACs")):
-        a, b = forms.get("independent", {}).get(key), forms.get("combined", {}).get(key)
-        paper = PAPER_COST["independent"][key] / PAPER_COST["combined"][key]
-        if a is not None and b:
-            cards.append(
-                {
-                    "label": f"{label}: independent / combined",
-                    "value": f"{a / b:.3f}×",
-                    "detail": f"paper: {paper:.3f}×",
-                }
-            )
-    return cards
 
 
 __all__ = ["Plot", "Report", "ReportOptions", "Table", "build_report", "write_report"]

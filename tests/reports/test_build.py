@@ -84,11 +84,29 @@ def test_the_cards_and_tables_show_the_confidence_intervals(built: Path) -> None
     html = (built / "report.html").read_text()
     ablation = pd.read_csv(built / "tables" / "ablation.csv").set_index("run")
     low, high = ablation.loc["combined", "PQ low"], ablation.loc["combined", "PQ high"]
-    assert f"95% CI {low:.1f}–{high:.1f}" in html  # the combined run's card
+    assert f"95% CI {low:.1f} to {high:.1f}" in html  # the combined run's card
     assert f'<span class="ci">[{low:.1f}, {high:.1f}]</span>' in html  # under PQ in the table
-    differences = pd.read_csv(built / "tables" / "differences.csv")
-    assert list(differences["run"]) == ["independent − combined"]
+    differences = pd.read_csv(built / "tables" / "differences.csv").set_index("run")
+    assert list(differences.index) == ["independent − combined"]
     assert {"PQ low", "PQ high", "PQ† low", "PQ† high", "p (PQ)"} <= set(differences.columns)
+    diff = differences.loc["independent − combined"]
+    card = f'{diff["PQ"]:+.1f}</div><div class="small">PQ points; 95% CI {diff["PQ low"]:+.1f}'
+    assert card.replace("-", "−") in html
+
+
+def test_the_card_names_the_class_where_pq_and_pq_dagger_differ_most(
+    built: Path, complete_runs: list[Path]
+) -> None:
+    gaps = [
+        (abs(e["pq"] - e["pq_dagger"]), e["name"], run.name)
+        for run in complete_runs
+        for e in json.loads((run / "metrics.json").read_text())["per_class"].values()
+        if e["pq"] is not None and e["pq_dagger"] is not None
+    ]
+    _, name, run = max(gaps)
+    html = (built / "report.html").read_text()
+    assert f'PQ − PQ† differ most on</div>\n      <div class="big">{name}</div>' in html
+    assert f"points in {run} (PQ" in html
 
 
 def test_build_report_returns_the_page_beside_the_runs(
