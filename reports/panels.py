@@ -22,6 +22,7 @@ from panoptic_metrics.readers.coco import CocoPanopticSource
 from .categories import RGB
 from .figures import Plot, new_figure, render
 from .groundtruth import GroundTruthPaths, image_files
+from .intervals import REFERENCE_RUN
 from .overlays import ERROR_COLOURS, colourise, error_map, overlay, paint_errors, segment_categories
 from .photos import read_rgb
 from .runs import RunData, number
@@ -45,7 +46,7 @@ def per_image_pq(run: RunData) -> dict[str, float]:
 
 def choose_images(runs: Sequence[RunData], available: Sequence[str], n: int) -> list[Choice]:
     """Up to `n` images from `available`: worst, median, best by PQ, then spread; else first."""
-    ranked_run = next((r for r in runs if r.name == "combined" and per_image_pq(r)), None)
+    ranked_run = next((r for r in runs if r.name == REFERENCE_RUN and per_image_pq(r)), None)
     ranked_run = ranked_run or next((r for r in runs if per_image_pq(r)), None)
     if ranked_run is None:
         return [Choice(i, "no per-image PQ in metrics.json") for i in list(available)[:n]]

@@ -174,4 +174,6 @@ def test_the_command_line_builds_the_report(
     assert main([*map(str, complete_runs), *args]) == 0
     out = capsys.readouterr().out
     assert out.strip().splitlines()[-1] == f"report: {tmp_path / 'r' / 'report.html'}"
+    assert main([str(complete_runs[0]), "--bootstrap-samples", "0"]) == 2
+    assert "--bootstrap-samples >= 1" in capsys.readouterr().err
     assert len(list((tmp_path / "r" / "plots").glob("panel_*.png"))) == 1
