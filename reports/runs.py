@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from panoptic_metrics import PanopticResults
+from panoptic_metrics import PanopticInputError, PanopticResults
 
 log = logging.getLogger(__name__)
 
@@ -156,9 +156,10 @@ def read_results(
             warnings.simplefilter("ignore", RuntimeWarning)
             return PanopticResults.from_json(metrics, source=str(path))
     except ValueError as err:  # PanopticInputError, or a bad `mode`
+        problem = err.problem if isinstance(err, PanopticInputError) else str(err)
         notices.append(
-            f"{path.name} is not a complete panoptic_metrics results file ({err}): no per-class "
-            "plots, IoU histograms or confidence intervals for this run"
+            f"{path.name}: {problem} ({path}); no per-class plots, IoU histograms or "
+            "confidence intervals for this run"
         )
         return None
 

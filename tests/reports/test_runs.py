@@ -76,8 +76,12 @@ def test_metrics_without_the_librarys_sums_load_with_a_notice(
     assert run.metrics == metrics  # the top-level numbers are still there for the tables
     assert run.results is None
     (notice,) = run.notices
-    assert notice.startswith("metrics.json is not a complete panoptic_metrics results file")
-    assert "KeyError: 'classes'" in notice
+    assert notice.startswith(
+        "metrics.json: not a panoptic_metrics results file (KeyError: 'classes')"
+    )
+    assert notice.endswith(
+        "no per-class plots, IoU histograms or confidence intervals for this run"
+    )
 
 
 def test_a_killed_runs_half_written_log_line_is_skipped(
