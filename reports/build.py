@@ -1,6 +1,11 @@
 """Build the report: load the runs, make every table and plot, write the page and its files.
 
-Output folder layout:
+`build_report(run_dirs)` is the one call (the demo's and `python -m reports`'): it never
+raises on bad run files (what is missing becomes a notice on the page and in the log) and
+returns the path of report.html. `write_report` does the same and also returns what was
+written and the notices.
+
+Output folder layout (default: `report/` beside the runs):
 
     report.html            the self-contained page (every image embedded as a data URI)
     tables/<name>.csv      every table of the page
@@ -17,16 +22,18 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from panoptic_metrics import PanopticInputError
+
 from . import __version__
-from .categories import run_categories
+from .categories import category_colours, run_categories
 from .cost import cost_table, gather_cost
 from .curves import training_curves
-from .figures import Plot, run_colour
+from .figures import Plot
 from .groundtruth import locate
 from .html import render_page, write_atomic
+from .intervals import BootstrapSettings, Intervals, bootstrap_runs
+from .overview import glance_cards
 from .panels import qualitative_panels
-from .panoptic_io import ReportInputError
-from .paper import PAPER_COST
 from .perclass import error_counts_plot, gap_plot, quality_plot
 from .runs import RunData, load_run
 from .sections import Section, ablation_section, histogram_section
@@ -39,14 +46,15 @@ TITLE = "Seamless Scene Segmentation: reproduction report"
 
 @dataclass(frozen=True)
 class ReportOptions:
-    """What to build: output folder, number of qualitative panels, optional ground truth."""
+    """What to build: the title, how many qualitative panels and from which ground truth
+    (found from the runs' config.json when not given), how the intervals are drawn."""
 
-    output: Path
     title: str = TITLE
     panels: int = 3
     gt_json: Path | None = None
     gt_folder: Path | None = None
     images: Path | None = None
+    bootstrap: BootstrapSettings = field(default_factory=BootstrapSettings)
 
 
 @dataclass(frozen=True)
@@ -81,11 +89,16 @@ def _cost_section(runs: Sequence[RunData]) -> Section:
 
 
 def _panel_section(runs: Sequence[RunData], options: ReportOptions) -> Section:
-    lead = "Coloured overlays of the ground truth and of each run's prediction, with its errors."
+    lead = (
+        "Coloured overlays of the ground truth and of each run's prediction, with its errors "
+        "as PQ counts them (panoptic_metrics' matching)."
+    )
+    if options.panels == 0:
+        return Section("panels", "Qualitative panels", lead, notices=["no panels asked for"])
     try:
         paths = locate(runs, options.gt_json, options.gt_folder, options.images)
-        plots, notices = qualitative_panels(runs, paths, run_categories(runs), options.panels)
-    except ReportInputError as err:
+        plots, notices = qualitative_panels(runs, paths, category_colours(runs), options.panels)
+    except PanopticInputError as err:
         plots, notices = [], [f"qualitative panels left out: {err}"]
     return Section("panels", "Qualitative panels", lead, plots=plots, notices=notices, grid=True)
 
@@ -128,11 +141,26 @@ def _write_outputs(output: Path, sections: Sequence[Section]) -> tuple[list[Path
     return tables, plots
 
 
-def build_report(run_dirs: Sequence[str | Path], options: ReportOptions) -> Report:
-    """Build the report of `run_dirs` into `options.output`; never raises on bad run files."""
+def default_output(run_dirs: Sequence[str | Path]) -> Path:
+    """`report/` in the folder holding the (first) run directory."""
+    return Path(run_dirs[0]).resolve().parent / "report"
+
+
+def write_report(
+    run_dirs: Sequence[str | Path],
+    output: str | Path | None = None,
+    options: ReportOptions | None = None,
+) -> Report:
+    """Build the report of `run_dirs` into `output`; never raises on bad run files."""
+    if not run_dirs:
+        raise ValueError("run_dirs is empty: give at least one run directory")
+    options = options or ReportOptions()
+    if options.panels < 0:
+        raise ValueError(f"options.panels must be >= 0, got {options.panels}")
     runs = [load_run(p) for p in run_dirs]
+    intervals = bootstrap_runs(runs, options.bootstrap)
     sections = [
-        ablation_section(runs),
+        ablation_section(runs, intervals),
         _per_class_section(runs),
         histogram_section(runs),
         _cost_section(runs),
@@ -140,25 +168,49 @@ def build_report(run_dirs: Sequence[str | Path], options: ReportOptions) -> Repo
         _curves_section(runs),
         _config_section(runs),
     ]
-    output = Path(options.output)
-    tables, plots = _write_outputs(output, sections)
+    folder = Path(output) if output is not None else default_output(run_dirs)
+    tables, plots = _write_outputs(folder, sections)
     notices = [f"{r.name}: {n}" for r in runs for n in r.notices]
-    html = render_page(_context(runs, sections, notices, options))
-    page = write_atomic(output / "report.html", html)
-    log.info("report written to %s (%d notices)", page, len(notices))
+    html = render_page(_context(runs, sections, notices, intervals, options))
+    page = write_atomic(folder / "report.html", html)
     all_notices = notices + [n for s in sections for n in s.notices]
+    for notice in all_notices:
+        log.warning("report: %s", notice)
+    log.info("report written to %s (%d notices)", page, len(all_notices))
     return Report(page, tuple(tables), tuple(plots), tuple(all_notices))
 
 
-def _pct(value: float | None) -> str:
-    return "—" if value is None else f"{100 * value:.1f}"
+def build_report(
+    run_dirs: Sequence[str | Path],
+    output: str | Path | None = None,
+    options: ReportOptions | None = None,
+) -> Path:
+    """Build the HTML report of `run_dirs` and return the path of its report.html.
+
+    Args:
+        run_dirs: run directories (docs/contracts.md §4); the differences are taken to the
+            one named `combined`.
+        output: the report folder; default `report/` beside the first run directory.
+        options: title, panels, ground truth, bootstrap settings (`ReportOptions()`).
+
+    Missing or damaged run files never raise: the page says what is missing, and each
+    notice is logged as a warning.
+
+    Example:
+        >>> build_report(["runs/combined", "runs/independent"])  # doctest: +SKIP
+        PosixPath('.../runs/report/report.html')
+    """
+    return write_report(run_dirs, output, options).html
 
 
 def _context(
-    runs: Sequence[RunData], sections: Sequence[Section], notices: list[str], options: ReportOptions
+    runs: Sequence[RunData],
+    sections: Sequence[Section],
+    notices: list[str],
+    intervals: Intervals,
+    options: ReportOptions,
 ) -> dict[str, Any]:
     summaries = [summarise(r) for r in runs]
-    cost = gather_cost(runs)
     return {
         "title": options.title,
         "version": __version__,
@@ -166,30 +218,11 @@ def _context(
         "data_line": common([" / ".join(x for x in (s.dataset, s.split) if x) for s in summaries]),
         "hardware_line": common([s.hardware or s.device for s in summaries]),
         "commit_line": common([s.commit for s in summaries]),
-        "runs": [
-            s.__dict__ | {"colour": run_colour(i), "pq": _pct(s.pq), "pq_dagger": _pct(s.pq_dagger)}
-            for i, s in enumerate(summaries)
-        ],
-        "cost_cards": _cost_cards(cost.forms),
+        "runs": [s.__dict__ for s in summaries],
+        "cards": glance_cards(runs, intervals, gather_cost(runs).forms),
         "notices": notices,
         "sections": [s.render() for s in sections],
     }
 
 
-def _cost_cards(forms: dict[str, dict[str, float]]) -> list[dict[str, str]]:
-    cards = []
-    for key, label in (("params", "parameters"), ("dense_conv_macs", "dense-conv MACs")):
-        a, b = forms.get("independent", {}).get(key), forms.get("combined", {}).get(key)
-        paper = PAPER_COST["independent"][key] / PAPER_COST["combined"][key]
-        if a is not None and b:
-            cards.append(
-                {
-                    "label": f"{label}: independent / combined",
-                    "value": f"{a / b:.3f}×",
-                    "detail": f"paper: {paper:.3f}×",
-                }
-            )
-    return cards
-
-
-__all__ = ["Plot", "Report", "ReportOptions", "Table", "build_report"]
+__all__ = ["Plot", "Report", "ReportOptions", "Table", "build_report", "write_report"]

@@ -91,7 +91,8 @@ def _close(a: float, b: float) -> bool:
     return abs(a - b) <= 1e-9 * max(abs(a), abs(b), 1.0)
 
 
-def _ratio(forms: Mapping[str, Mapping[str, float]], key: str) -> float | None:
+def ratio(forms: Mapping[str, Mapping[str, float]], key: str) -> float | None:
+    """independent / combined of a figure, None unless both forms have it."""
     a, b = forms.get("independent", {}).get(key), forms.get("combined", {}).get(key)
     return a / b if a is not None and b else None
 
@@ -110,8 +111,8 @@ def cost_table(cost: CostFigures) -> Table | None:
             row[f"{form}"] = None if mine is None else spec.format(mine / scale)
             row[f"{form} (paper)"] = None if paper is None else spec.format(paper / scale)
         for label_suffix, forms in (("", cost.forms), (" (paper)", PAPER_COST)):
-            ratio = _ratio(forms, key)
-            row[f"ratio{label_suffix}"] = None if ratio is None else f"{ratio:.3f}×"
+            times = ratio(forms, key)
+            row[f"ratio{label_suffix}"] = None if times is None else f"{times:.3f}×"
         rows.append(row)
     frame = pd.DataFrame(rows)
     h, w = PAPER_COST_SIZE

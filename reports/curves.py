@@ -10,10 +10,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
-from matplotlib.artist import Artist
 from matplotlib.ticker import FormatStrFormatter
 
-from .figures import Plot, new_figure, render, run_colour, style_axes
+from .figures import Plot, figure_legend, new_figure, render, run_colour, style_axes
 from .runs import RunData, number
 
 LOSS_KEYS: tuple[str, ...] = (
@@ -68,17 +67,7 @@ def training_curves(runs: Sequence[RunData]) -> Plot | None:
         style_axes(ax)
     for ax in axes.flat[len(panels) :]:
         ax.set_visible(False)
-    legend: dict[str, Artist] = {}
-    for ax in axes.flat:
-        for handle, label in zip(*ax.get_legend_handles_labels(), strict=True):
-            legend.setdefault(label, handle)
-    if legend:
-        fig.legend(
-            list(legend.values()),
-            list(legend),
-            loc="outside upper center",
-            ncols=min(len(legend), 6),
-        )
+    figure_legend(fig, axes.flat)
     caption = (
         "Training curves: each loss term (log scale where it spans decades) and the learning "
         "rate per iteration."

@@ -7,8 +7,10 @@ through pyplot, so no global backend or figure state is touched and nothing need
 from __future__ import annotations
 
 import io
+from collections.abc import Iterable
 from dataclasses import dataclass
 
+from matplotlib.artist import Artist
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
@@ -69,3 +71,19 @@ def style_axes(ax: Axes) -> None:
     ax.set_axisbelow(True)
     for side in ("top", "right"):
         ax.spines[side].set_visible(False)
+
+
+def figure_legend(fig: Figure, axes: Iterable[Axes], fontsize: float = 10) -> None:
+    """One legend above the figure with every label drawn in any of `axes`, each once."""
+    entries: dict[str, Artist] = {}
+    for ax in axes:
+        for handle, label in zip(*ax.get_legend_handles_labels(), strict=True):
+            entries.setdefault(label, handle)
+    if entries:
+        fig.legend(
+            list(entries.values()),
+            list(entries),
+            loc="outside upper center",
+            ncols=min(len(entries), 6),
+            fontsize=fontsize,
+        )

@@ -16,7 +16,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from .panoptic_io import ReportInputError, child_path
+from panoptic_metrics import PanopticInputError
+from panoptic_metrics.io import safe_join
+
 from .runs import RunData
 
 
@@ -56,7 +58,7 @@ def locate(
     gt_folder: Path | None = None,
     images: Path | None = None,
 ) -> GroundTruthPaths:
-    """The ground truth of the runs' evaluated split; ReportInputError when it cannot be found."""
+    """The ground truth of the runs' evaluated split; PanopticInputError when it is not found."""
     if gt_json is not None:
         folder = gt_folder if gt_folder is not None else gt_json.with_suffix("")
         return GroundTruthPaths(gt_json, folder, images)
@@ -69,9 +71,10 @@ def locate(
         if js.is_file():
             pics = images if images is not None else root / "leftImg8bit" / split
             return GroundTruthPaths(js, js.with_suffix(""), pics if pics.is_dir() else None)
-    raise ReportInputError(
+    raise PanopticInputError(
+        "config.json",
         "no ground truth found: no run's config.json names a `data.root` holding "
-        "gtFine/cityscapes_panoptic_<split>.json; pass --gt-json/--gt-folder/--images"
+        "gtFine/cityscapes_panoptic_<split>.json; pass --gt-json/--gt-folder/--images",
     )
 
 
@@ -82,13 +85,13 @@ def image_files(paths: GroundTruthPaths) -> dict[str, Path]:
     try:
         entries = json.loads(paths.json.read_text(encoding="utf-8")).get("images", [])
     except (OSError, ValueError, AttributeError) as err:
-        raise ReportInputError(f"{paths.json} is unreadable: {err}") from None
+        raise PanopticInputError(str(paths.json), f"unreadable ({err})") from None
     out: dict[str, Path] = {}
     for entry in entries if isinstance(entries, list) else []:
         if not isinstance(entry, Mapping):
             continue
         name = entry.get("file_name")
-        flat = child_path(paths.images, name, paths.json)
+        flat = safe_join(paths.images, name, source=str(paths.json))
         city = paths.images / str(name).split("_")[0] / str(name)
         for candidate in (flat, city):
             if candidate.is_file() and candidate.resolve().is_relative_to(paths.images.resolve()):

@@ -2,9 +2,10 @@
 
 Colours: each segment takes its category's colour, thing instances a shade of it so that
 touching instances stay apart, with a light line on every segment boundary. Errors, on the
-image in grey: a wrong category (red), the right category in a segment that matches no
-ground-truth segment with IoU > 0.5 (orange), ground truth left void by the prediction
-(yellow). Crowd and void ground truth are never errors.
+image in grey: a wrong category (red), the right category where PQ's matching pairs the two
+segments not (orange), ground truth left void by the prediction (yellow). Crowd and void
+ground truth are never errors. Which segments PQ matches is decided by panoptic_metrics
+(`match_image`), never by the report.
 """
 
 from __future__ import annotations
@@ -12,10 +13,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 import numpy as np
+from panoptic_metrics import CategorySet, PanopticImage, match_image
+from panoptic_metrics.matching import Mode, intersection
 
 ERROR_COLOURS: dict[int, tuple[str, tuple[int, int, int]]] = {
     1: ("wrong class", (230, 25, 45)),
-    2: ("right class, unmatched segment (IoU ≤ 0.5)", (255, 150, 0)),
+    2: ("right class, segments not matched by PQ (IoU ≤ 0.5)", (255, 150, 0)),
     3: ("predicted void", (255, 235, 40)),
 }
 _FALLBACK = np.array(
@@ -62,64 +65,68 @@ def overlay(image: np.ndarray, colours: np.ndarray, alpha: float = 0.6) -> np.nd
     return np.clip(out, 0, 255).astype(np.uint8)
 
 
-def matched_pairs(
-    gt: np.ndarray,
-    gt_category: Mapping[int, int],
-    pred: np.ndarray,
-    pred_category: Mapping[int, int],
-) -> set[tuple[int, int]]:
-    """(gt id, pred id) pairs of one category with IoU > 0.5, void folded as PQ does.
+def segment_categories(image: PanopticImage) -> dict[int, int]:
+    """Segment id -> category id of an image."""
+    segments = image.segments
+    return dict(zip(segments.ids.tolist(), segments.category_ids.tolist(), strict=True))
 
-    The report's own per-image matching, for display only; the metrics come from
-    panoptic_metrics through metrics.json.
+
+def matched_pairs(
+    gt: PanopticImage, pred: PanopticImage, categories: CategorySet, mode: Mode = "strict"
+) -> set[tuple[int, int]]:
+    """(gt id, pred id) of the segments PQ matches (its true positives), as panoptic_metrics
+    decides them.
+
+    `match_image` with two histogram bins tells which gt segments are matched: bin 1 holds
+    exactly the best same-class IoU > 0.5 (`IouHistogram`), in the order of the non-crowd
+    gt segments. The partner of a matched gt segment is the same-class prediction sharing
+    most pixels with it: the union is at least the gt area, so IoU > 0.5 needs more than half
+    of the gt segment, which leaves less than half for any other prediction.
     """
-    g, p = gt.ravel().astype(np.int64), pred.ravel().astype(np.int64)
-    keys, inter = np.unique(g * (int(p.max()) + 1) + p, return_counts=True)
-    kg, kp = keys // (int(p.max()) + 1), keys % (int(p.max()) + 1)
-    area_g = dict(zip(*np.unique(g, return_counts=True), strict=True))
-    area_p = dict(zip(*np.unique(p, return_counts=True), strict=True))
-    void_p = dict(zip(kp[kg == 0], inter[kg == 0], strict=True))
+    stats = match_image(gt, pred, categories, mode=mode, n_bins=2)
+    table = intersection(gt, pred)  # (n_gt + 1, n_pred + 1); row/column k + 1: segment k
+    non_crowd = np.flatnonzero(~gt.segments.iscrowd)
     pairs = set()
-    for a, b, n in zip(kg.tolist(), kp.tolist(), inter.tolist(), strict=True):
-        if a == 0 or b == 0 or a not in gt_category or gt_category[a] != pred_category.get(b):
-            continue
-        union = area_g[a] + area_p[b] - n - void_p.get(b, 0)
-        if n / union > 0.5:
-            pairs.add((a, b))
+    for g in non_crowd[stats.hist_bin == 1].tolist():
+        same = pred.segments.category_ids == gt.segments.category_ids[g]
+        p = int(np.argmax(np.where(same, table[g + 1, 1:], -1)))
+        pairs.add((int(gt.segments.ids[g]), int(pred.segments.ids[p])))
     return pairs
 
 
+def _pixel_categories(image: PanopticImage) -> np.ndarray:
+    """The category of every pixel's segment, -1 on void (id 0)."""
+    segments = image.segments
+    if not len(segments):
+        return np.full(image.ids.shape, -1, dtype=np.int64)
+    order = np.argsort(segments.ids)
+    keys, values = segments.ids[order], segments.category_ids[order]
+    pos = np.minimum(np.searchsorted(keys, image.ids), len(keys) - 1)
+    return np.where(keys[pos] == image.ids, values[pos], -1)
+
+
 def error_map(
-    gt: np.ndarray,
-    gt_category: Mapping[int, int],
-    crowd: frozenset[int],
-    pred: np.ndarray,
-    pred_category: Mapping[int, int],
+    gt: PanopticImage, pred: PanopticImage, categories: CategorySet, mode: Mode = "strict"
 ) -> np.ndarray:
-    """(H, W) uint8 error codes of `ERROR_COLOURS` (0 = no error or not evaluated)."""
-    pred = np.where(np.isin(pred, list(pred_category)), pred, 0)
-    gt_cat, pred_cat = _lookup(gt, gt_category), _lookup(pred, pred_category)
-    evaluated = (gt_cat >= 0) & ~np.isin(gt, list(crowd))
-    codes = np.zeros(gt.shape, dtype=np.uint8)
-    codes[evaluated & (pred == 0)] = 3
-    wrong = evaluated & (pred != 0) & (gt_cat != pred_cat)
-    codes[wrong] = 1
-    pairs = matched_pairs(gt, gt_category, pred, pred_category)
-    right = evaluated & (pred != 0) & (gt_cat == pred_cat)
-    if right.any():
-        width = int(pred.max()) + 1
-        keys = gt.astype(np.int64) * width + pred
-        ok = np.isin(keys, [a * width + b for a, b in pairs])
-        codes[right & ~ok] = 2
+    """(H, W) uint8 error codes of `ERROR_COLOURS` (0 = no error or not evaluated).
+
+    Raises:
+        PanopticInputError: the two maps do not fit together (sizes, ids, categories).
+    """
+    pairs = matched_pairs(gt, pred, categories, mode)
+    gt_cat, pred_cat = _pixel_categories(gt), _pixel_categories(pred)
+    crowd = np.isin(gt.ids, gt.segments.ids[gt.segments.iscrowd])
+    evaluated = (gt_cat >= 0) & ~crowd
+    predicted = pred.ids != 0
+    codes = np.zeros(gt.ids.shape, dtype=np.uint8)
+    codes[evaluated & ~predicted] = 3
+    codes[evaluated & predicted & (gt_cat != pred_cat)] = 1
+    right = evaluated & predicted & (gt_cat == pred_cat)
+    width = int(pred.ids.max()) + 1
+    keys = gt.ids.astype(np.int64) * width + pred.ids.astype(np.int64)
+    matched = np.isin(keys, [a * width + b for a, b in pairs])
+    codes[right & ~matched] = 2
     return codes
-
-
-def _lookup(ids: np.ndarray, category: Mapping[int, int]) -> np.ndarray:
-    """The category of every pixel's segment, -1 for void (id 0) and unlisted ids."""
-    values, inverse = np.unique(ids, return_inverse=True)
-    table = np.array([category.get(v, -1) if v else -1 for v in values.tolist()], dtype=np.int64)
-    index = np.asarray(inverse, dtype=np.intp).reshape(ids.shape)
-    return table[index]
 
 
 def paint_errors(image: np.ndarray, codes: np.ndarray) -> np.ndarray:

@@ -15,18 +15,16 @@ from pathlib import Path
 import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.patches import Patch
+from panoptic_metrics import CategorySet, PanopticInputError, load_coco_panoptic
+from panoptic_metrics.matching import Mode
+from panoptic_metrics.readers.coco import CocoPanopticSource
 
-from .categories import Category
+from .categories import RGB
 from .figures import Plot, new_figure, render
 from .groundtruth import GroundTruthPaths, image_files
-from .overlays import ERROR_COLOURS, colourise, error_map, overlay, paint_errors
-from .panoptic_io import (
-    PanopticImage,
-    ReportInputError,
-    read_panoptic_json,
-    read_rgb,
-    read_segment_ids,
-)
+from .intervals import REFERENCE_RUN
+from .overlays import ERROR_COLOURS, colourise, error_map, overlay, paint_errors, segment_categories
+from .photos import read_rgb
 from .runs import RunData, number
 
 MAX_TILE_WIDTH = 768  # pixels of one tile; bigger images are drawn from a regular subsample
@@ -41,18 +39,14 @@ class Choice:
 
 
 def per_image_pq(run: RunData) -> dict[str, float]:
-    """Image id -> PQ from metrics.json `per_image` (entries without a finite PQ left out)."""
-    entries = (run.metrics or {}).get("per_image")
-    out: dict[str, float] = {}
-    for e in entries if isinstance(entries, list) else []:
-        if isinstance(e, Mapping) and (pq := number(e.get("pq"))) is not None:
-            out[str(e.get("image_id"))] = pq
-    return out
+    """Image id (as a string) -> PQ of the run's per-image results (undefined ones left out)."""
+    images = run.results.per_image if run.results is not None else ()
+    return {str(i.image_id): i.pq for i in images if number(i.pq) is not None}
 
 
 def choose_images(runs: Sequence[RunData], available: Sequence[str], n: int) -> list[Choice]:
     """Up to `n` images from `available`: worst, median, best by PQ, then spread; else first."""
-    ranked_run = next((r for r in runs if r.name == "combined" and per_image_pq(r)), None)
+    ranked_run = next((r for r in runs if r.name == REFERENCE_RUN and per_image_pq(r)), None)
     ranked_run = ranked_run or next((r for r in runs if per_image_pq(r)), None)
     if ranked_run is None:
         return [Choice(i, "no per-image PQ in metrics.json") for i in list(available)[:n]]
@@ -73,9 +67,20 @@ def choose_images(runs: Sequence[RunData], available: Sequence[str], n: int) -> 
     return chosen
 
 
-def _predictions(run: RunData) -> dict[str, PanopticImage]:
+def _predictions(run: RunData, categories: CategorySet) -> dict[str, CocoPanopticSource]:
+    """The run's predictions/panoptic.json by image id (as a string), checked by
+    panoptic_metrics against the ground truth's categories."""
     folder = run.path / "predictions"
-    return read_panoptic_json(folder / "panoptic.json", folder / "panoptic")
+    found = load_coco_panoptic(folder / "panoptic.json", folder / "panoptic", categories=categories)
+    return {str(k): v for k, v in found.images.items()}
+
+
+def _ground_truth(paths: GroundTruthPaths) -> tuple[dict[str, CocoPanopticSource], CategorySet]:
+    """The ground truth's images by image id (as a string), and its categories."""
+    gt = load_coco_panoptic(paths.json, paths.png_folder)
+    if gt.categories is None:
+        raise PanopticInputError(str(paths.json), "the ground-truth JSON has no `categories`")
+    return {str(k): v for k, v in gt.images.items()}, gt.categories
 
 
 def _tile(ax: Axes, picture: np.ndarray, title: str) -> None:
@@ -106,78 +111,89 @@ def _panel(
     return render(fig, f"panel_{safe}", f"{choice.image_id}: {choice.why}", svg=False)
 
 
+@dataclass(frozen=True)
+class PanelInputs:
+    """What every panel reads besides its ground truth: the photos, each run's predictions."""
+
+    categories: CategorySet
+    photos: Mapping[str, Path]
+    predictions: Mapping[str, Mapping[str, CocoPanopticSource]]  # run name -> image id -> source
+    colours: Mapping[int, RGB]
+
+
 def qualitative_panels(
-    runs: Sequence[RunData], paths: GroundTruthPaths, categories: Sequence[Category], n: int
+    runs: Sequence[RunData], paths: GroundTruthPaths, colours: Mapping[int, RGB], n: int
 ) -> tuple[list[Plot], list[str]]:
-    """The panels and the notices of what could not be shown."""
+    """The panels and the notices of what could not be shown.
+
+    Raises:
+        PanopticInputError: the ground truth or the photos' list cannot be read.
+    """
     notices: list[str] = []
-    gt = read_panoptic_json(paths.json, paths.png_folder)
-    photos = image_files(paths)
-    preds: dict[str, dict[str, PanopticImage]] = {}
+    gt_images, categories = _ground_truth(paths)
+    predictions: dict[str, dict[str, CocoPanopticSource]] = {}
     for run in runs:
         try:
-            preds[run.name] = _predictions(run)
-        except ReportInputError as err:
+            predictions[run.name] = _predictions(run, categories)
+        except PanopticInputError as err:
             notices.append(f"{run.name}: no predictions for the panels: {err}")
-    available = [i for i in gt if any(i in p for p in preds.values())]
+    inputs = PanelInputs(categories, image_files(paths), predictions, colours)
+    available = [i for i in gt_images if any(i in p for p in predictions.values())]
     if not available:
         notices.append("no image has both ground truth and a prediction; no panels")
         return [], notices
-    colours = {c.id: c.color for c in categories}
-    things = frozenset(c.id for c in categories if c.isthing)
     plots = []
     for choice in choose_images(runs, available, n):
         try:
-            plots.append(
-                _one_panel(
-                    choice, gt[choice.image_id], photos, preds, runs, colours, things, notices
-                )
-            )
-        except ReportInputError as err:
+            plots.append(_one_panel(choice, gt_images[choice.image_id], inputs, runs, notices))
+        except PanopticInputError as err:
             notices.append(f"panel of {choice.image_id} left out: {err}")
     return plots, notices
 
 
 def _one_panel(
     choice: Choice,
-    truth: PanopticImage,
-    photos: Mapping[str, Path],
-    preds: Mapping[str, Mapping[str, PanopticImage]],
+    truth: CocoPanopticSource,
+    inputs: PanelInputs,
     runs: Sequence[RunData],
-    colours: Mapping[int, tuple[int, int, int] | None],
-    things: frozenset[int],
     notices: list[str],
 ) -> Plot:
-    gt_ids = read_segment_ids(truth.png)
-    size = gt_ids.shape[0], gt_ids.shape[1]
-    photo_path = photos.get(choice.image_id)
+    gt = truth.load()
+    size = gt.ids.shape[0], gt.ids.shape[1]
+    photo_path = inputs.photos.get(choice.image_id)
     photo = (
         read_rgb(photo_path, size) if photo_path is not None else np.full((*size, 3), 128, np.uint8)
     )
+    things = frozenset(c.id for c in inputs.categories.categories if c.isthing)
     # Errors are found at full resolution; tiles are drawn from every `step`-th pixel.
     step = max(1, -(-size[1] // MAX_TILE_WIDTH))
     small = photo[::step, ::step]
+
+    def coloured(ids: np.ndarray, segments: dict[int, int]) -> np.ndarray:
+        return overlay(small, colourise(ids[::step, ::step], segments, inputs.colours, things))
+
     tiles = [
         (small, "image" if photo_path is not None else "image (not found)"),
-        (
-            overlay(small, colourise(gt_ids[::step, ::step], truth.categories, colours, things)),
-            "ground truth",
-        ),
+        (coloured(gt.ids, segment_categories(gt)), "ground truth"),
     ]
     for run in runs:
-        pred = preds.get(run.name, {}).get(choice.image_id)
-        if pred is None:
+        source = inputs.predictions.get(run.name, {}).get(choice.image_id)
+        if source is None:
             continue
         try:
-            ids = read_segment_ids(pred.png, size)
-        except ReportInputError as err:
+            pred = source.load(expected_shape=size)
+            codes = error_map(gt, pred, inputs.categories, _mode(run))
+        except PanopticInputError as err:
             notices.append(f"{run.name}: {err}")
             continue
-        codes = error_map(gt_ids, truth.categories, truth.crowd, ids, pred.categories)
         share = 100.0 * np.count_nonzero(codes) / max(1, codes.size)
-        coloured = colourise(ids[::step, ::step], pred.categories, colours, things)
-        tiles.append((overlay(small, coloured), run.name))
+        tiles.append((coloured(pred.ids, segment_categories(pred)), run.name))
         tiles.append(
             (paint_errors(small, codes[::step, ::step]), f"{run.name}: errors ({share:.1f}%)")
         )
     return _panel(choice, tiles, size[0] / size[1])
+
+
+def _mode(run: RunData) -> Mode:
+    """The evaluation mode the run's metrics were computed in (strict unless it says)."""
+    return run.results.mode if run.results is not None else "strict"

@@ -1,7 +1,10 @@
-"""Per-class plots from metrics.json `per_class`: PQ, SQ, RQ, PQ†; PQ − PQ† on stuff; FP/FN.
+"""Per-class plots: PQ, SQ, RQ, PQ† and semantic IoU; PQ − PQ† on stuff; FP/FN counts.
 
-Classes run along the x axis (stuff, then things, in the dataset's order); each run is one
-bar of a group, in the run's colour. A class a run has no numbers for leaves a gap.
+The panoptic numbers are each run's `PanopticResults.per_class` (panoptic_metrics), the gap
+is the library's `analysis.dagger_gaps`, the IoU is metrics.json `per_class_iou` (the
+`MiouResult` of contracts §4). Classes run along the x axis (stuff, then things, in the
+evaluation's order); each run is one bar of a group, in the run's colour. A class a run has
+no number for leaves a gap.
 """
 
 from __future__ import annotations
@@ -10,8 +13,9 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 from matplotlib.axes import Axes
+from panoptic_metrics import Category, ClassResult
+from panoptic_metrics.analysis import dagger_gaps
 
-from .categories import Category
 from .figures import Plot, new_figure, render, run_colour, style_axes
 from .runs import RunData, number
 
@@ -21,18 +25,32 @@ QUALITY_KEYS: tuple[tuple[str, str], ...] = (
     ("rq", "RQ"),
     ("pq_dagger", "PQ†"),
 )
+IOU_LABEL = "IoU (semantic)"
 
 
-def class_value(run: RunData, category: Category, key: str) -> float:
-    """`per_class[<id>][key]` of the run as a float, NaN where absent."""
-    per_class = (run.metrics or {}).get("per_class")
-    entry = per_class.get(str(category.id)) if isinstance(per_class, Mapping) else None
-    value = number(entry.get(key)) if isinstance(entry, Mapping) else None
-    return float("nan") if value is None else value
+def class_results(run: RunData) -> dict[int, ClassResult]:
+    """Category id -> the run's per-class result (empty without results)."""
+    return {} if run.results is None else {c.category.id: c for c in run.results.per_class}
+
+
+def class_values(run: RunData, categories: Sequence[Category], key: str) -> np.ndarray:
+    """`ClassResult.<key>` of every category as floats, NaN where the run has none."""
+    found = class_results(run)
+    return np.array(
+        [float(getattr(found[c.id], key)) if c.id in found else np.nan for c in categories]
+    )
+
+
+def class_iou(run: RunData, categories: Sequence[Category]) -> np.ndarray:
+    """metrics.json `per_class_iou` of every category, NaN where absent or null."""
+    table = (run.metrics or {}).get("per_class_iou")
+    table = table if isinstance(table, Mapping) else {}
+    values = [number(table.get(str(c.id))) for c in categories]
+    return np.array([np.nan if v is None else v for v in values])
 
 
 def _has_per_class(runs: Sequence[RunData]) -> list[RunData]:
-    return [r for r in runs if isinstance((r.metrics or {}).get("per_class"), Mapping)]
+    return [r for r in runs if r.results is not None]
 
 
 def grouped_bars(
@@ -62,34 +80,49 @@ def _colours(runs: Sequence[RunData], all_runs: Sequence[RunData]) -> list[str]:
 
 
 def quality_plot(runs: Sequence[RunData], categories: Sequence[Category]) -> Plot | None:
-    """PQ, SQ, RQ and PQ† per class (%), one panel each, runs side by side."""
+    """PQ, SQ, RQ, PQ† and, where the runs have it, semantic IoU per class (%), one panel
+    each, runs side by side."""
     have = _has_per_class(runs)
     if not have or not categories:
         return None
-    fig = new_figure(max(8.0, 0.45 * len(categories) * max(1, len(have)) ** 0.5 + 3), 9.5)
-    axes = fig.subplots(len(QUALITY_KEYS), 1, sharex=True)
-    for ax, (key, label) in zip(axes, QUALITY_KEYS, strict=True):
-        values = [np.array([100 * class_value(r, c, key) for c in categories]) for r in have]
+    panels = [
+        (label, [100 * class_values(r, categories, key) for r in have])
+        for key, label in QUALITY_KEYS
+    ]
+    ious = [100 * class_iou(r, categories) for r in have]
+    if any(np.isfinite(v).any() for v in ious):
+        panels.append((IOU_LABEL, ious))
+    fig = new_figure(
+        max(8.0, 0.45 * len(categories) * max(1, len(have)) ** 0.5 + 3), 2.4 * len(panels)
+    )
+    axes = fig.subplots(len(panels), 1, sharex=True)
+    for ax, (label, values) in zip(axes, panels, strict=True):
         grouped_bars(ax, categories, have, values, _colours(have, runs))
         ax.set_ylabel(f"{label} (%)", fontsize=9)
         ax.set_ylim(0, 100)
     axes[0].legend(fontsize=8, ncols=min(len(have), 6), loc="lower left", bbox_to_anchor=(0, 1))
-    caption = "Per-class PQ, SQ, RQ and PQ† (%); the dotted line separates stuff from things."
+    caption = (
+        "Per-class PQ, SQ, RQ, PQ† and semantic IoU (%); the dotted line separates stuff "
+        "from things."
+    )
     return render(fig, "per_class_quality", caption)
+
+
+def _gaps(run: RunData, categories: Sequence[Category]) -> np.ndarray:
+    """PQ_c − PQ†_c of every category (panoptic_metrics' `dagger_gaps`), NaN where undefined."""
+    gaps = {} if run.results is None else {g.category.id: g.gap for g in dagger_gaps(run.results)}
+    return np.array([gaps.get(c.id, np.nan) for c in categories])
 
 
 def gap_plot(runs: Sequence[RunData], categories: Sequence[Category]) -> Plot | None:
     """PQ − PQ† per stuff class (points): where the 0.5 threshold costs a class most."""
     have = _has_per_class(runs)
-    stuff = [c for c in categories if c.isthing is False]
+    stuff = [c for c in categories if not c.isthing]
     if not have or not stuff:
         return None
     fig = new_figure(max(6.0, 0.5 * len(stuff) + 2.5), 3.4)
     ax = fig.subplots()
-    values = [
-        np.array([100 * (class_value(r, c, "pq") - class_value(r, c, "pq_dagger")) for c in stuff])
-        for r in have
-    ]
+    values = [100 * _gaps(r, stuff) for r in have]
     grouped_bars(ax, stuff, have, values, _colours(have, runs))
     ax.axhline(0, color="#333333", linewidth=0.8)
     ax.set_ylabel("PQ − PQ† (points)", fontsize=9)
@@ -111,7 +144,7 @@ def error_counts_plot(runs: Sequence[RunData], categories: Sequence[Category]) -
     for ax, key, label in zip(
         axes, ("fp", "fn"), ("false positives", "false negatives"), strict=True
     ):
-        values = [np.array([class_value(r, c, key) for c in categories]) for r in have]
+        values = [class_values(r, categories, key) for r in have]
         grouped_bars(ax, categories, have, values, _colours(have, runs))
         ax.set_ylabel(label, fontsize=9)
     axes[0].legend(fontsize=8, ncols=min(len(have), 6), loc="lower left", bbox_to_anchor=(0, 1))

@@ -3,6 +3,10 @@
 Every results file is optional: a run that is missing a file, or whose file is truncated,
 corrupt or lacks expected keys, loads with that part set to `None` (or empty) and a notice
 naming the file and the problem. The report shows those notices instead of crashing.
+
+metrics.json is also rebuilt into panoptic_metrics' `PanopticResults` (`from_json`, which
+recomputes every score from the sums it carries): the per-class plots, the IoU histograms and
+the bootstrap intervals use that typed object, so they read exactly what the library wrote.
 """
 
 from __future__ import annotations
@@ -10,10 +14,13 @@ from __future__ import annotations
 import json
 import logging
 import math
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from panoptic_metrics import PanopticInputError, PanopticResults
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +39,7 @@ EXPECTED_KEYS: dict[str, tuple[str, ...]] = {
         "mode",
         "n_images",
         "miou",
+        "per_class_iou",
         "mask_ap",
         "split",
         "dataset",
@@ -60,6 +68,7 @@ class RunData:
     config: dict[str, Any] | None = None
     environment: dict[str, Any] | None = None
     metrics: dict[str, Any] | None = None
+    results: PanopticResults | None = None  # metrics.json through PanopticResults.from_json
     timings: dict[str, Any] | None = None
     cost: dict[str, Any] | None = None
     log: tuple[dict[str, Any], ...] = ()
@@ -136,6 +145,25 @@ def read_log(path: Path, notices: list[str]) -> tuple[dict[str, Any], ...]:
     return tuple(records)
 
 
+def read_results(
+    metrics: Mapping[str, Any] | None, path: Path, notices: list[str]
+) -> PanopticResults | None:
+    """`metrics` as panoptic_metrics' results, or None with a notice when it is not one."""
+    if metrics is None:
+        return None
+    try:
+        with warnings.catch_warnings():  # undefined means (NaN) show as dashes in the report
+            warnings.simplefilter("ignore", RuntimeWarning)
+            return PanopticResults.from_json(metrics, source=str(path))
+    except ValueError as err:  # PanopticInputError, or a bad `mode`
+        problem = err.problem if isinstance(err, PanopticInputError) else str(err)
+        notices.append(
+            f"{path.name}: {problem} ({path}); no per-class plots, IoU histograms or "
+            "confidence intervals for this run"
+        )
+        return None
+
+
 def load_run(path: str | Path) -> RunData:
     """Load a run directory; problems become notices on the returned `RunData`."""
     path = Path(path)
@@ -147,12 +175,14 @@ def load_run(path: str | Path) -> RunData:
         name: read_json(path / f"{name}.json", notices)
         for name in ("config", "environment", "metrics", "timings", "cost")
     }
+    results = read_results(files["metrics"], path / "metrics.json", notices)
     records = read_log(path / "log.jsonl", notices)
     for notice in notices:
         log.warning("run %s: %s", path.name, notice)
     return RunData(
         name=path.name,
         path=path,
+        results=results,
         log=records,
         notices=tuple(notices),
         **files,

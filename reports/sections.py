@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-import importlib.util
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from .categories import run_categories
 from .figures import Plot
-from .histograms import iou_histogram_plot, runs_with_histograms
+from .histograms import iou_histogram_plot, run_histograms
 from .html import data_uri
+from .intervals import Intervals
 from .paper import paper_dataset
 from .runs import RunData
 from .tables import Table, ablation_table, difference_table
@@ -60,12 +60,13 @@ class Section:
 
 
 def _table_view(table: Table) -> dict[str, Any]:
-    columns = [str(c) for c in table.frame.columns]
+    columns = table.columns
     rows = [
         {
             "kind": kind,
             "cells": [
-                {"value": v, "text": c in TEXT_COLUMNS} for c, v in zip(columns, cells, strict=True)
+                {"value": cell.text, "note": cell.note, "text": c in TEXT_COLUMNS}
+                for c, cell in zip(columns, cells, strict=True)
             ],
         }
         for kind, cells in zip(table.row_kinds, table.cells(), strict=True)
@@ -80,50 +81,60 @@ def _table_view(table: Table) -> dict[str, Any]:
     }
 
 
-def _has_bootstrap() -> bool:
-    try:
-        return importlib.util.find_spec("panoptic_metrics.bootstrap") is not None
-    except ModuleNotFoundError:  # panoptic_metrics itself is not importable
-        return False
+def _metric_notices(runs: Sequence[RunData]) -> list[str]:
+    """What each run's metrics.json lacks for the table: mask AP, mIoU, intervals."""
+    notices = []
+    for run in runs:
+        if run.metrics is None:
+            continue
+        mask_ap = run.metrics.get("mask_ap")
+        if mask_ap is None:
+            notices.append(f"{run.name}: mask AP was not computed (metrics.json mask_ap is null)")
+        elif not isinstance(mask_ap, Mapping) or "ap" not in mask_ap:
+            notices.append(
+                f"{run.name}: metrics.json mask_ap is not panoptic_metrics' MaskAPResult JSON"
+            )
+        if run.metrics.get("miou") is None:
+            notices.append(f"{run.name}: no mIoU (metrics.json miou is missing or null)")
+    return notices
 
 
-def ablation_section(runs: Sequence[RunData]) -> Section:
+def ablation_section(runs: Sequence[RunData], intervals: Intervals) -> Section:
     """Every run's metrics, the paper's rows where the dataset matches, differences to combined."""
-    tables = [ablation_table(runs)]
-    diff = difference_table(runs)
+    tables = [ablation_table(runs, intervals)]
+    diff = difference_table(runs, intervals)
     if diff is not None:
         tables.append(diff)
-    notices = []
+    notices = _metric_notices(runs) + list(intervals.notices)
     if not any(r.metrics for r in runs):
         notices.append("no run has a usable metrics.json: the ablation table is empty")
-    for name in dict.fromkeys(
+    if diff is None and len(runs) > 1:
+        notices.append("no run named `combined` with metrics: no differences to show")
+    lead = (
+        "PQ, SQ, RQ, PQ of things and stuff, PQ†, mask AP and mIoU, all in %; under PQ and "
+        f"PQ† their {100 * intervals.settings.confidence:g}% confidence interval over the "
+        "evaluated images."
+    )
+    others = dict.fromkeys(
         str(r.metrics.get("dataset"))
         for r in runs
         if r.metrics and not paper_dataset(r.metrics.get("dataset"))
-    ):
-        notices.append(f"the paper reports no numbers on dataset {name!r}: no paper rows beside it")
-    if diff is None and len(runs) > 1:
-        notices.append("no run named `combined` with metrics: no differences to show")
-    if not _has_bootstrap():
-        notices.append(
-            "bootstrap confidence intervals are not shown: this panoptic_metrics has no bootstrap"
-        )
-    lead = "PQ, SQ, RQ, PQ of things and stuff, PQ†, mask AP and mIoU, all in %."
+    )
+    if others:
+        lead += f" The paper reports no numbers on {', '.join(others)}: no paper rows here."
     return Section("ablation", "Ablation", lead, tables=tables, notices=notices)
 
 
 def histogram_section(runs: Sequence[RunData]) -> Section:
     """Best-overlap IoU histograms per class with the 0.5 threshold drawn."""
-    categories = run_categories(runs)
-    have = runs_with_histograms(runs, categories)
     notices = [
-        f"{r.name}: metrics.json holds no best-overlap IoU histograms (per_class iou_histogram)"
+        f"{r.name}: no best-overlap IoU histograms (metrics.json is not panoptic_metrics' results)"
         for r in runs
-        if r.metrics is not None and r not in have
+        if r.metrics is not None and not run_histograms(r)
     ]
     if not any(r.metrics for r in runs):
         notices.append("no run has a usable metrics.json: no IoU histograms")
-    plot = iou_histogram_plot(runs, categories)
+    plot = iou_histogram_plot(runs, run_categories(runs))
     lead = (
         "For every ground-truth segment, the IoU of its best-overlapping prediction of the same "
         "class: segments just under the 0.5 threshold are the ones PQ over-penalises (Fig. 3)."

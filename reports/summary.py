@@ -25,8 +25,6 @@ class RunSummary:
     hardware: str
     device: str
     started: str
-    pq: float | None
-    pq_dagger: float | None
 
 
 def _text(value: Any) -> str:
@@ -83,8 +81,6 @@ def summarise(run: RunData) -> RunSummary:
         hardware=hardware_of(env),
         device=_text(timings.get("device")),
         started=_text(env.get("start_time")),
-        pq=number(metrics.get("pq")),
-        pq_dagger=number(metrics.get("pq_dagger")),
     )
 
 

@@ -1,9 +1,11 @@
 """Run directories in the format of docs/contracts.md §4, written by the tests themselves.
 
 Two runs, `combined` and `independent`, on the session's synthetic validation split (19 images
-of 64x128). Their predictions are the ground truth with known edits, their metrics.json,
-log.jsonl, timings.json and cost.json hold seeded numbers; the tests assert what the report
-shows against these files (`RUNS` below records what was written).
+of 64x128). Their predictions are the ground truth with known, seeded edits; their metrics.json
+is what panoptic_metrics computes on those predictions (`evaluate_coco(...).to_json()`, mIoU
+from `MiouAccumulator`, mask AP from `MaskAP`, joined as contracts §4 says), so every key the
+report reads is checked against the library's real output. log.jsonl, timings.json and
+cost.json hold seeded numbers (the trainer's and compute_cost's shapes).
 """
 
 from __future__ import annotations
@@ -16,9 +18,11 @@ from typing import Any
 
 import numpy as np
 import pytest
+from panoptic_metrics import MaskAP, MiouAccumulator, evaluate_coco
 from PIL import Image
 
-from reference_model.synthetic import CLASSES, coco_categories, ids_to_rgb
+from reference_model.synthetic import STUFF, THINGS, coco_categories, ids_to_rgb
+from reports import Report, ReportOptions, write_report
 
 FORMS = ("combined", "independent")
 LOSS_KEYS = ("rpn_objectness", "rpn_box", "roi_class", "roi_box", "roi_mask", "semantic")
@@ -63,7 +67,10 @@ ENVIRONMENTS: dict[str, dict[str, Any]] = {
         "start_time": "2026-11-24T21:30:00+00:00",
     },
 }
-WORST = {"combined": 4, "independent": 9}  # index of the image given the lowest PQ
+# Contiguous class indices of contracts §1: stuff first, then things (the train ids).
+CONTIGUOUS = {c.label_id: k for k, c in enumerate(STUFF + THINGS)}
+THING_IDS = [c.label_id for c in THINGS]
+MAX_SHIFT = {"combined": 2, "independent": 3}  # pixels a thing instance may move
 
 
 def _rgb_to_ids(path: Path) -> np.ndarray:
@@ -71,29 +78,55 @@ def _rgb_to_ids(path: Path) -> np.ndarray:
     return rgb[..., 0] + 256 * rgb[..., 1] + 65536 * rgb[..., 2]
 
 
-def write_predictions(run: Path, gt_root: Path, form: str) -> None:
-    """The ground truth of the val split with edits: `combined` relabels the first stuff segment
-    of every image as `road` (or `sidewalk` when it is road); `independent` drops the largest
-    thing instance. Segment ids are renumbered 1..n, as a model would."""
+def _shifted(mask: np.ndarray, dy: int, dx: int) -> np.ndarray:
+    out = np.zeros_like(mask)
+    h, w = mask.shape
+    out[max(dy, 0) : h + min(dy, 0), max(dx, 0) : w + min(dx, 0)] = mask[
+        max(-dy, 0) : h + min(-dy, 0), max(-dx, 0) : w + min(-dx, 0)
+    ]
+    return out
+
+
+def predict(ids: np.ndarray, infos: list[dict[str, Any]], form: str, rng: np.random.Generator):
+    """A prediction made from the ground truth with known edits. Both forms paint the stuff
+    segments in place and move every thing instance by a seeded offset (so IoUs spread over
+    (0, 1], small things fall under 0.5); `combined` also relabels the first stuff segment
+    as `road` (or `sidewalk` when it is road), `independent` drops the largest thing instance.
+    Crowd regions are left void. Returns (segment ids renumbered 1..n, segments_info)."""
+    kept = [s for s in infos if not s["iscrowd"]]
+    things = [s for s in kept if s["category_id"] in THING_IDS]
+    if form == "independent" and things:
+        kept.remove(max(things, key=lambda s: s["area"]))
+    pred = np.zeros_like(ids)
+    categories = {}
+    stuff_first = sorted(kept, key=lambda s: s["category_id"] in THING_IDS)
+    for k, seg in enumerate(stuff_first, start=1):
+        mask = ids == seg["id"]
+        category = seg["category_id"]
+        if category in THING_IDS:
+            dy, dx = (int(v) for v in rng.integers(-MAX_SHIFT[form], MAX_SHIFT[form] + 1, 2))
+            mask = _shifted(mask, dy, dx)
+        elif form == "combined" and seg is kept[0]:
+            category = 8 if category == 7 else 7
+        pred[mask] = k
+        categories[k] = category
+    present = set(np.unique(pred).tolist()) - {0}
+    segments = [
+        {"id": k, "category_id": c, "iscrowd": 0} for k, c in categories.items() if k in present
+    ]
+    return pred, segments
+
+
+def write_predictions(run: Path, gt_root: Path, form: str, seed: int) -> None:
+    """predictions/panoptic.json and its PNGs, from `predict` on every val image."""
     gt = json.loads((gt_root / "gtFine" / "cityscapes_panoptic_val.json").read_text())
+    rng = np.random.default_rng(seed)
     annotations = []
     out = run / "predictions" / "panoptic"
     out.mkdir(parents=True, exist_ok=True)
     for ann in gt["annotations"]:
         ids = _rgb_to_ids(gt_root / "gtFine" / "cityscapes_panoptic_val" / ann["file_name"])
-        pred = np.zeros_like(ids)
-        segments = []
-        infos = [s for s in ann["segments_info"] if not s["iscrowd"]]
-        things = [s for s in infos if s["category_id"] >= 24]
-        dropped = max(things, key=lambda s: s["area"])["id"] if things else None
-        for k, seg in enumerate(infos, start=1):
-            if form == "independent" and seg["id"] == dropped:
-                continue
-            category = seg["category_id"]
-            if form == "combined" and seg is infos[0]:
-                category = 8 if category == 7 else 7
-            pred[ids == seg["id"]] = k
-            segments.append({"id": k, "category_id": category, "iscrowd": 0})
+        pred, segments = predict(ids, ann["segments_info"], form, rng)
         name = ann["file_name"].replace("_gtFine_panoptic", "_pred")
         Image.fromarray(ids_to_rgb(pred)).save(out / name)
         annotations.append(
@@ -103,44 +136,57 @@ def write_predictions(run: Path, gt_root: Path, form: str) -> None:
     (run / "predictions" / "panoptic.json").write_text(json.dumps(data))
 
 
-def metrics_json(form: str, image_ids: list[str], seed: int) -> dict[str, Any]:
-    """Seeded fractions in the shape of panoptic-metrics' results JSON plus the run keys."""
-    rng = np.random.default_rng(seed)
-    per_class = {}
-    for c in CLASSES:
-        sq, rq = rng.uniform(0.6, 0.95), rng.uniform(0.3, 1.0)
-        tp, fp, fn = (int(x) for x in rng.integers(1, 40, size=3))
-        per_class[str(c.label_id)] = {
-            "name": c.name,
-            "isthing": c.isthing,
-            "pq": sq * rq,
-            "sq": sq,
-            "rq": rq,
-            "pq_dagger": sq * rq + (rng.uniform(-0.05, 0.15) if not c.isthing else 0.0),
-            "tp": tp,
-            "fp": fp,
-            "fn": fn,
-            "iou_sum": sq * tp,
-            "iou_histogram": [int(x) for x in rng.integers(0, 12, size=10)],
-        }
-    per_image = [
-        {"image_id": i, "pq": 0.05 if k == WORST[form] else 0.4 + 0.5 * k / len(image_ids)}
-        for k, i in enumerate(image_ids)
-    ]
-    return {
-        "pq": 0.551 if form == "combined" else 0.543,
-        "sq": 0.781,
-        "rq": 0.702,
-        "pq_dagger": 0.566 if form == "combined" else 0.561,
-        "things": {"pq": 0.482, "sq": 0.77, "rq": 0.62, "pq_dagger": 0.482, "n": 8},
-        "stuff": {"pq": 0.601, "sq": 0.79, "rq": 0.76, "pq_dagger": 0.627, "n": 11},
-        "per_class": per_class,
-        "per_image": per_image,
-        "mode": "strict",
-        "n_images": len(image_ids),
-        "miou": 0.702 if form == "combined" else 0.69,
-        "per_class_iou": {k: v["sq"] for k, v in per_class.items()},
-        "mask_ap": 0.301 if form == "combined" else None,
+def _semantic(ids: np.ndarray, segments: list[dict[str, Any]]) -> np.ndarray:
+    """Contiguous class index per pixel of a panoptic map (crowd included), 255 on void."""
+    out = np.full(ids.shape, 255, dtype=np.int64)
+    for seg in segments:
+        out[ids == seg["id"]] = CONTIGUOUS[seg["category_id"]]
+    return out
+
+
+def semantic_and_instances(run: Path, gt_root: Path) -> tuple[dict[str, Any], dict[str, Any]]:
+    """mIoU of the predictions' semantic maps and mask AP of their thing segments (score 1 −
+    k/100 for the k-th), through panoptic_metrics; the detections go to instances.json."""
+    gt_json = gt_root / "gtFine" / "cityscapes_panoptic_val.json"
+    gt_folder = gt_root / "gtFine" / "cityscapes_panoptic_val"
+    gt = {a["image_id"]: a for a in json.loads(gt_json.read_text())["annotations"]}
+    pred = json.loads((run / "predictions" / "panoptic.json").read_text())["annotations"]
+    order = [c.label_id for c in STUFF + THINGS]
+    miou = MiouAccumulator(len(order), category_ids=order)
+    mask_ap = MaskAP.from_coco_panoptic(gt_json, gt_folder, category_ids=THING_IDS)
+    for ann in pred:
+        ids = _rgb_to_ids(run / "predictions" / "panoptic" / ann["file_name"])
+        truth = gt[ann["image_id"]]
+        gt_ids = _rgb_to_ids(gt_folder / truth["file_name"])
+        miou.update(_semantic(gt_ids, truth["segments_info"]), _semantic(ids, ann["segments_info"]))
+        things = [s for s in ann["segments_info"] if s["category_id"] in THING_IDS]
+        mask_ap.add_predictions(
+            ann["image_id"],
+            masks=np.array([ids == s["id"] for s in things]).reshape(len(things), *ids.shape),
+            labels=np.array([THING_IDS.index(s["category_id"]) for s in things], dtype=np.int64),
+            scores=1.0 - np.arange(len(things)) / 100.0,
+        )
+    mask_ap.write_predictions(run / "predictions" / "instances.json")
+    return miou.compute().to_json(), mask_ap.compute().to_json()
+
+
+def metrics_json(run: Path, gt_root: Path) -> dict[str, Any]:
+    """metrics.json as contracts §4 defines it: panoptic_metrics' results JSON (§3) plus `miou`
+    and `per_class_iou` of `MiouResult.to_json()`, `mask_ap` = `MaskAPResult.to_json()`,
+    `split` and `dataset`."""
+    results = evaluate_coco(
+        gt_root / "gtFine" / "cityscapes_panoptic_val.json",
+        gt_root / "gtFine" / "cityscapes_panoptic_val",
+        run / "predictions" / "panoptic.json",
+        run / "predictions" / "panoptic",
+        workers=1,
+        progress=False,
+    )
+    miou, mask_ap = semantic_and_instances(run, gt_root)
+    return results.to_json() | {
+        "miou": miou["miou"],
+        "per_class_iou": miou["per_class_iou"],
+        "mask_ap": mask_ap,
         "split": "val",
         "dataset": "synthetic",
     }
@@ -163,11 +209,7 @@ def write_run(root: Path, form: str, gt_root: Path, seed: int) -> Path:
     """One complete run directory named after its form."""
     run = root / form
     run.mkdir(parents=True)
-    write_predictions(run, gt_root, form)
-    ids = [
-        a["image_id"]
-        for a in json.loads((run / "predictions" / "panoptic.json").read_text())["annotations"]
-    ]
+    write_predictions(run, gt_root, form, seed)
     files = {
         "config.json": {
             "model": {"form": form, "preset": "tiny-synthetic"},
@@ -175,7 +217,7 @@ def write_run(root: Path, form: str, gt_root: Path, seed: int) -> Path:
             "training": {"iterations": 60, "lr": 0.01},
         },
         "environment.json": ENVIRONMENTS[form],
-        "metrics.json": metrics_json(form, ids, seed),
+        "metrics.json": metrics_json(run, gt_root),
         "timings.json": {
             "train_seconds": 90.0 + seed,
             "train_seconds_per_iteration": 1.5 + seed / 10,
@@ -196,6 +238,12 @@ def complete_runs(synthetic_root: Path, tmp_path_factory: pytest.TempPathFactory
     """`combined` and `independent`, complete; shared read-only by the tests."""
     root = tmp_path_factory.mktemp("runs")
     return [write_run(root, form, synthetic_root, seed) for seed, form in enumerate(FORMS)]
+
+
+@pytest.fixture(scope="session")
+def built_report(complete_runs: list[Path], tmp_path_factory: pytest.TempPathFactory) -> Report:
+    """The report of the complete runs with 3 panels, built once; read-only for the tests."""
+    return write_report(complete_runs, tmp_path_factory.mktemp("report"), ReportOptions(panels=3))
 
 
 @pytest.fixture

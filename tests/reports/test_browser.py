@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from reports import ReportOptions, build_report
+from reports import Report
 
 log = logging.getLogger(__name__)
 FLAGS = (
@@ -89,10 +89,10 @@ def _open(chromium: str, page: Path, profile: Path) -> tuple[dict[str, Any], lis
 
 @pytest.mark.slow
 def test_the_report_opens_cleanly_in_chromium(
-    chromium: str, complete_runs: list[Path], tmp_path_factory: pytest.TempPathFactory
+    chromium: str, built_report: Report, tmp_path_factory: pytest.TempPathFactory
 ) -> None:
     out = tmp_path_factory.mktemp("browser")
-    report = build_report(complete_runs, ReportOptions(output=out / "report", panels=3))
+    report = built_report
     html = report.html.read_text()
     check, console = _open(chromium, report.html, out / "profile-dom")
     assert console == [], "the page wrote to the console:\n" + "\n".join(console)
@@ -128,11 +128,10 @@ def test_the_report_opens_cleanly_in_chromium(
 
 @pytest.mark.slow
 def test_the_browser_check_sees_broken_images_and_console_errors(
-    chromium: str, complete_runs: list[Path], tmp_path: Path
+    chromium: str, built_report: Report, tmp_path: Path
 ) -> None:
     """The negative control: the same checks on a page spoiled on purpose do fail."""
-    report = build_report(complete_runs[:1], ReportOptions(output=tmp_path / "r", panels=0))
-    html = report.html.read_text()
+    html = built_report.html.read_text()
     first = re.search(r'<img id="([^"]+)" src="data:image/png;base64,[^"]+"', html)
     assert first
     spoiled = html.replace(

@@ -1,4 +1,4 @@
-"""IoU histograms: counts read from metrics.json per_class, near misses counted by hand."""
+"""IoU histograms: panoptic_metrics' best-overlap counts of each run, near misses by hand."""
 
 from __future__ import annotations
 
@@ -8,37 +8,56 @@ from pathlib import Path
 
 import numpy as np
 
-from reports.categories import Category, run_categories
-from reports.histograms import histogram, iou_histogram_plot, near_misses, runs_with_histograms
+from reports.categories import category_colours, run_categories
+from reports.histograms import iou_histogram_plot, run_histograms
 from reports.runs import load_run
+from reports.sections import histogram_section
 
 
-def test_near_misses_are_the_bins_in_0_4_to_0_5() -> None:
-    # 10 bins of 0.1: bin 4 is (0.4, 0.5]; 20 bins of 0.05: bins 8 and 9.
-    assert near_misses(np.array([1, 2, 3, 4, 5, 6, 7, 8, 9, 10.0])) == 5
-    assert near_misses(np.arange(20.0)) == 8 + 9
-    assert near_misses(np.array([3.0, 4.0])) == 0  # (0, 0.5] is wider than the band
+def test_histograms_are_the_per_class_counts_of_metrics_json(complete_runs: list[Path]) -> None:
+    run = load_run(complete_runs[0])
+    written = json.loads((complete_runs[0] / "metrics.json").read_text())["per_class"]
+    found = run_histograms(run)
+    car = found[26]
+    assert car.category.name == "car"
+    assert car.category.isthing
+    np.testing.assert_array_equal(car.counts, written["26"]["iou_histogram"])
+    # 20 bins of 0.05 (the library's default): (0.4, 0.5] is bins 8 and 9.
+    assert car.near_misses == sum(written["26"]["iou_histogram"][8:10])
+    # Every non-crowd gt segment is counted once: a TP has its best IoU above 0.5 (upper
+    # half), so the upper half of each class's histogram holds exactly its TP count.
+    for cid, entry in written.items():
+        counts = entry["iou_histogram"]
+        assert sum(counts[10:]) == entry["tp"], entry["name"]
+        assert sum(counts) == entry["tp"] + entry["fn"], entry["name"]
+        assert (int(cid) in found) == (sum(counts) > 0)
 
 
-def test_histograms_come_from_per_class_and_bad_ones_are_ignored(
-    copy_runs: Callable[[], list[Path]],
-) -> None:
-    combined, independent = copy_runs()
-    written = json.loads((combined / "metrics.json").read_text())
-    metrics = json.loads((independent / "metrics.json").read_text())
-    for entry in metrics["per_class"].values():
-        entry["iou_histogram"] = [1, -2, 3]  # a negative count: unusable
-    (independent / "metrics.json").write_text(json.dumps(metrics))
-    runs = [load_run(combined), load_run(independent)]
+def test_the_plot_has_a_panel_per_class_with_ground_truth(complete_runs: list[Path]) -> None:
+    runs = [load_run(p) for p in complete_runs]
     categories = run_categories(runs)
-    car = next(c for c in categories if c.name == "car")
-    assert car == Category(26, "car", True, (0, 0, 142))
-    np.testing.assert_array_equal(
-        histogram(runs[0], car), written["per_class"]["26"]["iou_histogram"]
-    )
-    assert histogram(runs[1], car) is None
-    assert runs_with_histograms(runs, categories) == [runs[0]]
+    assert [c.name for c in categories[:2]] == ["road", "sidewalk"]  # stuff first
+    assert [c.isthing for c in categories] == sorted(c.isthing for c in categories)
+    assert category_colours(runs)[26] == (0, 0, 142)  # car, from predictions/panoptic.json
     plot = iou_histogram_plot(runs, categories)
     assert plot is not None
     assert plot.png.startswith(b"\x89PNG")
-    assert iou_histogram_plot([runs[1]], categories) is None
+    assert b"<svg" in plot.svg[:2000]
+
+
+def test_a_run_without_the_librarys_results_gets_a_notice(
+    copy_runs: Callable[[], list[Path]],
+) -> None:
+    combined, independent = copy_runs()
+    metrics = json.loads((independent / "metrics.json").read_text())
+    for entry in metrics["per_class"].values():
+        del entry["iou_histogram"]
+    (independent / "metrics.json").write_text(json.dumps(metrics))
+    runs = [load_run(combined), load_run(independent)]
+    assert run_histograms(runs[1]) == {}
+    section = histogram_section(runs)
+    assert len(section.plots) == 1  # combined's histograms are still drawn
+    assert section.notices == [
+        "independent: no best-overlap IoU histograms (metrics.json is not panoptic_metrics' "
+        "results)"
+    ]

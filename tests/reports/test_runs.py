@@ -6,6 +6,8 @@ import json
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
+
 from reports.runs import load_run, number
 
 
@@ -15,6 +17,14 @@ def test_a_complete_run_loads_every_file_without_notices(complete_runs: list[Pat
     assert run.name == run.form == "combined"
     written = json.loads((complete_runs[0] / "metrics.json").read_text())
     assert run.metrics == written
+    # metrics.json is panoptic_metrics' own output: from_json rebuilds the same numbers.
+    assert run.results is not None
+    assert run.results.pq == pytest.approx(written["pq"], abs=1e-12)
+    assert run.results.stuff.pq_dagger == pytest.approx(written["stuff"]["pq_dagger"], abs=1e-12)
+    assert run.results.n_images == written["n_images"] == 19
+    assert [i.image_id for i in run.results.per_image] == [
+        i["image_id"] for i in written["per_image"]
+    ]
     assert run.cost is not None
     assert set(run.cost) >= {"combined", "independent"}
     assert len(run.log) == 60  # conftest.write_log: iterations 1..60
@@ -52,6 +62,26 @@ def test_truncated_and_partial_json_files_are_reported(copy_runs: Callable[[], l
     )
     assert run.cost is None
     assert any("cost.json should hold a JSON object, found list" in n for n in run.notices)
+
+
+def test_metrics_without_the_librarys_sums_load_with_a_notice(
+    copy_runs: Callable[[], list[Path]],
+) -> None:
+    path = copy_runs()[0]
+    metrics = json.loads((path / "metrics.json").read_text())
+    for entry in metrics["per_image"]:
+        del entry["classes"]  # e.g. written by hand or by another evaluator
+    (path / "metrics.json").write_text(json.dumps(metrics))
+    run = load_run(path)
+    assert run.metrics == metrics  # the top-level numbers are still there for the tables
+    assert run.results is None
+    (notice,) = run.notices
+    assert notice.startswith(
+        "metrics.json: not a panoptic_metrics results file (KeyError: 'classes')"
+    )
+    assert notice.endswith(
+        "no per-class plots, IoU histograms or confidence intervals for this run"
+    )
 
 
 def test_a_killed_runs_half_written_log_line_is_skipped(
