@@ -12,10 +12,8 @@ from typing import Any
 
 import numpy as np
 import pytest
-from panoptic_metrics.coco_instances import rle_counts_kernel, rle_counts_python
 from panoptic_metrics.mask_ap import MaskAP
 from PIL import Image
-from pycocotools import mask as mask_utils
 
 from tests.metrics.mask_ap_scenes import (
     CATEGORY_IDS,
@@ -164,27 +162,6 @@ def _runs(flat: np.ndarray) -> list[int]:
     edges = [0, *change.tolist(), len(flat)]
     runs = np.diff(edges).tolist()
     return [0, *runs] if flat[0] else runs
-
-
-def test_rle_kernel_decodes_pycocotools_strings_like_its_python_twin() -> None:
-    rng = np.random.default_rng(6)
-    for _ in range(50):
-        h, w = (int(x) for x in rng.integers(1, 300, size=2))
-        counts = rng.integers(0, 5000, size=int(rng.integers(1, 40))).tolist()
-        counts.append(max(0, h * w - sum(counts)))
-        compressed = mask_utils.frPyObjects({"size": [h, w], "counts": counts}, h, w)["counts"]
-        decoded, ok = rle_counts_kernel(np.frombuffer(compressed, dtype=np.uint8))
-        twin, twin_ok = rle_counts_python(compressed)
-        assert ok
-        assert twin_ok
-        assert decoded.tolist() == twin == counts  # pycocotools keeps the counts as given
-        cut = compressed[: int(rng.integers(0, len(compressed)))]
-        decoded, ok = rle_counts_kernel(np.frombuffer(cut, dtype=np.uint8))
-        assert (decoded.tolist(), ok) == rle_counts_python(cut)
-    # a NUL, a truncated number ("o" and "P" announce more chunks), 8 chunks, a negative count
-    for bad in (b"\x00", b"o", b"1P", b"0" * 3 + b"_" * 8, b"@"):
-        assert not rle_counts_kernel(np.frombuffer(bad, dtype=np.uint8))[1]
-        assert not rle_counts_python(bad)[1]
 
 
 # ---- bad input ----------------------------------------------------------------------------

@@ -13,7 +13,8 @@ from types import ModuleType
 from typing import Any
 
 import numpy as np
-from numba import njit
+
+from . import kernels
 
 __all__ = [
     "Detections",
@@ -26,8 +27,6 @@ __all__ = [
     "instances_from_arrays",
     "normalize_rle",
     "require_pycocotools",
-    "rle_counts_kernel",
-    "rle_counts_python",
 ]
 
 Rle = dict[str, Any]  # {"size": [h, w], "counts": bytes}, pycocotools' compressed RLE
@@ -65,80 +64,6 @@ class Detections:
     category_ids: tuple[int, ...]
     scores: tuple[float, ...]
     rles: tuple[Rle, ...]
-
-
-# --------------------------------------------------------------------------------------------
-# Kernel. The lead moves this section into the shared kernels module when merging: it decodes
-# the run lengths of a compressed COCO RLE string so that foreign RLEs are checked before
-# pycocotools' C code reads them (it trusts them and writes past its buffer when they lie).
-# --------------------------------------------------------------------------------------------
-
-
-@njit(cache=True, nogil=True)
-def rle_counts_kernel(chars: np.ndarray) -> tuple[np.ndarray, bool]:
-    """Run lengths of a compressed COCO RLE string given as uint8 character codes.
-
-    The format (pycocotools' maskApi.c, rleToString): each count in chunks of 5 bits, ASCII
-    48 + chunk, bit 0x20 = more chunks follow, bit 0x10 of the last chunk = negative; from the
-    fourth count on, the count is stored as the difference to the count two places before.
-
-    Returns:
-        ``(counts, ok)``: int64 run lengths, and False when the string is malformed (a
-        character out of range, a truncated or overlong number, or a negative count).
-    """
-    counts = np.zeros(chars.shape[0], dtype=np.int64)
-    m = 0
-    p = 0
-    n = chars.shape[0]
-    while p < n:
-        x = 0
-        k = 0
-        more = True
-        while more:
-            if p >= n or k >= 7:  # truncated, or more than 35 bits
-                return counts[:m], False
-            c = int(chars[p]) - 48
-            if c < 0 or c > 63:
-                return counts[:m], False
-            x |= (c & 0x1F) << (5 * k)
-            more = (c & 0x20) != 0
-            p += 1
-            k += 1
-            if not more and (c & 0x10) != 0:
-                x |= -1 << (5 * k)
-        if m > 2:
-            x += counts[m - 2]
-        if x < 0:
-            return counts[:m], False
-        counts[m] = x
-        m += 1
-    return counts[:m], True
-
-
-def rle_counts_python(chars: bytes) -> tuple[list[int], bool]:
-    """The plain-Python twin of `rle_counts_kernel` (a bytes string in, a list out)."""
-    counts: list[int] = []
-    p = 0
-    while p < len(chars):
-        x = k = 0
-        more = True
-        while more:
-            if p >= len(chars) or k >= 7:
-                return counts, False
-            c = chars[p] - 48
-            if not 0 <= c <= 63:
-                return counts, False
-            x |= (c & 0x1F) << (5 * k)
-            more = bool(c & 0x20)
-            p, k = p + 1, k + 1
-            if not more and c & 0x10:
-                x -= 1 << (5 * k)  # sign extension
-        if len(counts) > 2:
-            x += counts[-2]
-        if x < 0:
-            return counts, False
-        counts.append(x)
-    return counts, True
 
 
 # --------------------------------------------------------------------------------------------
@@ -187,7 +112,7 @@ def normalize_rle(rle: Any, where: str) -> Rle:
         except UnicodeEncodeError:
             raise ValueError(f"{where}: malformed compressed RLE counts string") from None
     if isinstance(counts, bytes):
-        runs, ok = rle_counts_kernel(np.frombuffer(counts, dtype=np.uint8))
+        runs, ok = kernels.rle_counts(np.frombuffer(counts, dtype=np.uint8))
         if not ok:
             raise ValueError(f"{where}: malformed compressed RLE counts string")
         total = int(runs.sum())

@@ -33,89 +33,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from numba import njit
 
-__all__ = [
-    "MiouAccumulator",
-    "MiouResult",
-    "as_label_map",
-    "confusion_kernel",
-    "confusion_numpy",
-]
+from . import kernels
 
-# --------------------------------------------------------------------------------------------
-# Kernels. The lead moves this section into the shared kernels module when merging: plain
-# int64 arrays in and out, `cache=True`, and a plain-numpy twin that the tests compare with.
-# --------------------------------------------------------------------------------------------
-
-
-@njit(cache=True, nogil=True)
-def confusion_kernel(
-    gt: np.ndarray, pred: np.ndarray, num_classes: int, ignore_index: int
-) -> tuple[np.ndarray, int]:
-    """Confusion matrix of one flat pair of int64 label maps.
-
-    Args:
-        gt: (N,) int64 ground-truth labels in ``0..num_classes-1`` or ``ignore_index``.
-        pred: (N,) int64 predicted labels, same range.
-        num_classes: C.
-        ignore_index: the ignore label, outside ``0..C-1``.
-
-    Returns:
-        ``(matrix, bad)``: matrix (C, C + 1) int64, ``matrix[g, p]`` the pixels of gt class g
-        predicted as p, column C the pixels predicted as the ignore label; pixels with gt
-        ``ignore_index`` are not counted. ``bad`` is -1, or the index of the first pixel whose
-        gt or prediction is out of range (the matrix is then incomplete and must be dropped).
-    """
-    matrix = np.zeros((num_classes, num_classes + 1), dtype=np.int64)
-    n = gt.shape[0]
-    if n == 0:
-        return matrix, -1
-    # Neighbouring pixels usually share their (gt, pred) pair: count runs, add each run once.
-    run_g = gt[0]
-    run_p = pred[0]
-    run_start = 0
-    for i in range(1, n + 1):
-        if i < n and gt[i] == run_g and pred[i] == run_p:
-            continue
-        p_ok = p_col = -1
-        if run_p == ignore_index:
-            p_ok, p_col = 1, num_classes
-        elif 0 <= run_p < num_classes:
-            p_ok, p_col = 1, run_p
-        if p_ok < 0:
-            return matrix, run_start
-        if run_g != ignore_index:
-            if run_g < 0 or run_g >= num_classes:
-                return matrix, run_start
-            matrix[run_g, p_col] += i - run_start
-        if i < n:
-            run_g = gt[i]
-            run_p = pred[i]
-            run_start = i
-    return matrix, -1
-
-
-def confusion_numpy(
-    gt: np.ndarray, pred: np.ndarray, num_classes: int, ignore_index: int
-) -> tuple[np.ndarray, int]:
-    """The plain-numpy twin of `confusion_kernel` (same arguments, same result)."""
-    gt_bad = (gt != ignore_index) & ((gt < 0) | (gt >= num_classes))
-    pred_bad = (pred != ignore_index) & ((pred < 0) | (pred >= num_classes))
-    bad = np.flatnonzero(gt_bad | pred_bad)
-    end = int(bad[0]) if bad.size else gt.shape[0]  # count the pixels before the first bad one
-    gt, pred = gt[:end], pred[:end]
-    counted = gt != ignore_index
-    column = np.where(pred == ignore_index, num_classes, pred)
-    flat = gt[counted] * (num_classes + 1) + column[counted]
-    counts = np.bincount(flat, minlength=num_classes * (num_classes + 1))
-    matrix = counts.reshape(num_classes, num_classes + 1).astype(np.int64)
-    return matrix, int(bad[0]) if bad.size else -1
-
-
-# --------------------------------------------------------------------------------------------
-# Inputs, results and the accumulator.
-# --------------------------------------------------------------------------------------------
+__all__ = ["MiouAccumulator", "MiouResult", "as_label_map"]
 
 
 def as_label_map(value: Any, name: str) -> np.ndarray:
@@ -242,7 +163,7 @@ class MiouAccumulator:
             raise ValueError(f"gt has shape {gt_map.shape} but pred has shape {pred_map.shape}")
         if gt_map.ndim not in (2, 3):
             raise ValueError(f"expected label maps (H, W) or batches (N, H, W), got {gt_map.shape}")
-        matrix, bad = confusion_kernel(
+        matrix, bad = kernels.confusion_matrix(
             gt_map.ravel(), pred_map.ravel(), self.num_classes, self.ignore_index
         )
         if bad >= 0:
