@@ -180,3 +180,37 @@ def test_rle_counts_decode_pycocotools_strings_like_the_python_twin() -> None:
     for bad in (b"\x00", b"o", b"1P", b"0" * 3 + b"_" * 8, b"@"):
         assert not kernels.rle_counts(np.frombuffer(bad, dtype=np.uint8))[1]
         assert not twins.rle_counts(bad)[1]
+
+
+def _by_segment(runs: np.ndarray, owner: np.ndarray) -> dict[int, list[int]]:
+    order = np.argsort(owner, kind="stable")
+    out: dict[int, list[int]] = {}
+    for d, count in zip(owner[order].tolist(), runs[order].tolist(), strict=True):
+        out.setdefault(d, []).append(count)
+    return out
+
+
+@SETTINGS
+@given(_maps(), st.integers(1, 9), st.sampled_from([np.int64, np.uint32]), st.booleans())
+def test_segment_rles_equal_numpy_twin_and_pycocotools(maps, h: int, dtype, drop_one: bool) -> None:  # type: ignore[no-untyped-def]
+    gt, _, gt_ids, _ = maps
+    ids = gt[: len(gt) // h * h].reshape(-1, h).T.astype(dtype)  # (h, w), C-contiguous copy
+    ids = np.ascontiguousarray(ids)
+    keys, rank = _lookup(gt_ids[1:] if drop_one else gt_ids)
+    runs, owner, status, value = kernels.segment_rles(ids, keys, rank)
+    twin_runs, twin_owner, twin_status, twin_value = twins.segment_rles(ids, keys, rank)
+    assert (status, value) == (twin_status, twin_value)
+    if status != kernels.OK:
+        assert value in gt_ids.tolist()
+        return
+    ours = _by_segment(runs, owner)
+    assert ours == _by_segment(twin_runs, twin_owner)
+    for key, d in zip(keys.tolist(), rank.tolist(), strict=True):
+        mask = np.asfortranarray((ids == key).astype(np.uint8))
+        if not mask.any():
+            assert d not in ours
+            continue
+        reference = mask_utils.encode(mask)
+        h_, w_ = ids.shape
+        mine = mask_utils.frPyObjects({"size": [h_, w_], "counts": ours[d]}, h_, w_)
+        assert mine["counts"] == reference["counts"]

@@ -166,3 +166,26 @@ def rle_counts(chars: bytes) -> tuple[list[int], bool]:
             return counts, False
         counts.append(x)
     return counts, True
+
+
+def segment_rles(
+    ids: np.ndarray, keys: np.ndarray, rank: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, int, int]:
+    """Twin of `kernels.segment_rles`: one mask per segment, its runs from `np.diff`."""
+    flat = ids.ravel(order="F").astype(np.int64)
+    _, bad = _dense(flat, keys, rank)
+    if bad >= 0:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64), kernels.UNKNOWN_GT_ID, bad
+    runs: list[int] = []
+    owner: list[int] = []
+    for key, d in sorted(zip(keys.tolist(), rank.tolist(), strict=True), key=lambda kd: kd[1]):
+        mask = (flat == key).astype(np.int8)
+        if not mask.any():
+            continue
+        edges = [0, *(np.flatnonzero(np.diff(mask)) + 1).tolist(), len(mask)]
+        counts = np.diff(edges).tolist()
+        if mask[0]:
+            counts = [0, *counts]  # COCO RLEs start with a run of zeros
+        runs += counts
+        owner += [d] * len(counts)
+    return np.array(runs, np.int64), np.array(owner, np.int64), kernels.OK, 0
