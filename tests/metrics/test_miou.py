@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from panoptic_metrics import kernels, twins
+from panoptic_metrics import PanopticInputError, kernels, twins
 from panoptic_metrics import miou as miou_module
 from panoptic_metrics.miou import MiouAccumulator
 from PIL import Image
@@ -334,18 +334,18 @@ def test_bad_input_gets_a_clear_error_and_leaves_the_state_unchanged() -> None:
     acc.update(good, good)
     before = acc.compute()
     cases = [
-        ((good, good[:1]), ValueError, r"gt has shape \(2, 2\) but pred has shape \(1, 2\)"),
-        ((good.ravel(), good.ravel()), ValueError, r"\(H, W\) or batches \(N, H, W\)"),
-        ((good, good.astype(np.float32)), TypeError, "pred: expected integer labels, got dtype"),
-        ((good > 0, good), TypeError, "gt: expected integer labels, got dtype bool"),
-        (("01", good), TypeError, "gt: expected an array of integer labels, got str"),
-        (([[0, 1], [0]], good), TypeError, "gt: not a rectangular array"),
-        ((np.array([[0, 4], [0, 0]]), good), ValueError, r"gt label 4 at index \(0, 1\)"),
-        ((good, np.array([[0, 0], [-1, 0]])), ValueError, r"pred label -1 at index \(1, 0\)"),
-        ((np.full((2, 2), 255), np.full((2, 2), 9)), ValueError, "pred label 9 at index"),
+        ((good, good[:1]), r"pred: has shape \(1, 2\) but gt has shape \(2, 2\)"),
+        ((good.ravel(), good.ravel()), r"gt: .*\(H, W\) or batches \(N, H, W\)"),
+        ((good, good.astype(np.float32)), "pred: expected integer labels, got dtype"),
+        ((good > 0, good), "gt: expected integer labels, got dtype bool"),
+        (("01", good), "gt: expected an array, got str"),
+        (([[0, 1], [0]], good), "gt: not a rectangular array"),
+        ((np.array([[0, 4], [0, 0]]), good), r"gt: label 4 at index \(0, 1\)"),
+        ((good, np.array([[0, 0], [-1, 0]])), r"pred: label -1 at index \(1, 0\)"),
+        ((np.full((2, 2), 255), np.full((2, 2), 9)), "pred: label 9 at index"),
     ]
-    for (gt, pred), error, message in cases:
-        with pytest.raises(error, match=message):
+    for (gt, pred), message in cases:
+        with pytest.raises(PanopticInputError, match=message):
             acc.update(gt, pred)
     assert acc.compute() == before
 

@@ -35,6 +35,9 @@ from typing import Any
 import numpy as np
 
 from . import kernels
+from .errors import PanopticInputError
+from .io import json_float
+from .readers.arrays import as_array, is_integer_array
 
 __all__ = ["MiouAccumulator", "MiouResult", "as_label_map"]
 
@@ -43,21 +46,14 @@ def as_label_map(value: Any, name: str) -> np.ndarray:
     """An integer label map as a C-contiguous int64 numpy array.
 
     Accepts numpy arrays, nested lists, and anything exposing ``__array__`` (torch tensors,
-    also on a GPU: they are copied to the host through their ``cpu()`` method first).
+    also on a GPU: they are copied to the host first).
 
     Raises:
-        TypeError: `value` is not array-like or its dtype is not an integer type.
+        PanopticInputError: `value` is not array-like or its dtype is not an integer type.
     """
-    if hasattr(value, "detach") and hasattr(value, "cpu"):  # a torch tensor, maybe on a GPU
-        value = value.detach().cpu()
-    if not isinstance(value, np.ndarray | list | tuple) and not hasattr(value, "__array__"):
-        raise TypeError(f"{name}: expected an array of integer labels, got {type(value).__name__}")
-    try:
-        array = np.asarray(value)
-    except ValueError as error:  # ragged lists
-        raise TypeError(f"{name}: not a rectangular array ({error})") from None
-    if array.dtype == np.bool_ or not np.issubdtype(array.dtype, np.integer):
-        raise TypeError(f"{name}: expected integer labels, got dtype {array.dtype}")
+    array = as_array(value, name)
+    if not is_integer_array(array):
+        raise PanopticInputError(name, f"expected integer labels, got dtype {array.dtype}")
     return np.ascontiguousarray(array, dtype=np.int64)
 
 
@@ -87,18 +83,14 @@ class MiouResult:
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-ready dict (NaN as null), keyed by category id as a string (contracts §4)."""
-
-        def num(x: float) -> float | None:
-            return None if math.isnan(x) else x
-
         per_class = {
-            str(cid): {"iou": num(iou), "tp": tp, "fp": fp, "fn": fn}
+            str(cid): {"iou": json_float(iou), "tp": tp, "fp": fp, "fn": fn}
             for cid, iou, tp, fp, fn in zip(
                 self.category_ids, self.per_class_iou, self.tp, self.fp, self.fn, strict=True
             )
         }
         return {
-            "miou": num(self.miou),
+            "miou": json_float(self.miou),
             "per_class_iou": {cid: entry["iou"] for cid, entry in per_class.items()},
             "per_class": per_class,
             "ignore_index": self.ignore_index,
@@ -154,31 +146,47 @@ class MiouAccumulator:
         """Add one label map (H, W), or a batch (N, H, W), of ground truth and prediction.
 
         Raises:
-            TypeError: an input is not an integer array.
-            ValueError: the shapes differ or are not 2-D/3-D, or a label is out of range.
-                The state is unchanged when an error is raised.
+            PanopticInputError: an input is not an integer array, the shapes differ or are
+                not 2-D/3-D, or a label is out of range. The state is then unchanged.
         """
+        matrix, n_images = self.confusion_of(gt, pred)
+        self.add(matrix, n_images)
+
+    def confusion_of(self, gt: Any, pred: Any) -> tuple[np.ndarray, int]:
+        """The (C, C + 1) confusion matrix of a label map or batch, and its number of images,
+        without adding them (`update` = `confusion_of` + `add`). Raises as `update`."""
         gt_map, pred_map = as_label_map(gt, "gt"), as_label_map(pred, "pred")
         if gt_map.shape != pred_map.shape:
-            raise ValueError(f"gt has shape {gt_map.shape} but pred has shape {pred_map.shape}")
+            raise PanopticInputError(
+                "pred", f"has shape {pred_map.shape} but gt has shape {gt_map.shape}"
+            )
         if gt_map.ndim not in (2, 3):
-            raise ValueError(f"expected label maps (H, W) or batches (N, H, W), got {gt_map.shape}")
+            raise PanopticInputError(
+                "gt", f"expected label maps (H, W) or batches (N, H, W), got {gt_map.shape}"
+            )
         matrix, bad = kernels.confusion_matrix(
             gt_map.ravel(), pred_map.ravel(), self.num_classes, self.ignore_index
         )
         if bad >= 0:
             self._raise_out_of_range(gt_map, pred_map, int(bad))
+        return matrix, 1 if gt_map.ndim == 2 else gt_map.shape[0]
+
+    def add(self, matrix: np.ndarray, n_images: int = 1) -> None:
+        """Add a confusion matrix from `confusion_of` (or another process's state)."""
+        if matrix.shape != self._matrix.shape:
+            raise ValueError(f"expected a {self._matrix.shape} matrix, got {matrix.shape}")
         self._matrix += matrix
-        self._n_images += 1 if gt_map.ndim == 2 else gt_map.shape[0]
+        self._n_images += n_images
 
     def _raise_out_of_range(self, gt: np.ndarray, pred: np.ndarray, flat: int) -> None:
         where = tuple(int(i) for i in np.unravel_index(flat, gt.shape))
         g, p = int(gt.flat[flat]), int(pred.flat[flat])
         gt_ok = g == self.ignore_index or 0 <= g < self.num_classes
         name, value = ("pred", p) if gt_ok else ("gt", g)
-        raise ValueError(
-            f"{name} label {value} at index {where} is out of range: expected "
-            f"0..{self.num_classes - 1} or the ignore label {self.ignore_index}"
+        raise PanopticInputError(
+            name,
+            f"label {value} at index {where} is out of range: expected "
+            f"0..{self.num_classes - 1} or the ignore label {self.ignore_index}",
         )
 
     def merge(self, other: MiouAccumulator) -> MiouAccumulator:
