@@ -77,15 +77,20 @@ def _is_int(value: Any) -> bool:
 
 
 def encode_masks(masks: np.ndarray) -> list[Rle]:
-    """Compressed RLEs of binary masks (K, H, W) (checked by the caller)."""
+    """Compressed RLEs of (K, H, W) bool masks (checked by the caller).
+
+    One mask at a time: pycocotools wants column-major (H, W, K) bytes, and transposing the
+    whole stack at once costs more time and K times the memory of one mask.
+    """
     if masks.shape[0] == 0:
         return []
     mask_utils = require_pycocotools()
-    fortran = np.asfortranarray(masks.transpose(1, 2, 0), dtype=np.uint8)  # (H, W, K)
-    return [
-        {"size": [int(s) for s in r["size"]], "counts": r["counts"]}
-        for r in mask_utils.encode(fortran)
-    ]
+    rles = []
+    for mask in masks:
+        fortran = np.asfortranarray(mask.view(np.uint8))[:, :, None]  # (H, W, 1)
+        rle = mask_utils.encode(fortran)[0]
+        rles.append({"size": [int(s) for s in rle["size"]], "counts": rle["counts"]})
+    return rles
 
 
 def normalize_rle(rle: Any, where: str) -> Rle:
