@@ -42,7 +42,8 @@ def test_workers_send_back_only_a_small_state(random_set: CocoSet) -> None:
     pairs = pair_images(gt.images, pred.images, gt_name="gt", pred_name="pred")
     worker = _Worker(gt.categories, "strict", 20, 1 << 27)
     for pair in pairs:
-        stats = worker(pair)
+        stats, instances = worker(pair)
+        assert instances is None  # no mask AP asked for
         size = sum(a.nbytes for a in (stats.classes, stats.sums, stats.hist_class, stats.hist_bin))
         assert size <= 56 * len(gt.categories) + 16 * len(pair[0].segments)
     assert worker.buffers is not None

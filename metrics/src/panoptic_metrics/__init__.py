@@ -23,6 +23,7 @@ from .readers import (
     read_coco_panoptic_image,
 )
 from .results import ClassResult, ImageResult, PanopticResults, Quality
+from .run import RunAccumulator, RunResults, evaluate_run
 from .segmentation import PanopticImage, Segments
 
 __version__ = "0.1.0"
@@ -42,6 +43,8 @@ __all__ = [
     "PanopticInputError",
     "PanopticResults",
     "Quality",
+    "RunAccumulator",
+    "RunResults",
     "Segments",
     "__version__",
     "cityscapes_categories",
@@ -49,6 +52,7 @@ __all__ = [
     "evaluate_cityscapes",
     "evaluate_coco",
     "evaluate_pairs",
+    "evaluate_run",
     "from_category_instance",
     "from_label_divisor",
     "from_segments",

@@ -182,16 +182,19 @@ class MaskAP:
         self._gt[image_id] = gt
 
     def add_instances(self, image_id: ImageId, instances: ImageInstances) -> None:
-        """Add ground truth already in RLE form (e.g. `instances_from_panoptic` of a panoptic
-        ground-truth image); instances of other categories are an error."""
+        """Add ground truth already in RLE form, e.g. `instances_from_panoptic` of a panoptic
+        ground-truth image; instances of categories not evaluated are an error."""
         image_id = image_id_of(image_id, "image_id")
+        self._check_categories(image_id, instances)
+        self._new_ground_truth(image_id, instances)
+        self._gt[image_id] = instances
+
+    def _check_categories(self, image_id: ImageId, instances: ImageInstances) -> None:
         unknown = sorted(set(instances.category_ids) - set(self.category_ids))
         if unknown:
             raise PanopticInputError(
                 f"image {image_id!r}", f"instances of categories {unknown} are not evaluated"
             )
-        self._new_ground_truth(image_id, instances)
-        self._gt[image_id] = instances
 
     def add_predictions(self, image_id: ImageId, **prediction: Any) -> None:
         """Add the detections of one image.
@@ -208,20 +211,25 @@ class MaskAP:
         self,
         image_id: ImageId,
         prediction: Mapping[str, Any],
-        target: Mapping[str, Any] | None = None,
+        target: Mapping[str, Any] | ImageInstances | None = None,
     ) -> None:
         """Add one image: its predictions (``labels, scores, masks|rles[, boxes]``) and, unless
-        the ground truth is already held, its target (``masks, labels[, iscrowd]``; other keys
-        such as ``boxes`` and ``semantic`` are ignored). Nothing is added when anything fails.
+        the ground truth is already held, its target: ``masks, labels[, iscrowd]`` (other
+        keys such as ``boxes`` and ``semantic`` are ignored) or `ImageInstances`. Nothing is
+        added when anything fails.
         """
         image_id = image_id_of(image_id, "image_id")
         if image_id in self._pred:
             raise PanopticInputError(f"image {image_id!r}", "already has predictions")
         gt = None
-        if target is not None:
+        if isinstance(target, ImageInstances):
+            gt = target
+            self._check_categories(image_id, gt)
+        elif target is not None:
             gt = instances_from_arrays(
                 target.get("masks"), target.get("labels"), target.get("iscrowd"), self.category_ids
             )
+        if gt is not None:
             self._new_ground_truth(image_id, gt)
         pred = detections_from_arrays(prediction, self.category_ids)
         self._check_sizes(image_id, gt if gt is not None else self._gt.get(image_id), pred)
