@@ -14,6 +14,7 @@ import multiprocessing
 import os
 import time
 from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -58,65 +59,67 @@ def available_cores() -> int:
         return os.cpu_count() or 1
 
 
-Settings = tuple[CategorySet, Mode, int, int, tuple[int, ...] | None]
-# (categories, mode, n_bins, max_pixels, thing ids whose gt instances to extract or None)
-ImageResult = tuple[ImageStats, ImageInstances | None]
+@dataclass(frozen=True)
+class MatchSettings:
+    """What every worker needs to match an image pair (sent to each worker once)."""
+
+    categories: CategorySet
+    mode: Mode = "strict"
+    n_bins: int = 20  # bins of the best-overlap IoU histogram
+    max_pixels: int = DEFAULT_MAX_PIXELS  # the decompression-bomb limit per PNG
+    thing_ids: tuple[int, ...] | None = None  # also extract these things' gt instances (mask AP)
+
+
+Matched = tuple[ImageStats, ImageInstances | None]  # an image's PQ state, its gt instances
 
 
 class _Worker:
     """Per-process state: the evaluation settings and two id-map buffers reused across images
     (allocating ~8 MiB per image costs page faults; see PERF-NOTES.md)."""
 
-    def __init__(
-        self,
-        categories: CategorySet,
-        mode: Mode,
-        n_bins: int,
-        max_pixels: int,
-        thing_ids: tuple[int, ...] | None = None,
-    ):
-        self.categories = categories
-        self.mode: Mode = mode
-        self.n_bins = n_bins
-        self.max_pixels = max_pixels
-        self.thing_ids = thing_ids
+    def __init__(self, settings: MatchSettings):
+        self.settings = settings
         self.buffers: list[np.ndarray] | None = None
 
     def _load(self, source: ImageSource, shape: tuple[int, int] | None, slot: int) -> PanopticImage:
         out = None if self.buffers is None else self.buffers[slot]
+        max_pixels = self.settings.max_pixels
         try:
-            return source.load(expected_shape=shape, out=out, max_pixels=self.max_pixels)
+            return source.load(expected_shape=shape, out=out, max_pixels=max_pixels)
         except PanopticInputError:
             raise
         except ValueError:  # `out` has another size: a new image size, so new buffers
             if out is None:
                 raise
-        image = source.load(expected_shape=shape, max_pixels=self.max_pixels)
+        image = source.load(expected_shape=shape, max_pixels=max_pixels)
         self.buffers = [np.empty(image.ids.shape, np.uint32) for _ in range(2)]
         return image
 
-    def __call__(self, pair: Pair) -> ImageResult:
+    def __call__(self, pair: Pair) -> Matched:
         """Match one pair; with `thing_ids`, also the gt's instances for mask AP (from the
         same decoded map, before its buffer is reused)."""
+        settings = self.settings
         gt = self._load(pair[0], None, 0)
         pred = self._load(pair[1], gt.ids.shape, 1)
         if self.buffers is None:
             self.buffers = [np.empty(gt.ids.shape, np.uint32) for _ in range(2)]
-        stats = match_image(gt, pred, self.categories, mode=self.mode, n_bins=self.n_bins)
-        if self.thing_ids is None:
+        stats = match_image(
+            gt, pred, settings.categories, mode=settings.mode, n_bins=settings.n_bins
+        )
+        if settings.thing_ids is None:
             return stats, None
-        return stats, instances_from_panoptic(gt, self.thing_ids)
+        return stats, instances_from_panoptic(gt, settings.thing_ids)
 
 
 _WORKER: _Worker | None = None
 
 
-def _init_worker(*settings: Any) -> None:
+def _init_worker(settings: MatchSettings) -> None:
     global _WORKER
-    _WORKER = _Worker(*settings)
+    _WORKER = _Worker(settings)
 
 
-def _run(pair: Pair) -> ImageResult:
+def _run(pair: Pair) -> Matched:
     assert _WORKER is not None, "worker not initialised"
     return _WORKER(pair)
 
@@ -146,34 +149,34 @@ def _warm_up(*, with_instances: bool) -> None:
             kernels.segment_rles(np.ones((1, 1), dtype), one, one)
 
 
-def _progress(items: Iterator[ImageResult], total: int, enabled: bool) -> Iterable[ImageResult]:
+def _progress(items: Iterator[Matched], total: int, enabled: bool) -> Iterable[Matched]:
     if not enabled:
         return items
     try:
         from tqdm import tqdm
     except ImportError:  # tqdm is an optional extra
         return items
-    bar: Iterable[ImageResult] = tqdm(items, total=total, desc="panoptic", unit="img", leave=False)
+    bar: Iterable[Matched] = tqdm(items, total=total, desc="panoptic", unit="img", leave=False)
     return bar
 
 
 def match_pairs(
-    pairs: Sequence[Pair], settings: Settings, *, workers: int | None, progress: bool
-) -> Iterator[ImageResult]:
-    """Each pair's state (and gt instances, see `Settings`), in dataset order, computed by
-    `workers` processes (default all available cores; 1 runs in this process)."""
-    check_mode(settings[1])
+    pairs: Sequence[Pair], settings: MatchSettings, *, workers: int | None, progress: bool
+) -> Iterator[Matched]:
+    """Each pair's state (and gt instances, see `MatchSettings`), in dataset order, computed
+    by `workers` processes (default all available cores; 1 runs in this process)."""
+    check_mode(settings.mode)
     workers = available_cores() if workers is None else workers
     if workers < 1:
         raise ValueError(f"workers must be >= 1, got {workers}")
     workers = min(workers, max(1, len(pairs)))
     start = time.perf_counter()
-    _warm_up(with_instances=settings[4] is not None)
+    _warm_up(with_instances=settings.thing_ids is not None)
     if workers == 1:
-        yield from _progress(map(_Worker(*settings), pairs), len(pairs), progress)
+        yield from _progress(map(_Worker(settings), pairs), len(pairs), progress)
     else:
         chunksize = max(1, min(16, len(pairs) // (workers * 8)))
-        with multiprocessing.get_context().Pool(workers, _init_worker, settings) as pool:
+        with multiprocessing.get_context().Pool(workers, _init_worker, (settings,)) as pool:
             results = pool.imap(_run, pairs, chunksize=chunksize)
             yield from _progress(results, len(pairs), progress)
     elapsed = time.perf_counter() - start
@@ -202,7 +205,7 @@ def evaluate_pairs(
         max_pixels: the decompression-bomb limit per PNG.
     """
     accumulator = PanopticAccumulator(categories, mode=mode, n_bins=n_bins)
-    settings: Settings = (categories, mode, n_bins, max_pixels, None)
+    settings = MatchSettings(categories, mode, n_bins, max_pixels)
     for stats, _ in match_pairs(pairs, settings, workers=workers, progress=progress):
         accumulator.add(stats)
     return accumulator.compute()

@@ -2,9 +2,10 @@
 
 Needs the extra ``panoptic-metrics[ap]`` (pycocotools), imported on first use.
 
-Ground truth comes per image as in-memory instance masks (`MaskAP.add_ground_truth`) or from
-a COCO-panoptic ground truth (`MaskAP.from_coco_panoptic`: thing segments become instances,
-crowd segments ``iscrowd`` instances). Predictions come per image as binary masks or RLEs
+Ground truth comes per image as in-memory instance masks (`MaskAP.add_ground_truth`), as RLEs
+(`MaskAP.add_instances`, e.g. from a panoptic ground-truth image), or from a COCO-panoptic
+ground truth (`MaskAP.from_coco_panoptic`: thing segments become instances, crowd segments
+``iscrowd`` instances). Predictions come per image as binary masks or RLEs
 with labels and scores (`MaskAP.add_predictions`), or from a COCO results JSON
 (`MaskAP.read_predictions`); `MaskAP.write_predictions` writes that JSON.
 

@@ -28,7 +28,7 @@ import numpy as np
 from .accumulator import PanopticAccumulator
 from .categories import CategorySet
 from .errors import PanopticInputError
-from .evaluate import Settings, coco_pairs, match_pairs
+from .evaluate import MatchSettings, coco_pairs, match_pairs
 from .io import DEFAULT_MAX_PIXELS, json_float, write_json_atomic
 from .mask_ap import MaskAP, MaskAPResult
 from .matching import ImageStats, Mode, match_image
@@ -216,7 +216,7 @@ def evaluate_run(
         mask_ap = MaskAP(categories.thing_ids, max_detections=max_detections)
         mask_ap.read_predictions(detections_json)  # bad detections fail before any PNG is read
     thing_ids = None if mask_ap is None else categories.thing_ids
-    settings: Settings = (categories, mode, n_bins, max_pixels, thing_ids)
+    settings = MatchSettings(categories, mode, n_bins, max_pixels, thing_ids)
     panoptic = PanopticAccumulator(categories, mode=mode, n_bins=n_bins)
     for stats, instances in match_pairs(pairs, settings, workers=workers, progress=progress):
         panoptic.add(stats)
