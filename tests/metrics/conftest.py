@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tests.metrics.installed import Installed, install
 from tests.metrics.panoptic_data import (
     CATEGORIES,
     load_coco_annotated,
@@ -52,3 +53,12 @@ def realistic_set(synthetic_root: Path, tmp_path_factory: pytest.TempPathFactory
     preds = [perturb(gt, rng, categories) for gt in load_coco_annotated(gt_json, gt_folder)]
     pred_json, pred_folder = write_coco(tmp_path_factory.mktemp("realistic"), "pred", preds, None)
     return CocoSet(gt_json, gt_folder, pred_json, pred_folder)
+
+
+@pytest.fixture(scope="session")
+def installed_metrics(tmp_path_factory: pytest.TempPathFactory) -> Installed:
+    """panoptic-metrics as pip installs it, with its console script (see installed.py)."""
+    sources = ["metrics/pyproject.toml", "metrics/README.md", "metrics/src"]
+    return install(
+        "panoptic-metrics", sources, tmp_path_factory.mktemp("metrics_install"), "panoptic-metrics"
+    )

@@ -16,6 +16,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pytest
+from panoptic_metrics import PanopticResults
 from PIL import Image
 
 # Non-contiguous ids on purpose; 3 stuff and 3 thing classes.
@@ -245,3 +247,19 @@ def load_coco_annotated(json_path: Path, folder: Path) -> list[Annotated]:
         ids = rgb[..., 0] + 256 * rgb[..., 1] + 65536 * rgb[..., 2]
         out.append(Annotated(ann["image_id"], ids, ann["segments_info"]))
     return out
+
+
+def assert_results_close(a: PanopticResults, b: PanopticResults) -> None:
+    """Equal counts, and float sums and scores equal up to the order of the additions."""
+    for x, y in zip(a.per_class, b.per_class, strict=True):
+        assert (x.tp, x.fp, x.fn, x.dagger_n, x.iou_histogram) == (
+            y.tp,
+            y.fp,
+            y.fn,
+            y.dagger_n,
+            y.iou_histogram,
+        )
+        assert x.iou_sum == pytest.approx(y.iou_sum, abs=1e-12)
+        assert x.dagger_iou_sum == pytest.approx(y.dagger_iou_sum, abs=1e-12)
+    for key in ("pq", "sq", "rq", "pq_dagger"):
+        assert getattr(a, key) == pytest.approx(getattr(b, key), abs=1e-12)

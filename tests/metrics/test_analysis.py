@@ -86,6 +86,11 @@ def test_bootstrap_follows_the_documented_method(pixels: PanopticResults) -> Non
     assert result.pq.estimate == pixels.pq
     assert bootstrap(pixels, n_samples=40, seed=3, confidence=0.9) == result  # seeded
     assert bootstrap(pixels, n_samples=40, seed=4, confidence=0.9) != result
+    empty = PanopticResults.from_json({**pixels.to_json(), "per_image": []})
+    with pytest.raises(PanopticInputError, match="results: no per-image results to resample"):
+        bootstrap(empty, n_samples=5)  # bad data, not a bad argument
+    with pytest.raises(ValueError, match="n_samples must be >= 1"):
+        bootstrap(pixels, n_samples=0)
 
 
 def test_paired_bootstrap(pixels: PanopticResults, random_set: CocoSet) -> None:

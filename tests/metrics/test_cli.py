@@ -1,4 +1,5 @@
-"""The `panoptic-metrics` command line: evaluate, compare, errors, `python -m`."""
+"""The `panoptic-metrics` command line: evaluate, compare, errors, `python -m`, and the console
+script as pip installs it, end to end."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from panoptic_metrics import evaluate_coco
 from panoptic_metrics.cli import main
 
 from tests.metrics.conftest import CocoSet
+from tests.metrics.installed import Installed
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -105,3 +107,37 @@ def test_console_script_is_declared() -> None:
 
     project = tomllib.loads((ROOT / "metrics" / "pyproject.toml").read_text())["project"]
     assert project["scripts"] == {"panoptic-metrics": "panoptic_metrics.cli:main"}
+
+
+@pytest.mark.slow
+def test_console_script_end_to_end(
+    installed_metrics: Installed, random_set: CocoSet, tmp_path: Path
+) -> None:
+    """`panoptic-metrics` as pip installs it: every option of evaluate, then compare, then a
+    bad input, each in its own process."""
+    script = installed_metrics.script("panoptic-metrics")
+    pixels, strict, table = tmp_path / "pixels.json", tmp_path / "strict.json", tmp_path / "c.csv"
+    options = ["--workers", "2", "--output", str(pixels), "--per-class-csv", str(table)]
+    done = installed_metrics.run(
+        [script, *_evaluate_args(random_set, *options, "--mode", "pixels")]
+    )
+    expected = evaluate_coco(*random_set.args(), mode="pixels", workers=1, progress=False)
+    assert json.loads(pixels.read_text()) == expected.to_json()
+    assert f"{100 * expected.pq:.2f}" in done.stdout
+    assert f"wrote {pixels}" in done.stdout
+    rows = list(csv.DictReader(table.open()))
+    assert [int(r["fp"]) for r in rows] == [c.fp for c in expected.per_class]
+    assert [float(r["iou_sum"]) for r in rows] == [c.iou_sum for c in expected.per_class]
+    installed_metrics.run([script, *_evaluate_args(random_set, "--output", str(strict))])
+    default = evaluate_coco(*random_set.args(), workers=1, progress=False)  # strict
+    assert json.loads(strict.read_text()) == default.to_json()
+    done = installed_metrics.run([script, "compare", str(pixels), str(strict), "--samples", "50"])
+    assert "A − B, paired bootstrap over 28 images (50 resamples, seed 0)" in done.stdout
+    assert f"{100 * (expected.pq - default.pq):+.2f}" in done.stdout
+    broken = tmp_path / "broken.json"
+    broken.write_text("{")
+    args = _evaluate_args(CocoSet(*random_set.args()[:2], broken, random_set.pred_folder))
+    failed = installed_metrics.run([script, *args, "--output", str(strict)], check=False)
+    assert failed.returncode == 2
+    assert f"panoptic-metrics: error: {broken}: invalid JSON" in failed.stderr
+    assert json.loads(strict.read_text()) == default.to_json()  # the earlier output is kept

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
-from panoptic_metrics import CategorySet, PanopticAccumulator, from_segments
+from panoptic_metrics import CategorySet, PanopticAccumulator, RunAccumulator, from_segments
 
 from tests.metrics.panoptic_data import CATEGORIES, random_dataset
 
@@ -47,6 +47,25 @@ def test_two_gloo_ranks_equal_one_process(tmp_path: Path) -> None:
                     assert got["per_class"][cid][key] == value
         assert got["pq"] == pytest.approx(expected["pq"], abs=1e-12)
         assert got["pq_dagger"] == pytest.approx(expected["pq_dagger"], abs=1e-12)
+
+
+def test_two_gloo_ranks_equal_one_process_for_pq_miou_and_mask_ap(tmp_path: Path) -> None:
+    import torch.multiprocessing as mp
+
+    from tests.metrics.distributed_worker import run_all, update_run
+
+    mp.start_processes(run_all, args=(2, str(tmp_path)), nprocs=2, join=True, start_method="fork")
+    single = RunAccumulator(CategorySet.from_coco(CATEGORIES), miou=True, mask_ap=True)
+    # the order in which the ranks gather their images: rank 0's, then rank 1's
+    update_run(single, [*range(0, 14, 2), *range(1, 14, 2)], seed=4)
+    expected = single.compute()
+    for rank in (0, 1):
+        got = json.loads((tmp_path / f"run{rank}.json").read_text())
+        assert got["per_image"] == expected.to_json()["per_image"]
+        assert got["mask_ap"] == expected.to_json()["mask_ap"]  # the same images, same order
+        assert expected.miou is not None
+        assert got["miou"] == expected.miou.miou  # integer confusion matrices: exact
+        assert got["pq"] == pytest.approx(expected.panoptic.pq, abs=1e-12)
 
 
 def test_refuses_without_an_initialised_process_group() -> None:

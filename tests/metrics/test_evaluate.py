@@ -34,15 +34,16 @@ def test_progress_bar_and_its_absence(
 def test_workers_send_back_only_a_small_state(random_set: CocoSet) -> None:
     """What crosses the process boundary per image: a few classes' sums and a histogram entry
     per gt segment, whatever the image size (48x64 here, 2048x1024 in Cityscapes)."""
-    from panoptic_metrics.evaluate import _Worker
+    from panoptic_metrics.evaluate import MatchSettings, _Worker
 
     gt = load_coco_panoptic(random_set.gt_json, random_set.gt_folder)
     assert gt.categories is not None
     pred = load_coco_panoptic(random_set.pred_json, random_set.pred_folder)
     pairs = pair_images(gt.images, pred.images, gt_name="gt", pred_name="pred")
-    worker = _Worker(gt.categories, "strict", 20, 1 << 27)
+    worker = _Worker(MatchSettings(gt.categories, "strict", 20, 1 << 27))
     for pair in pairs:
-        stats = worker(pair)
+        stats, instances = worker(pair)
+        assert instances is None  # no mask AP asked for
         size = sum(a.nbytes for a in (stats.classes, stats.sums, stats.hist_class, stats.hist_bin))
         assert size <= 56 * len(gt.categories) + 16 * len(pair[0].segments)
     assert worker.buffers is not None

@@ -7,7 +7,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
-from panoptic_metrics import kernels
+from panoptic_metrics import kernels, twins
+from pycocotools import mask as mask_utils
 
 SETTINGS = settings(max_examples=40, deadline=None, database=None)
 
@@ -17,7 +18,7 @@ SETTINGS = settings(max_examples=40, deadline=None, database=None)
 def test_rgb_to_ids_equals_numpy_twin(rgb: np.ndarray) -> None:
     out = np.empty(rgb.shape[:2], np.uint32)
     kernels.rgb_to_ids(rgb, out)
-    assert np.array_equal(out, kernels.rgb_to_ids_numpy(rgb))
+    assert np.array_equal(out, twins.rgb_to_ids(rgb))
 
 
 def _lookup(ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -50,7 +51,7 @@ def test_intersection_table_equals_numpy_twin(maps, dtype, drop_one: bool) -> No
         gt_ids = gt_ids[1:]
     args = (gt.astype(dtype), pred.astype(dtype), *_lookup(gt_ids), *_lookup(pred_ids))
     table, status, value = kernels.intersection_table(*args)
-    twin, twin_status, twin_value = kernels.intersection_table_numpy(*args)
+    twin, twin_status, twin_value = twins.intersection_table(*args)
     assert (status, value) == (twin_status, twin_value)
     if status == kernels.OK:
         assert np.array_equal(table, twin)
@@ -100,7 +101,7 @@ def _tables(draw: st.DrawFn):  # type: ignore[no-untyped-def]
 @given(_tables(), st.booleans(), st.sampled_from([2, 10, 20]))
 def test_match_segments_equals_numpy_twin(tables, strict: bool, n_bins: int) -> None:  # type: ignore[no-untyped-def]
     ours = kernels.match_segments(*tables, strict, n_bins)
-    twin = kernels.match_segments_numpy(*tables, strict, n_bins)
+    twin = twins.match_segments(*tables, strict, n_bins)
     names = ("tp", "fp", "fn", "iou_sum", "dagger_n", "dagger_iou", "best_bin")
     for name, a, b in zip(names, ours, twin, strict=True):
         if a.dtype.kind == "f":
@@ -121,5 +122,95 @@ def test_iou_bins_are_right_closed_and_exact(inter: int, union: int, expected: i
     args = (np.array([-1, 0]), np.zeros(2, bool), np.array([0, union]), np.array([-1, 0]))
     result = kernels.match_segments(table, *args, np.ones(1, bool), True, 20)
     assert result[6][0] == expected
-    twin = kernels.match_segments_numpy(table, *args, np.ones(1, bool), True, 20)
+    twin = twins.match_segments(table, *args, np.ones(1, bool), True, 20)
     assert twin[6][0] == expected
+
+
+# ---- mIoU: the confusion matrix ------------------------------------------------------------
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    data=st.data(),
+    num_classes=st.integers(1, 6),
+    ignore_index=st.sampled_from([255, -1, 6]),  # 6 is never a class here: num_classes <= 6
+)
+def test_confusion_matrix_equals_numpy_twin(
+    data: st.DataObject, num_classes: int, ignore_index: int
+) -> None:
+    values = st.sampled_from([*range(-1, num_classes + 2), ignore_index])
+    n = data.draw(st.integers(0, 60))
+    gt = data.draw(hnp.arrays(np.int64, n, elements=values))
+    pred = data.draw(hnp.arrays(np.int64, n, elements=values))
+    m1, bad1 = kernels.confusion_matrix(gt, pred, num_classes, ignore_index)
+    m2, bad2 = twins.confusion_matrix(gt, pred, num_classes, ignore_index)
+    assert bad1 == bad2
+    np.testing.assert_array_equal(m1, m2)
+
+
+def test_confusion_matrix_of_a_tiny_map_by_hand() -> None:
+    # gt   0 0 1 255 1      pred 0 1 1 0 255
+    # (0,0): 1  (0,1): 1  (1,1): 1  (1, ignore column): 1  the gt-ignore pixel is not counted
+    gt = np.array([0, 0, 1, 255, 1], dtype=np.int64)
+    pred = np.array([0, 1, 1, 0, 255], dtype=np.int64)
+    matrix, bad = kernels.confusion_matrix(gt, pred, 2, 255)
+    assert bad == -1
+    np.testing.assert_array_equal(matrix, [[1, 1, 0], [0, 1, 1]])
+
+
+# ---- mask AP: compressed RLE strings --------------------------------------------------------
+
+
+def test_rle_counts_decode_pycocotools_strings_like_the_python_twin() -> None:
+    rng = np.random.default_rng(6)
+    for _ in range(50):
+        h, w = (int(x) for x in rng.integers(1, 300, size=2))
+        counts = rng.integers(0, 5000, size=int(rng.integers(1, 40))).tolist()
+        counts.append(max(0, h * w - sum(counts)))
+        compressed = mask_utils.frPyObjects({"size": [h, w], "counts": counts}, h, w)["counts"]
+        decoded, ok = kernels.rle_counts(np.frombuffer(compressed, dtype=np.uint8))
+        twin, twin_ok = twins.rle_counts(compressed)
+        assert ok
+        assert twin_ok
+        assert decoded.tolist() == twin == counts  # pycocotools keeps the counts as given
+        cut = compressed[: int(rng.integers(0, len(compressed)))]
+        decoded, ok = kernels.rle_counts(np.frombuffer(cut, dtype=np.uint8))
+        assert (decoded.tolist(), ok) == twins.rle_counts(cut)
+    # a NUL, a truncated number ("o" and "P" announce more chunks), 8 chunks, a negative count
+    for bad in (b"\x00", b"o", b"1P", b"0" * 3 + b"_" * 8, b"@"):
+        assert not kernels.rle_counts(np.frombuffer(bad, dtype=np.uint8))[1]
+        assert not twins.rle_counts(bad)[1]
+
+
+def _by_segment(runs: np.ndarray, owner: np.ndarray) -> dict[int, list[int]]:
+    order = np.argsort(owner, kind="stable")
+    out: dict[int, list[int]] = {}
+    for d, count in zip(owner[order].tolist(), runs[order].tolist(), strict=True):
+        out.setdefault(d, []).append(count)
+    return out
+
+
+@SETTINGS
+@given(_maps(), st.integers(1, 9), st.sampled_from([np.int64, np.uint32]), st.booleans())
+def test_segment_rles_equal_numpy_twin_and_pycocotools(maps, h: int, dtype, drop_one: bool) -> None:  # type: ignore[no-untyped-def]
+    gt, _, gt_ids, _ = maps
+    ids = gt[: len(gt) // h * h].reshape(-1, h).T.astype(dtype)  # (h, w), C-contiguous copy
+    ids = np.ascontiguousarray(ids)
+    keys, rank = _lookup(gt_ids[1:] if drop_one else gt_ids)
+    runs, owner, status, value = kernels.segment_rles(ids, keys, rank)
+    twin_runs, twin_owner, twin_status, twin_value = twins.segment_rles(ids, keys, rank)
+    assert (status, value) == (twin_status, twin_value)
+    if status != kernels.OK:
+        assert value in gt_ids.tolist()
+        return
+    ours = _by_segment(runs, owner)
+    assert ours == _by_segment(twin_runs, twin_owner)
+    for key, d in zip(keys.tolist(), rank.tolist(), strict=True):
+        mask = np.asfortranarray((ids == key).astype(np.uint8))
+        if not mask.any():
+            assert d not in ours
+            continue
+        reference = mask_utils.encode(mask)
+        h_, w_ = ids.shape
+        mine = mask_utils.frPyObjects({"size": [h_, w_], "counts": ours[d]}, h_, w_)
+        assert mine["counts"] == reference["counts"]

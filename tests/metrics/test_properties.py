@@ -7,13 +7,14 @@ import math
 
 import numpy as np
 import pytest
-from panoptic_metrics import CategorySet, PanopticAccumulator, PanopticResults, from_segments
+from panoptic_metrics import CategorySet, PanopticAccumulator, from_segments
 
 from tests.metrics.panoptic_data import (
     CATEGORIES,
     STUFF_IDS,
     THING_IDS,
     Annotated,
+    assert_results_close,
     random_dataset,
 )
 
@@ -128,22 +129,7 @@ def test_segment_order_changes_nothing_without_repeated_crowd(
         [_copy(g, segments=list(rng.permutation(g.segments))) for g in gts],
         [_copy(p, segments=list(rng.permutation(p.segments))) for p in preds],
     ).compute()
-    _assert_close(shuffled, base)
-
-
-def _assert_close(a: PanopticResults, b: PanopticResults) -> None:
-    for x, y in zip(a.per_class, b.per_class, strict=True):
-        assert (x.tp, x.fp, x.fn, x.dagger_n, x.iou_histogram) == (
-            y.tp,
-            y.fp,
-            y.fn,
-            y.dagger_n,
-            y.iou_histogram,
-        )
-        assert x.iou_sum == pytest.approx(y.iou_sum, abs=1e-12)
-        assert x.dagger_iou_sum == pytest.approx(y.dagger_iou_sum, abs=1e-12)
-    for key in ("pq", "sq", "rq", "pq_dagger"):
-        assert getattr(a, key) == pytest.approx(getattr(b, key), abs=1e-12)
+    assert_results_close(shuffled, base)
 
 
 def test_merge_of_two_halves_equals_the_whole(
@@ -155,7 +141,7 @@ def test_merge_of_two_halves_equals_the_whole(
     first = _evaluate(gts[:half], preds[:half])
     second = _evaluate(gts[half:], preds[half:])
     merged = first.merge(second).compute()
-    _assert_close(merged, whole.compute())
+    assert_results_close(merged, whole.compute())
     assert [i.image_id for i in merged.per_image] == [g.image_id for g in gts]
     assert merged.to_json()["per_image"] == whole.compute().to_json()["per_image"]
 

@@ -164,8 +164,11 @@ def test_array_like_inputs() -> None:
     assert np.array_equal(image.ids, ids)
     with pytest.raises(PanopticInputError, match=r"expected a 2-D \(H, W\) map"):
         from_segments(np.zeros((2, 2, 3), np.int64), segments)
-    with pytest.raises(PanopticInputError, match="expected an array, got list"):
-        from_segments([[1]], segments)
+    assert np.array_equal(from_segments(ids.tolist(), segments).ids, ids)  # nested lists too
+    with pytest.raises(PanopticInputError, match="expected an array, got str"):
+        from_segments("1122", segments)
+    with pytest.raises(PanopticInputError, match="not a rectangular array"):
+        from_segments([[1, 1], [2]], segments)
 
 
 @pytest.mark.needs_torch

@@ -1,7 +1,8 @@
 """panoptic_metrics: PQ, SQ, RQ, PQ† (Porzi et al., CVPR 2019), mIoU and mask AP.
 
 Numerically identical to panopticapi for PQ, numba-fast, streaming and mergeable.
-Depends on numpy, numba and Pillow only; torch is never imported unless you pass tensors.
+Depends on numpy, numba and Pillow only; torch is imported only by `panoptic_metrics.distributed`
+(tensors passed in are read through their own `cpu()` and `__array__`).
 """
 
 from .accumulator import PanopticAccumulator
@@ -23,6 +24,7 @@ from .readers import (
     read_coco_panoptic_image,
 )
 from .results import ClassResult, ImageResult, PanopticResults, Quality
+from .run import RunAccumulator, RunResults, evaluate_run
 from .segmentation import PanopticImage, Segments
 
 __version__ = "0.1.0"
@@ -42,6 +44,8 @@ __all__ = [
     "PanopticInputError",
     "PanopticResults",
     "Quality",
+    "RunAccumulator",
+    "RunResults",
     "Segments",
     "__version__",
     "cityscapes_categories",
@@ -49,6 +53,7 @@ __all__ = [
     "evaluate_cityscapes",
     "evaluate_coco",
     "evaluate_pairs",
+    "evaluate_run",
     "from_category_instance",
     "from_label_divisor",
     "from_segments",

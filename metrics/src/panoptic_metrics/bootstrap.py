@@ -84,7 +84,7 @@ def _check(n_samples: int, confidence: float, n_images: int) -> None:
     if not 0.0 < confidence < 1.0:
         raise ValueError(f"confidence must be in (0, 1), got {confidence}")
     if n_images == 0:
-        raise ValueError("no images to resample")
+        raise PanopticInputError("results", "no per-image results to resample")
 
 
 def _bootstrap_sums(

@@ -81,6 +81,19 @@ class CategorySet:
         """(C,) bool, True for thing classes."""
         return np.array([c.isthing for c in self.categories], dtype=bool)
 
+    @property
+    def thing_ids(self) -> tuple[int, ...]:
+        """The thing category ids in set order: the model's thing index k is `thing_ids[k]`
+        (docs/contracts.md §1), the label order of mask AP."""
+        return tuple(c.id for c in self.categories if c.isthing)
+
+    @property
+    def contiguous_ids(self) -> tuple[int, ...]:
+        """The category id of each contiguous class index: stuff first, then things, each in
+        set order (docs/contracts.md §1), the label order of mIoU."""
+        stuff = tuple(c.id for c in self.categories if not c.isthing)
+        return stuff + self.thing_ids
+
     def index_of(self, category_ids: np.ndarray, *, source: str) -> np.ndarray:
         """Dense class indices of `category_ids`; an id outside the set is an error."""
         ids = np.asarray(category_ids, dtype=np.int64)

@@ -16,7 +16,7 @@ from pathlib import Path
 from . import __version__
 from .bootstrap import paired_bootstrap
 from .errors import PanopticInputError
-from .evaluate import available_cores, evaluate_coco
+from .evaluate import evaluate_coco
 from .io import read_json, write_text_atomic
 from .matching import MODES
 from .results import PanopticResults
@@ -58,14 +58,13 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _evaluate(args: argparse.Namespace) -> int:
-    workers = args.workers or available_cores()
     results = evaluate_coco(
         args.gt_json,
         args.gt_folder,
         args.pred_json,
         args.pred_folder,
         mode=args.mode,
-        workers=workers,
+        workers=args.workers,
         progress=not args.no_progress,
     )
     print(summary_table(results))

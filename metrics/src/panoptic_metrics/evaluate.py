@@ -1,7 +1,8 @@
 """Dataset evaluation over worker processes.
 
 Workers decode and match image pairs and send back only each image's small state
-(`ImageStats`, a few hundred bytes); the parent adds them in dataset order, so the results are
+(`ImageStats`, a few hundred bytes; for mask AP also the gt's instances as compressed RLEs,
+taken from the same decoded map); the parent adds them in dataset order, so the results are
 bit-identical whatever the number of workers. Each worker reuses its id-map buffers across
 images, and nothing of an image outlives its match: memory stays flat in the dataset size.
 """
@@ -13,6 +14,7 @@ import multiprocessing
 import os
 import time
 from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -21,9 +23,11 @@ import numpy as np
 from . import kernels, png
 from .accumulator import PanopticAccumulator
 from .categories import CategorySet
+from .coco_instances import ImageInstances
 from .errors import PanopticInputError
 from .io import DEFAULT_MAX_PIXELS
 from .matching import ImageStats, Mode, check_mode, match_image
+from .panoptic_instances import instances_from_panoptic
 from .readers.cityscapes import cityscapes_categories, cityscapes_sources
 from .readers.coco import load_coco_panoptic, pair_images
 from .results import PanopticResults
@@ -55,52 +59,72 @@ def available_cores() -> int:
         return os.cpu_count() or 1
 
 
+@dataclass(frozen=True)
+class MatchSettings:
+    """What every worker needs to match an image pair (sent to each worker once)."""
+
+    categories: CategorySet
+    mode: Mode = "strict"
+    n_bins: int = 20  # bins of the best-overlap IoU histogram
+    max_pixels: int = DEFAULT_MAX_PIXELS  # the decompression-bomb limit per PNG
+    thing_ids: tuple[int, ...] | None = None  # also extract these things' gt instances (mask AP)
+
+
+Matched = tuple[ImageStats, ImageInstances | None]  # an image's PQ state, its gt instances
+
+
 class _Worker:
     """Per-process state: the evaluation settings and two id-map buffers reused across images
     (allocating ~8 MiB per image costs page faults; see PERF-NOTES.md)."""
 
-    def __init__(self, categories: CategorySet, mode: Mode, n_bins: int, max_pixels: int):
-        self.categories = categories
-        self.mode: Mode = mode
-        self.n_bins = n_bins
-        self.max_pixels = max_pixels
+    def __init__(self, settings: MatchSettings):
+        self.settings = settings
         self.buffers: list[np.ndarray] | None = None
 
     def _load(self, source: ImageSource, shape: tuple[int, int] | None, slot: int) -> PanopticImage:
         out = None if self.buffers is None else self.buffers[slot]
+        max_pixels = self.settings.max_pixels
         try:
-            return source.load(expected_shape=shape, out=out, max_pixels=self.max_pixels)
+            return source.load(expected_shape=shape, out=out, max_pixels=max_pixels)
         except PanopticInputError:
             raise
         except ValueError:  # `out` has another size: a new image size, so new buffers
             if out is None:
                 raise
-        image = source.load(expected_shape=shape, max_pixels=self.max_pixels)
+        image = source.load(expected_shape=shape, max_pixels=max_pixels)
         self.buffers = [np.empty(image.ids.shape, np.uint32) for _ in range(2)]
         return image
 
-    def __call__(self, pair: Pair) -> ImageStats:
+    def __call__(self, pair: Pair) -> Matched:
+        """Match one pair; with `thing_ids`, also the gt's instances for mask AP (from the
+        same decoded map, before its buffer is reused)."""
+        settings = self.settings
         gt = self._load(pair[0], None, 0)
         pred = self._load(pair[1], gt.ids.shape, 1)
         if self.buffers is None:
             self.buffers = [np.empty(gt.ids.shape, np.uint32) for _ in range(2)]
-        return match_image(gt, pred, self.categories, mode=self.mode, n_bins=self.n_bins)
+        stats = match_image(
+            gt, pred, settings.categories, mode=settings.mode, n_bins=settings.n_bins
+        )
+        if settings.thing_ids is None:
+            return stats, None
+        return stats, instances_from_panoptic(gt, settings.thing_ids)
 
 
 _WORKER: _Worker | None = None
 
 
-def _init_worker(categories: CategorySet, mode: Mode, n_bins: int, max_pixels: int) -> None:
+def _init_worker(settings: MatchSettings) -> None:
     global _WORKER
-    _WORKER = _Worker(categories, mode, n_bins, max_pixels)
+    _WORKER = _Worker(settings)
 
 
-def _run(pair: Pair) -> ImageStats:
+def _run(pair: Pair) -> Matched:
     assert _WORKER is not None, "worker not initialised"
     return _WORKER(pair)
 
 
-def _warm_up() -> None:
+def _warm_up(*, with_instances: bool) -> None:
     """Compile (or load from numba's cache) every kernel once, before workers fork."""
     png.warm_up()
     rgb = np.zeros((1, 1, 3), np.uint8)
@@ -121,17 +145,43 @@ def _warm_up() -> None:
         True,
         20,
     )
+    if with_instances:
+        for dtype in (np.uint32, np.int64):
+            kernels.segment_rles(np.ones((1, 1), dtype), one, one)
 
 
-def _progress(items: Iterator[ImageStats], total: int, enabled: bool) -> Iterable[ImageStats]:
+def _progress(items: Iterator[Matched], total: int, enabled: bool) -> Iterable[Matched]:
     if not enabled:
         return items
     try:
         from tqdm import tqdm
     except ImportError:  # tqdm is an optional extra
         return items
-    bar: Iterable[ImageStats] = tqdm(items, total=total, desc="panoptic", unit="img", leave=False)
+    bar: Iterable[Matched] = tqdm(items, total=total, desc="panoptic", unit="img", leave=False)
     return bar
+
+
+def match_pairs(
+    pairs: Sequence[Pair], settings: MatchSettings, *, workers: int | None, progress: bool
+) -> Iterator[Matched]:
+    """Each pair's state (and gt instances, see `MatchSettings`), in dataset order, computed
+    by `workers` processes (default all available cores; 1 runs in this process)."""
+    check_mode(settings.mode)
+    workers = available_cores() if workers is None else workers
+    if workers < 1:
+        raise ValueError(f"workers must be >= 1, got {workers}")
+    workers = min(workers, max(1, len(pairs)))
+    start = time.perf_counter()
+    _warm_up(with_instances=settings.thing_ids is not None)
+    if workers == 1:
+        yield from _progress(map(_Worker(settings), pairs), len(pairs), progress)
+    else:
+        chunksize = max(1, min(16, len(pairs) // (workers * 8)))
+        with multiprocessing.get_context().Pool(workers, _init_worker, (settings,)) as pool:
+            results = pool.imap(_run, pairs, chunksize=chunksize)
+            yield from _progress(results, len(pairs), progress)
+    elapsed = time.perf_counter() - start
+    log.info("evaluated %d images with %d workers in %.2f s", len(pairs), workers, elapsed)
 
 
 def evaluate_pairs(
@@ -155,32 +205,26 @@ def evaluate_pairs(
         n_bins: bins of the best-overlap IoU histogram.
         max_pixels: the decompression-bomb limit per PNG.
     """
-    check_mode(mode)
-    workers = available_cores() if workers is None else workers
-    if workers < 1:
-        raise ValueError(f"workers must be >= 1, got {workers}")
-    workers = min(workers, max(1, len(pairs)))
     accumulator = PanopticAccumulator(categories, mode=mode, n_bins=n_bins)
-    settings = (categories, mode, n_bins, max_pixels)
-    start = time.perf_counter()
-    _warm_up()
-    if workers == 1:
-        worker = _Worker(*settings)
-        for stats in _progress(map(worker, pairs), len(pairs), progress):
-            accumulator.add(stats)
-    else:
-        chunksize = max(1, min(16, len(pairs) // (workers * 8)))
-        with multiprocessing.get_context().Pool(workers, _init_worker, settings) as pool:
-            results = pool.imap(_run, pairs, chunksize=chunksize)
-            for stats in _progress(results, len(pairs), progress):
-                accumulator.add(stats)
-    log.info(
-        "evaluated %d images with %d workers in %.2f s",
-        len(pairs),
-        workers,
-        time.perf_counter() - start,
-    )
+    settings = MatchSettings(categories, mode, n_bins, max_pixels)
+    for stats, _ in match_pairs(pairs, settings, workers=workers, progress=progress):
+        accumulator.add(stats)
     return accumulator.compute()
+
+
+def coco_pairs(
+    gt_json: str | os.PathLike[str],
+    gt_folder: str | os.PathLike[str],
+    pred_json: str | os.PathLike[str],
+    pred_folder: str | os.PathLike[str],
+) -> tuple[list[Pair], CategorySet]:
+    """The (gt, prediction) sources of two COCO-panoptic sets, and the gt's categories."""
+    gt = load_coco_panoptic(gt_json, gt_folder)
+    if gt.categories is None:
+        raise PanopticInputError(str(gt_json), "the ground-truth JSON has no 'categories'")
+    pred = load_coco_panoptic(pred_json, pred_folder, categories=gt.categories)
+    pairs = pair_images(gt.images, pred.images, gt_name=str(gt_json), pred_name=str(pred_json))
+    return pairs, gt.categories
 
 
 def evaluate_coco(
@@ -194,12 +238,8 @@ def evaluate_coco(
 
     The categories are the ground truth's; `options` are those of `evaluate_pairs`.
     """
-    gt = load_coco_panoptic(gt_json, gt_folder)
-    if gt.categories is None:
-        raise PanopticInputError(str(gt_json), "the ground-truth JSON has no 'categories'")
-    pred = load_coco_panoptic(pred_json, pred_folder, categories=gt.categories)
-    pairs = pair_images(gt.images, pred.images, gt_name=str(gt_json), pred_name=str(pred_json))
-    return evaluate_pairs(pairs, gt.categories, **options)
+    pairs, categories = coco_pairs(gt_json, gt_folder, pred_json, pred_folder)
+    return evaluate_pairs(pairs, categories, **options)
 
 
 def evaluate_cityscapes(

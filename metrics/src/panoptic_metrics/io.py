@@ -197,3 +197,8 @@ def write_text_atomic(text: str, path: str | os.PathLike[str]) -> None:
 def write_json_atomic(data: Any, path: str | os.PathLike[str]) -> None:
     """Write strict JSON (NaN is refused: use None) atomically."""
     write_text_atomic(json.dumps(data, indent=1, allow_nan=False) + "\n", path)
+
+
+def json_float(x: float) -> float | None:
+    """A float for strict JSON: NaN (undefined, e.g. a class with nothing to average) -> None."""
+    return None if np.isnan(x) else float(x)

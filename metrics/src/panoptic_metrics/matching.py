@@ -46,12 +46,6 @@ def check_mode(mode: str) -> Mode:
     return mode
 
 
-def _dense_lookup(ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Sorted ids and the dense index (1-based position in the segment list) of each."""
-    order = np.argsort(ids, kind="stable")
-    return np.ascontiguousarray(ids[order], dtype=np.int64), (order + 1).astype(np.int64)
-
-
 def intersection(gt: PanopticImage, pred: PanopticImage) -> np.ndarray:
     """The (n_gt + 1, n_pred + 1) pixel-count table of two images, with every check on ids."""
     if gt.ids.shape != pred.ids.shape:
@@ -60,23 +54,16 @@ def intersection(gt: PanopticImage, pred: PanopticImage) -> np.ndarray:
             f"prediction is {_size(pred.ids.shape)} but its ground truth {gt.source} is "
             f"{_size(gt.ids.shape)}",
         )
-    gt_keys, gt_rank = _dense_lookup(gt.segments.ids)
-    pred_keys, pred_rank = _dense_lookup(pred.segments.ids)
     table, status, value = kernels.intersection_table(
-        gt.ids.reshape(-1), pred.ids.reshape(-1), gt_keys, gt_rank, pred_keys, pred_rank
+        gt.ids.reshape(-1),
+        pred.ids.reshape(-1),
+        *gt.segments.dense_lookup(),
+        *pred.segments.dense_lookup(),
     )
     if status != kernels.OK:
-        bad = gt if status == kernels.UNKNOWN_GT_ID else pred
-        raise PanopticInputError(
-            bad.source, f"segment id {value} is in the PNG but not in the JSON segments_info"
-        )
-    for image, areas in ((gt, table.sum(axis=1)[1:]), (pred, table.sum(axis=0)[1:])):
-        missing = image.segments.ids[areas == 0]
-        if missing.size:
-            raise PanopticInputError(
-                image.source,
-                f"segment ids {missing.tolist()} are in the JSON segments_info but not in the PNG",
-            )
+        raise (gt if status == kernels.UNKNOWN_GT_ID else pred).unknown_id(value)
+    gt.check_areas(table.sum(axis=1)[1:])
+    pred.check_areas(table.sum(axis=0)[1:])
     return table
 
 

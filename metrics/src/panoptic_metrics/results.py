@@ -8,7 +8,6 @@ rebuild everything (and to bootstrap) ride inside `per_class` and `per_image`, s
 
 from __future__ import annotations
 
-import math
 import os
 from dataclasses import dataclass
 from typing import Any
@@ -16,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from .categories import Category, CategorySet
-from .io import write_json_atomic
+from .io import json_float, write_json_atomic
 from .matching import SUM_COLUMNS, Mode
 from .segmentation import ImageId
 
@@ -110,10 +109,10 @@ class PanopticResults:
     def to_json(self) -> dict[str, Any]:
         """The JSON object of docs/contracts.md §3 (NaN written as null)."""
         return {
-            "pq": _num(self.pq),
-            "sq": _num(self.sq),
-            "rq": _num(self.rq),
-            "pq_dagger": _num(self.pq_dagger),
+            "pq": json_float(self.pq),
+            "sq": json_float(self.sq),
+            "rq": json_float(self.rq),
+            "pq_dagger": json_float(self.pq_dagger),
             "things": _quality_json(self.things),
             "stuff": _quality_json(self.stuff),
             "per_class": {str(c.category.id): _class_json(c) for c in self.per_class},
@@ -152,16 +151,12 @@ class PanopticResults:
         raise ValueError(f"kind must be 'per_class' or 'per_image', got {kind!r}")
 
 
-def _num(x: float) -> float | None:
-    return None if math.isnan(x) else float(x)
-
-
 def _quality_json(q: Quality) -> dict[str, Any]:
     return {
-        "pq": _num(q.pq),
-        "sq": _num(q.sq),
-        "rq": _num(q.rq),
-        "pq_dagger": _num(q.pq_dagger),
+        "pq": json_float(q.pq),
+        "sq": json_float(q.sq),
+        "rq": json_float(q.rq),
+        "pq_dagger": json_float(q.pq_dagger),
         "n": q.n,
     }
 
@@ -170,10 +165,10 @@ def _class_json(c: ClassResult) -> dict[str, Any]:
     return {
         "name": c.category.name,
         "isthing": c.category.isthing,
-        "pq": _num(c.pq),
-        "sq": _num(c.sq),
-        "rq": _num(c.rq),
-        "pq_dagger": _num(c.pq_dagger),
+        "pq": json_float(c.pq),
+        "sq": json_float(c.sq),
+        "rq": json_float(c.rq),
+        "pq_dagger": json_float(c.pq_dagger),
         "tp": c.tp,
         "fp": c.fp,
         "fn": c.fn,
@@ -187,10 +182,10 @@ def _class_json(c: ClassResult) -> dict[str, Any]:
 def _image_json(i: ImageResult) -> dict[str, Any]:
     return {
         "image_id": i.image_id,
-        "pq": _num(i.pq),
-        "sq": _num(i.sq),
-        "rq": _num(i.rq),
-        "pq_dagger": _num(i.pq_dagger),
+        "pq": json_float(i.pq),
+        "sq": json_float(i.sq),
+        "rq": json_float(i.rq),
+        "pq_dagger": json_float(i.pq_dagger),
         "tp": i.tp,
         "fp": i.fp,
         "fn": i.fn,

@@ -12,6 +12,19 @@ from .errors import PanopticInputError
 
 ImageId = str | int
 
+
+def image_id_of(value: Any, source: str) -> ImageId:
+    """`value` as an image id: a str, or an int (numpy integers become ints; bools refused).
+
+    COCO numbers its images, Cityscapes' panoptic JSON names them with strings.
+    """
+    if isinstance(value, str):
+        return value
+    if isinstance(value, int | np.integer) and not isinstance(value, bool | np.bool_):
+        return int(value)
+    raise PanopticInputError(source, f"image_id must be an integer or a string, got {value!r}")
+
+
 # Maps are int64 or uint32 (what the PNG reader returns); other integer types are converted.
 MAP_DTYPES = (np.dtype(np.int64), np.dtype(np.uint32))
 
@@ -36,7 +49,9 @@ class Segments:
     def __post_init__(self) -> None:
         n = len(self.ids)
         if not all(len(a) == n for a in (self.category_ids, self.iscrowd, self.areas)):
-            raise ValueError("Segments arrays must all have the same length")
+            raise PanopticInputError(
+                "segments", "ids, category_ids, iscrowd and areas differ in length"
+            )
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -60,6 +75,12 @@ class Segments:
         segments = cls(table[:, 0].copy(), table[:, 1].copy(), table[:, 2] == 1, table[:, 3].copy())
         segments.check_unique(source)
         return segments
+
+    def dense_lookup(self) -> tuple[np.ndarray, np.ndarray]:
+        """The kernels' id lookup: sorted ids (int64) and the dense index (1-based position in
+        this list) of each."""
+        order = np.argsort(self.ids, kind="stable")
+        return np.ascontiguousarray(self.ids[order], dtype=np.int64), (order + 1).astype(np.int64)
 
     def check_unique(self, source: str) -> None:
         """Raise if a segment id is 0, negative or appears twice."""
@@ -130,3 +151,18 @@ class PanopticImage:
                 raise PanopticInputError(self.source, "segment ids overflow int64")
             ids = ids.astype(np.int64)
         object.__setattr__(self, "ids", np.ascontiguousarray(ids))
+
+    def unknown_id(self, value: int) -> PanopticInputError:
+        """The error for an id in the map that no segment lists."""
+        return PanopticInputError(
+            self.source, f"segment id {value} is in the PNG but not in the JSON segments_info"
+        )
+
+    def check_areas(self, areas: np.ndarray) -> None:
+        """Raise if a listed segment covers no pixel; `areas` are pixels per listed segment."""
+        missing = self.segments.ids[areas == 0]
+        if missing.size:
+            raise PanopticInputError(
+                self.source,
+                f"segment ids {missing.tolist()} are in the JSON segments_info but not in the PNG",
+            )

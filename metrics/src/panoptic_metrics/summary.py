@@ -10,7 +10,17 @@ import numpy as np
 from . import scores
 from .categories import Category, CategorySet
 from .errors import PanopticInputError
-from .matching import FN, FP, IOU_SUM, SUM_COLUMNS, TP, ImageStats, check_mode
+from .matching import (
+    DAGGER_IOU,
+    DAGGER_N,
+    FN,
+    FP,
+    IOU_SUM,
+    SUM_COLUMNS,
+    TP,
+    ImageStats,
+    check_mode,
+)
 from .results import ClassResult, ImageResult, PanopticResults, Quality
 
 
@@ -55,8 +65,8 @@ def build_results(
             fp=int(class_sums[c, FP]),
             fn=int(class_sums[c, FN]),
             iou_sum=float(class_sums[c, IOU_SUM]),
-            dagger_n=int(class_sums[c, 4]),
-            dagger_iou_sum=float(class_sums[c, 5]),
+            dagger_n=int(class_sums[c, DAGGER_N]),
+            dagger_iou_sum=float(class_sums[c, DAGGER_IOU]),
             iou_histogram=tuple(int(v) for v in histogram[c]),
         )
         for c, cat in enumerate(categories.categories)

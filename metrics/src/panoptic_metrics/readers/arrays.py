@@ -15,14 +15,35 @@ from ..segmentation import ImageId, PanopticImage, Segments
 INT64_MAX = np.iinfo(np.int64).max
 
 
+def as_array(value: Any, source: str) -> np.ndarray:
+    """A numpy array from an ndarray, a list or tuple, or any object with `__array__`.
+
+    Torch tensors (on any device) are detached and copied to the host first; torch itself is
+    never imported here. An empty list becomes an empty int64 array (not numpy's float64).
+
+    Raises:
+        PanopticInputError: `value` is not array-like, or a ragged nested list.
+    """
+    if hasattr(value, "detach") and hasattr(value, "cpu"):  # a torch tensor, maybe on a GPU
+        value = value.detach().cpu()
+    if isinstance(value, list | tuple) and len(value) == 0:
+        return np.zeros(0, dtype=np.int64)
+    if not isinstance(value, np.ndarray | list | tuple) and not hasattr(value, "__array__"):
+        raise PanopticInputError(source, f"expected an array, got {type(value).__name__}")
+    try:
+        return np.asarray(value)
+    except ValueError as error:  # ragged lists
+        raise PanopticInputError(source, f"not a rectangular array ({error})") from None
+
+
+def is_integer_array(array: np.ndarray) -> bool:
+    """True for signed or unsigned integer dtypes (not bool)."""
+    return array.dtype.kind in "iu"
+
+
 def as_id_map(x: Any, *, source: str = "<array>") -> np.ndarray:
-    """A 2-D integer numpy array from an ndarray, a torch tensor (moved to the CPU) or any
-    object with `__array__`; torch itself is never imported here."""
-    if hasattr(x, "detach") and hasattr(x, "cpu"):  # a torch tensor, possibly on a GPU
-        x = x.detach().cpu()
-    if not isinstance(x, np.ndarray) and not hasattr(x, "__array__"):
-        raise PanopticInputError(source, f"expected an array, got {type(x).__name__}")
-    array = np.asarray(x)
+    """A 2-D integer (or bool) numpy array from anything `as_array` accepts."""
+    array = as_array(x, source)
     if array.ndim != 2:
         raise PanopticInputError(source, f"expected a 2-D (H, W) map, got shape {array.shape}")
     if array.dtype.kind not in "iub":
@@ -89,18 +110,27 @@ def from_category_instance(
 def encode_label_divisor(category_map: Any, instance_map: Any, label_divisor: int) -> np.ndarray:
     """`category * label_divisor + instance` with checks: 0 <= instance < label_divisor, and no
     int64 overflow."""
-    cat = as_id_map(category_map).astype(np.int64)
-    inst = as_id_map(instance_map).astype(np.int64)
     if label_divisor < 1:
         raise ValueError(f"label_divisor must be >= 1, got {label_divisor}")
-    if cat.size and (cat.min() < 0 or inst.min() < 0):
-        raise ValueError("categories and instance ids must be >= 0")
+    cat = as_id_map(category_map, source="category map").astype(np.int64)
+    inst = as_id_map(instance_map, source="instance map").astype(np.int64)
+    if cat.shape != inst.shape:
+        raise PanopticInputError(
+            "instance map", f"has shape {inst.shape}, the category map {cat.shape}"
+        )
+    if cat.size and cat.min() < 0:
+        raise PanopticInputError("category map", f"category {cat.min()} is negative")
+    if inst.size and inst.min() < 0:
+        raise PanopticInputError("instance map", f"instance id {inst.min()} is negative")
     if inst.size and inst.max() >= label_divisor:
-        raise ValueError(
-            f"instance id {inst.max()} does not fit under label_divisor {label_divisor}"
+        raise PanopticInputError(
+            "instance map",
+            f"instance id {inst.max()} does not fit under label_divisor {label_divisor}",
         )
     if cat.size and cat.max() > (INT64_MAX - label_divisor + 1) // label_divisor:
-        raise ValueError(f"category {cat.max()} * label_divisor {label_divisor} overflows int64")
+        raise PanopticInputError(
+            "category map", f"category {cat.max()} * label_divisor {label_divisor} overflows int64"
+        )
     return cat * label_divisor + inst
 
 

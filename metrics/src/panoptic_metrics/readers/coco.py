@@ -20,19 +20,24 @@ import numpy as np
 from ..categories import CategorySet
 from ..errors import PanopticInputError
 from ..io import DEFAULT_MAX_PIXELS, read_json, read_panoptic_png, safe_join
-from ..segmentation import ImageId, PanopticImage, Segments
+from ..segmentation import ImageId, PanopticImage, Segments, image_id_of
 
 log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
 class CocoPanopticSource:
-    """One image of a COCO-panoptic set: its PNG path and its parsed segments (picklable)."""
+    """One image of a COCO-panoptic set: its PNG path and its parsed segments (picklable).
+
+    `size` is the (height, width) of the image's entry in the JSON's `images` list, None
+    where the JSON has none (prediction files often do not list their images).
+    """
 
     path: Path
     segments: Segments
     image_id: ImageId
     json_path: Path
+    size: tuple[int, int] | None = None
 
     @property
     def source(self) -> str:
@@ -65,10 +70,19 @@ class CocoPanoptic:
     images: dict[ImageId, CocoPanopticSource]
 
 
-def _image_id(value: Any, where: str) -> ImageId:
-    if isinstance(value, bool) or not isinstance(value, int | str):
-        raise PanopticInputError(where, f"image_id must be an integer or a string, got {value!r}")
-    return value
+def _image_sizes(images: Any) -> dict[ImageId, tuple[int, int]]:
+    """(height, width) of the entries of a COCO `images` list that give them, by image id.
+
+    PQ does not need them (panopticapi ignores them), so entries without a size are skipped.
+    """
+    sizes: dict[ImageId, tuple[int, int]] = {}
+    for image in images if isinstance(images, list) else ():
+        if not isinstance(image, Mapping):
+            continue
+        image_id, h, w = image.get("id"), image.get("height"), image.get("width")
+        if isinstance(image_id, int | str) and isinstance(h, int) and isinstance(w, int):
+            sizes[image_id] = (h, w)
+    return sizes
 
 
 def load_coco_panoptic(
@@ -87,7 +101,8 @@ def load_coco_panoptic(
 
     Raises:
         PanopticInputError: unreadable JSON, a missing folder, a malformed annotation, a
-            duplicate image id, a hostile `file_name`, duplicate segment ids, unknown categories.
+            duplicate image id, a hostile `file_name`, duplicate segment
+            ids, unknown categories.
     """
     json_path, folder = Path(json_path), Path(folder)
     data = read_json(json_path)
@@ -99,12 +114,13 @@ def load_coco_panoptic(
     if own is not None:
         own = CategorySet.from_coco(own, source=f"{json_path} categories")
     check = categories or own
+    sizes = _image_sizes(data.get("images"))
     images: dict[ImageId, CocoPanopticSource] = {}
     for k, ann in enumerate(data["annotations"]):
         where = f"{json_path} annotation #{k}"
         if not isinstance(ann, Mapping):
             raise PanopticInputError(where, "is not an object")
-        image_id = _image_id(ann.get("image_id"), where)
+        image_id = image_id_of(ann.get("image_id"), where)
         where = f"{json_path} (image_id {image_id!r})"
         if image_id in images:
             raise PanopticInputError(where, "duplicate image_id")
@@ -112,7 +128,8 @@ def load_coco_panoptic(
         segments = Segments.from_info(ann.get("segments_info", []), source=where)
         if check is not None:
             check.index_of(segments.category_ids, source=where)
-        images[image_id] = CocoPanopticSource(path, segments, image_id, json_path)
+        size = sizes.get(image_id)
+        images[image_id] = CocoPanopticSource(path, segments, image_id, json_path, size)
     return CocoPanoptic(json_path, folder, own, images)
 
 

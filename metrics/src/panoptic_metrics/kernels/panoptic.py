@@ -1,19 +1,4 @@
-"""Numba kernels of the evaluation, each with a plain-numpy twin that the tests compare it to.
-
-Plain arrays in and out (int64 ids and counts, float64 sums); no Python loop over pixels or
-segments on the hot path. Per image:
-
-1. `rgb_to_ids`: RGB bytes -> segment ids (R + 256 G + 65536 B).
-2. `intersection_table`: the (gt segment, pred segment) pixel-count table, on dense indices
-   (0 = void, k = the k-th segment of the image's list) found by a binary search over the
-   image's sorted ids, done only when a pixel differs from the previous one: runs of equal
-   (gt, pred) pairs are counted in registers and added to the table once per run.
-3. `match_segments`: TP/FP/FN/IoU per class for PQ (panopticapi's rules), the PQ† stuff sums
-   and the best-overlap IoU of every gt segment, from that small table.
-
-Status codes returned by `intersection_table`: 0 ok, 1 a gt id not in the gt segments,
-2 a pred id not in the pred segments (the offending value is returned with it).
-"""
+"""Panoptic quality kernels: RGB -> ids, the per-image intersection table, the matching."""
 
 from __future__ import annotations
 
@@ -34,13 +19,6 @@ def rgb_to_ids(rgb: np.ndarray, out: np.ndarray) -> None:  # pragma: no cover - 
                 | (np.uint32(rgb[i, j, 1]) << np.uint32(8))
                 | (np.uint32(rgb[i, j, 2]) << np.uint32(16))
             )
-
-
-def rgb_to_ids_numpy(rgb: np.ndarray) -> np.ndarray:
-    """The numpy twin of `rgb_to_ids` (the COCO-panoptic definition, as panopticapi's rgb2id)."""
-    wide = rgb.astype(np.uint32)
-    ids: np.ndarray = wide[..., 0] + 256 * wide[..., 1] + 256 * 256 * wide[..., 2]
-    return ids
 
 
 @njit(cache=True, nogil=True, inline="always")
@@ -110,38 +88,6 @@ def intersection_table(
                 return table, UNKNOWN_PRED_ID, int(p)
             prev_p = p
     table[gi, pi] += run
-    return table, OK, 0
-
-
-def _dense_numpy(ids: np.ndarray, keys: np.ndarray, rank: np.ndarray) -> tuple[np.ndarray, int]:
-    ids = ids.astype(np.int64)
-    pos = np.minimum(np.searchsorted(keys, ids), max(len(keys) - 1, 0))
-    found = (keys[pos] == ids) if len(keys) else np.zeros(ids.shape, dtype=bool)
-    bad = ~found & (ids != 0)
-    if np.any(bad):
-        return ids, int(ids[np.argmax(bad)])
-    return np.where(ids == 0, 0, rank[pos] if len(keys) else 0), -1
-
-
-def intersection_table_numpy(
-    gt: np.ndarray,
-    pred: np.ndarray,
-    gt_keys: np.ndarray,
-    gt_rank: np.ndarray,
-    pred_keys: np.ndarray,
-    pred_rank: np.ndarray,
-) -> tuple[np.ndarray, int, int]:
-    """The numpy twin of `intersection_table`: searchsorted + one bincount over pair indices."""
-    shape = (len(gt_keys) + 1, len(pred_keys) + 1)
-    gi, bad_g = _dense_numpy(gt, gt_keys, gt_rank)
-    pi, bad_p = _dense_numpy(pred, pred_keys, pred_rank)
-    empty = np.zeros(shape, dtype=np.int64)
-    if bad_g >= 0 and (bad_p < 0 or np.argmax(gt == bad_g) <= np.argmax(pred == bad_p)):
-        return empty, UNKNOWN_GT_ID, bad_g
-    if bad_p >= 0:
-        return empty, UNKNOWN_PRED_ID, bad_p
-    flat = gi * shape[1] + pi
-    table = np.bincount(flat, minlength=shape[0] * shape[1]).reshape(shape).astype(np.int64)
     return table, OK, 0
 
 
@@ -318,79 +264,3 @@ def _false_positives(
                     ignored += table[g, p]
         if 2 * ignored <= pred_area[p]:  # not more than half on void + crowd
             fp[c] += 1
-
-
-def match_segments_numpy(
-    table: np.ndarray,
-    gt_class: np.ndarray,
-    gt_crowd: np.ndarray,
-    gt_area: np.ndarray,
-    pred_class: np.ndarray,
-    is_stuff: np.ndarray,
-    strict: bool,
-    n_bins: int,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """The numpy twin of `match_segments`: the same rules written as whole-table array algebra."""
-    n_classes = len(is_stuff)
-    gcls, pcls, crowd = gt_class[1:], pred_class[1:], gt_crowd[1:].astype(bool)
-    pred_area = table.sum(axis=0)
-    inter = table[1:, 1:]
-    union = pred_area[None, 1:] + gt_area[1:, None] - inter - table[0, None, 1:]
-    same = (gcls[:, None] == pcls[None, :]) & ~crowd[:, None] & (inter > 0)
-    iou = np.where(same, inter / np.maximum(union, 1), 0.0)
-    match = same & (iou > 0.5)
-    rows = np.nonzero(match)[0]
-    tp = np.bincount(gcls[rows], minlength=n_classes).astype(np.int64)
-    iou_sum = np.bincount(gcls[rows], weights=iou[match], minlength=n_classes)
-    unmatched_gt = ~match.any(axis=1) & ~crowd
-    fn = np.bincount(gcls[unmatched_gt], minlength=n_classes).astype(np.int64)
-    if strict:  # panopticapi keeps, per class, the crowd segment listed last
-        last = {int(c): g for g, c in enumerate(gcls) if crowd[g]}
-        used = np.zeros(len(gcls), dtype=bool)
-        used[list(last.values())] = True
-    else:
-        used = crowd
-    on_crowd = np.where(used[:, None] & (gcls[:, None] == pcls[None, :]), inter, 0).sum(axis=0)
-    ignored = table[0, 1:] + on_crowd
-    fp_mask = ~match.any(axis=0) & (ignored / pred_area[1:] <= 0.5)
-    fp = np.bincount(pcls[fp_mask], minlength=n_classes).astype(np.int64)
-    best = np.full(len(gcls), -1)
-    if iou.shape[1]:
-        best = np.where(same.any(axis=1), np.argmax(iou, axis=1), -1)
-    best_bin = np.full(len(gcls), -1, dtype=np.int64)
-    for g in np.nonzero(~crowd)[0]:
-        b = best[g]
-        num, den = (int(inter[g, b]), int(union[g, b])) if b >= 0 else (0, 1)
-        best_bin[g] = 0 if num == 0 else min((n_bins * num + den - 1) // den - 1, n_bins - 1)
-    merged = _stuff_dagger_numpy(table, gcls, crowd, gt_area, pcls, pred_area)
-    stuff = np.asarray(is_stuff, dtype=bool)
-    dn = np.zeros(n_classes, dtype=np.int64)
-    di = np.zeros(n_classes, dtype=np.float64)
-    for c, (n, v) in merged.items():
-        if stuff[c]:
-            dn[c], di[c] = n, v
-    return tp, fp, fn, iou_sum, dn, di, best_bin
-
-
-def _stuff_dagger_numpy(
-    table: np.ndarray,
-    gcls: np.ndarray,
-    crowd: np.ndarray,
-    gt_area: np.ndarray,
-    pcls: np.ndarray,
-    pred_area: np.ndarray,
-) -> dict[int, tuple[int, float]]:
-    """Per class present in the gt: (1, IoU of the merged gt and pred segments, or 0)."""
-    out: dict[int, tuple[int, float]] = {}
-    for c in np.unique(gcls[~crowd]).tolist():
-        g_rows = np.nonzero((gcls == c) & ~crowd)[0] + 1
-        p_cols = np.nonzero(pcls == c)[0] + 1
-        inter = int(table[np.ix_(g_rows, p_cols)].sum())
-        union = (
-            int(gt_area[g_rows].sum())
-            + int(pred_area[p_cols].sum())
-            - inter
-            - int(table[0, p_cols].sum())
-        )
-        out[c] = (1, inter / union if inter > 0 else 0.0)
-    return out
