@@ -31,17 +31,19 @@ class Bottleneck(tv_resnet.Bottleneck):
         stride: int,
         downsample: nn.Module | None,
         norm_act: NormAct,
+        slope: float = LEAKY_SLOPE,
     ) -> None:
         super().__init__(inplanes, planes, stride, downsample, norm_layer=norm_act)
         self.bn3 = norm_act(planes * self.expansion, activation="identity")  # type: ignore[call-arg]
         del self.relu  # the activations live in bn1, bn2 and after the addition
+        self.slope = slope
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         identity = x if self.downsample is None else self.downsample(x)  # (B, 4w, H/s, W/s)
         out = self.bn1(self.conv1(x))  # (B, w, H, W)
         out = self.bn2(self.conv2(out))  # (B, w, H/s, W/s)
         out = self.bn3(self.conv3(out))  # (B, 4w, H/s, W/s), no activation yet
-        return F.leaky_relu_(out + identity, LEAKY_SLOPE)
+        return F.leaky_relu_(out + identity, self.slope)
 
 
 class BasicBlock(tv_resnet.BasicBlock):
@@ -54,16 +56,18 @@ class BasicBlock(tv_resnet.BasicBlock):
         stride: int,
         downsample: nn.Module | None,
         norm_act: NormAct,
+        slope: float = LEAKY_SLOPE,
     ) -> None:
         super().__init__(inplanes, planes, stride, downsample, norm_layer=norm_act)
         self.bn2 = norm_act(planes, activation="identity")  # type: ignore[call-arg]
         del self.relu
+        self.slope = slope
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         identity = x if self.downsample is None else self.downsample(x)
         out = self.bn1(self.conv1(x))
         out = self.bn2(self.conv2(out))
-        return F.leaky_relu_(out + identity, LEAKY_SLOPE)
+        return F.leaky_relu_(out + identity, self.slope)
 
 
 BLOCKS: dict[str, type[Bottleneck] | type[BasicBlock]] = {
@@ -84,7 +88,9 @@ class ResNetBody(nn.Module):
         stem_width: int,
         norm_act: NormAct,
         frozen_stages: int = 0,
+        slope: float = LEAKY_SLOPE,
     ) -> None:
+        """`slope`: of the leaky ReLU after each residual addition (0 gives ResNet's ReLU)."""
         super().__init__()
         block_cls = BLOCKS[block]
         self.conv1 = nn.Conv2d(3, stem_width, 7, stride=2, padding=3, bias=False)
@@ -94,7 +100,9 @@ class ResNetBody(nn.Module):
         self.out_channels: list[int] = []
         for index, (n_blocks, width) in enumerate(zip(layers, widths, strict=True)):
             stride = 1 if index == 0 else 2
-            stage, inplanes = _make_stage(block_cls, inplanes, width, n_blocks, stride, norm_act)
+            stage, inplanes = _make_stage(
+                block_cls, inplanes, width, n_blocks, stride, norm_act, slope
+            )
             self.add_module(f"layer{index + 1}", stage)
             self.out_channels.append(inplanes)
         self.frozen_stages = frozen_stages
@@ -134,6 +142,7 @@ def _make_stage(
     n_blocks: int,
     stride: int,
     norm_act: NormAct,
+    slope: float,
 ) -> tuple[nn.Sequential, int]:
     """One ResNet stage as torchvision's `_make_layer` builds it; returns it and its channels."""
     out = width * block_cls.expansion
@@ -143,8 +152,8 @@ def _make_stage(
             nn.Conv2d(inplanes, out, 1, stride=stride, bias=False),
             norm_act(out, activation="identity"),  # type: ignore[call-arg]
         )
-    blocks: list[nn.Module] = [block_cls(inplanes, width, stride, downsample, norm_act)]
-    blocks += [block_cls(out, width, 1, None, norm_act) for _ in range(n_blocks - 1)]
+    blocks: list[nn.Module] = [block_cls(inplanes, width, stride, downsample, norm_act, slope)]
+    blocks += [block_cls(out, width, 1, None, norm_act, slope) for _ in range(n_blocks - 1)]
     return nn.Sequential(*blocks), out
 
 

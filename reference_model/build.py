@@ -107,8 +107,3 @@ def parameter_groups(
         decay = weight_decay if weight_decay_norm else 0.0
         groups.append({"params": norm_params, "weight_decay": decay})
     return groups
-
-
-def count_parameters(model: nn.Module) -> int:
-    """All parameters, trainable or frozen (the paper's model size)."""
-    return sum(p.numel() for p in model.parameters())

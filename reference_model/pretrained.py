@@ -68,7 +68,7 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
 def load_body_weights(body: nn.Module, weights: str, *, source: str = "") -> None:
     """Initialise `body` as `BodyConfig.weights` says; errors name the file and the key."""
     if weights == SCRATCH:
-        log.info("body initialised from scratch (body.weights = 'scratch')")
+        log.debug("body initialised from scratch (body.weights = 'scratch')")
         return
     state = imagenet_state_dict() if weights == IMAGENET else read_state_dict(weights)
     name = source or weights

@@ -81,7 +81,7 @@ class BoxHead(nn.Module):
         x = F.avg_pool2d(rois, 2).flatten(1)  # (R, C * 7 * 7)
         x = self.norm1(self.fc1(x)[:, :, None, None]).flatten(1)  # (R, 1024)
         x = self.norm2(self.fc2(x)[:, :, None, None]).flatten(1)  # (R, 1024)
-        return self.classes(x), self.deltas(x).reshape(x.shape[0], -1, 4)  # (R, T+1), (R, T, 4)
+        return self.classes(x), self.deltas(x).unflatten(1, (-1, 4))  # (R, T+1), (R, T, 4)
 
 
 class MaskHead(nn.Module):
