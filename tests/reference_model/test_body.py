@@ -54,7 +54,8 @@ def test_with_bn_relu_the_body_computes_torchvisions_resnet50() -> None:
         r5 = reference.layer4(reference.layer3(reference.layer2(r2)))
     torch.testing.assert_close(c2, r2, rtol=1e-4, atol=1e-4)
     torch.testing.assert_close(c5, r5, rtol=1e-4, atol=1e-4)
-    assert c3.shape == (1, 512, 12, 16) and c4.shape == (1, 1024, 6, 8)
+    assert c3.shape == (1, 512, 12, 16)
+    assert c4.shape == (1, 1024, 6, 8)
 
 
 def test_frozen_stages_take_no_gradient_and_keep_their_statistics() -> None:
@@ -63,21 +64,26 @@ def test_frozen_stages_take_no_gradient_and_keep_their_statistics() -> None:
         frozen_stages=2,
     )  # fmt: skip
     body.train()
-    assert not body.bn1.training and not body.layer1.training and body.layer2.training
+    assert not body.bn1.training
+    assert not body.layer1.training
+    assert body.layer2.training
     frozen = [p for m in (body.conv1, body.bn1, body.layer1) for p in m.parameters()]
-    assert frozen and not any(p.requires_grad for p in frozen)
+    assert frozen
+    assert not any(p.requires_grad for p in frozen)
     assert all(p.requires_grad for p in body.layer2.parameters())
     before = body.bn1.running_mean.clone()
     sum(f.sum() for f in body(torch.randn(2, 3, 64, 64))).backward()
     torch.testing.assert_close(body.bn1.running_mean, before)  # eval mode: statistics fixed
-    assert body.layer1[0].conv1.weight.grad is None and body.layer2[0].conv1.weight.grad is not None
+    assert body.layer1[0].conv1.weight.grad is None
+    assert body.layer2[0].conv1.weight.grad is not None
 
 
 @pytest.mark.parametrize("extra", [0, 1, 2])
 def test_fpn_levels_channels_and_strides(extra: int) -> None:
     fpn = FPN([16, 32, 64, 128], channels=24, extra_levels=extra, norm_act=ABN)
     features = [
-        torch.randn(1, c, 128 // s, 256 // s) for c, s in zip([16, 32, 64, 128], [4, 8, 16, 32])
+        torch.randn(1, c, 128 // s, 256 // s)
+        for c, s in zip([16, 32, 64, 128], [4, 8, 16, 32], strict=True)
     ]
     out = fpn(features)
     assert fpn.strides == [4, 8, 16, 32, 64, 128][: 4 + extra]
@@ -88,10 +94,11 @@ def test_p6_and_p7_come_from_c5_by_stride_2_convs() -> None:
     """§3.1: the extra levels are computed from the last body output, not from P5."""
     fpn = FPN([16, 32, 64, 128], channels=24, extra_levels=2, norm_act=ABN).eval()
     features = [torch.randn(1, c, 256 // s, 256 // s, requires_grad=True) for c, s in
-                zip([16, 32, 64, 128], [4, 8, 16, 32])]  # fmt: skip
+                zip([16, 32, 64, 128], [4, 8, 16, 32], strict=True)]  # fmt: skip
     p6, p7 = fpn(features)[4:]
     grads = torch.autograd.grad(p7.sum() + p6.sum(), features, allow_unused=True)
-    assert all(g is None for g in grads[:3]) and grads[3] is not None
+    assert all(g is None for g in grads[:3])
+    assert grads[3] is not None
     convs = [m for m in fpn.pyramid.extra_blocks.modules() if isinstance(m, nn.Conv2d)]
     assert [(c.in_channels, c.stride, c.kernel_size) for c in convs] == [
         (128, (2, 2), (3, 3)),

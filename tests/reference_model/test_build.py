@@ -42,7 +42,9 @@ def test_group_norm_act_is_group_norm_then_leaky_relu() -> None:
     x = torch.randn(6, 32)
     out = GroupNormAct(8, 32)(x)
     torch.testing.assert_close(out, nn.functional.leaky_relu(nn.GroupNorm(8, 32)(x), 0.01))
-    assert is_norm(GroupNormAct(8, 32)) and is_norm(ABN(4)) and not is_norm(nn.Conv2d(1, 1, 1))
+    assert is_norm(GroupNormAct(8, 32))
+    assert is_norm(ABN(4))
+    assert not is_norm(nn.Conv2d(1, 1, 1))
 
 
 @pytest.mark.parametrize(

@@ -54,7 +54,8 @@ def test_instances_by_score_keep_their_free_pixels_if_half_is_free() -> None:
     assert [s["score"] for s in things] == pytest.approx([0.9, 0.8, 0.55])
     assert [int((pan == s["id"]).sum()) for s in things] == [4, 6, 6]
     stuff = [s for s in segs if not s["isthing"]]
-    assert [s["class_index"] for s in stuff] == [0] and int((pan == stuff[0]["id"]).sum()) == 8
+    assert [s["class_index"] for s in stuff] == [0]
+    assert int((pan == stuff[0]["id"]).sum()) == 8
 
 
 def test_low_scores_thing_argmax_and_small_stuff_become_void() -> None:
@@ -111,22 +112,24 @@ def test_prediction_from_raw_outputs_and_its_coco_panoptic_png() -> None:
     }
     fusion_cfg = FusionConfig(min_stuff_area=10)
     pred = make_prediction(logits, detection, (36, 60), num_stuff=N_STUFF, fusion=fusion_cfg)
-    assert (
-        pred.panoptic.shape == pred.semantic.shape == (36, 60)
-        and pred.panoptic.dtype == torch.int64
-    )
-    assert pred.instances.masks.shape == (1, 36, 60) and int(pred.instances.masks.sum()) == 16 * 16
+    assert pred.panoptic.shape == pred.semantic.shape == (36, 60)
+    assert pred.panoptic.dtype == torch.int64
+    assert pred.instances.masks.shape == (1, 36, 60)
+    assert int(pred.instances.masks.sum()) == 16 * 16
     category_ids = [7, 8, 24, 26]  # contiguous index -> dataset category id
     rgb, annotation = to_coco_panoptic(
         pred, category_ids=category_ids, image_id="a", file_name="a.png"
     )
-    assert rgb.dtype == np.uint8 and rgb.shape == (36, 60, 3)
+    assert rgb.dtype == np.uint8
+    assert rgb.shape == (36, 60, 3)
     ids = rgb2id(rgb)  # panopticapi's decoder
     np.testing.assert_array_equal(ids, pred.panoptic.numpy())
     np.testing.assert_array_equal(id2rgb(ids), rgb)
     infos = {s["id"]: s for s in annotation["segments_info"]}
-    assert infos[1]["category_id"] == 26 and infos[1]["bbox"] == [4, 4, 16, 16]
-    assert infos[1]["area"] == 256 and sum(s["area"] for s in infos.values()) == 36 * 60
+    assert infos[1]["category_id"] == 26
+    assert infos[1]["bbox"] == [4, 4, 16, 16]
+    assert infos[1]["area"] == 256
+    assert sum(s["area"] for s in infos.values()) == 36 * 60
     assert sorted(s["category_id"] for s in infos.values()) == [7, 8, 26]
     with pytest.raises(ValueError, match="class index 3 has no category id"):
         to_coco_panoptic(pred, category_ids=[7, 8], image_id="a", file_name="a.png")
@@ -142,4 +145,5 @@ def test_no_detections_still_gives_a_prediction() -> None:
     }
     pred = make_prediction(logits, empty, (32, 32), num_stuff=N_STUFF, fusion=FusionConfig())
     assert pred.instances.masks.shape == (0, 32, 32)
-    assert pred.segments == [] and bool((pred.panoptic == 0).all())  # 1024 px < 4096: void
+    assert pred.segments == []
+    assert bool((pred.panoptic == 0).all())

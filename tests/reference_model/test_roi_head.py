@@ -124,7 +124,8 @@ def test_the_papers_roi_head_has_the_authors_parameter_count() -> None:
     assert sum(p.numel() for p in box.parameters()) == 13_939_753
     assert sum(p.numel() for p in mask.parameters()) == 2_626_056
     logits, deltas = BoxHead(16, 14, 32, 3, group_norm_act(8))(torch.randn(5, 16, 14, 14))
-    assert logits.shape == (5, 4) and deltas.shape == (5, 3, 4)
+    assert logits.shape == (5, 4)
+    assert deltas.shape == (5, 3, 4)
     assert MaskHead(16, 16, 2, 3, group_norm_act(8))(torch.randn(5, 16, 14, 14)).shape == (
         5,
         3,
@@ -160,6 +161,8 @@ def test_detection_without_proposals_gives_empty_results() -> None:
     head = _head()
     features = [torch.randn(1, 8, 64 // s, 64 // s) for s in (1, 2, 4, 8)]
     (d,) = head.detect(features, [torch.zeros(0, 4)], [(256, 256)])
-    assert d["boxes"].shape == (0, 4) and d["mask_probs"].shape == (0, 28, 28)
+    assert d["boxes"].shape == (0, 4)
+    assert d["mask_probs"].shape == (0, 28, 28)
     (d,) = head.detect(features, [torch.tensor([[0.0, 0, 50, 60]])], [(256, 256)])
-    assert d["mask_probs"].shape[1:] == (28, 28) and bool((d["mask_probs"] >= 0).all())
+    assert d["mask_probs"].shape[1:] == (28, 28)
+    assert bool((d["mask_probs"] >= 0).all())

@@ -60,10 +60,12 @@ def test_sampling_keeps_at_most_the_quota_of_positives() -> None:
     labels = torch.tensor([1.0] * 300 + [0.0] * 1000 + [-1.0] * 50)
     torch.manual_seed(0)
     sampled = box_ops.sample_labels(labels, 256, 0.5)
-    assert int((sampled == 1).sum()) == 128 and int((sampled == 0).sum()) == 128
+    assert int((sampled == 1).sum()) == 128
+    assert int((sampled == 0).sum()) == 128
     assert bool((sampled[labels == -1] == -1).all())
     few = box_ops.sample_labels(torch.tensor([1.0] * 10 + [0.0] * 1000), 256, 0.5)
-    assert int((few == 1).sum()) == 10 and int((few == 0).sum()) == 246
+    assert int((few == 1).sum()) == 10
+    assert int((few == 0).sum()) == 246
 
 
 def _rpn(**overrides: object) -> RPN:
@@ -86,7 +88,8 @@ def test_anchor_labels_ignore_outside_and_crowd_and_sample_256() -> None:
     outside = ~box_ops.inside(anchors, 64, 64)
     on_crowd = box_ops.crowd_overlap(anchors, target["boxes"][1:]) >= 0.7
     assert bool((labels[outside | on_crowd] == -1).all())
-    assert int((labels >= 0).sum()) <= 256 and int((labels == 1).sum()) >= 1
+    assert int((labels >= 0).sum()) <= 256
+    assert int((labels == 1).sum()) >= 1
     positive = labels == 1
     decoded = rpn.box_coder.decode_single(encoded[0][positive], anchors[positive])
     torch.testing.assert_close(decoded, target["boxes"][:1].expand_as(decoded), atol=1e-3, rtol=0)
@@ -129,6 +132,7 @@ def test_rpn_losses_with_nothing_sampled_are_zero_and_keep_the_graph() -> None:
     obj, box = rpn_losses(
         objectness, torch.zeros(1, 5, 4), -torch.ones(1, 5), torch.zeros(1, 5, 4), beta=1.0
     )
-    assert float(obj.detach()) == 0.0 and float(box.detach()) == 0.0
+    assert float(obj.detach()) == 0.0
+    assert float(box.detach()) == 0.0
     obj.backward()
     assert objectness.grad is not None

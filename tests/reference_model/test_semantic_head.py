@@ -1,4 +1,4 @@
-"""The semantic head (§3.3): MiniDL's pooling branch, its sizes, both heads, the OHEM loss (§3.4)."""
+"""The semantic head (§3.3): MiniDL's pooling branch, its sizes, both heads; OHEM (§3.4)."""
 
 from __future__ import annotations
 
