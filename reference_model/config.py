@@ -130,9 +130,12 @@ class ModelConfig:
     roi: ROIConfig = field(default_factory=ROIConfig)
     semantic: SemanticConfig = field(default_factory=SemanticConfig)
     fusion: FusionConfig = field(default_factory=FusionConfig)
-    # Switches the trainer reads (§5.1 and Table 1's "no freeze|decay BN" variant):
+    # Switches for Table 1's "no freeze|decay BN" variant, which sets both to False. Read as
+    # "no freezing of the BN parameters, no weight decay on them": the authors' code has exactly
+    # these two switches (bn_frozen, weight_decay_norm; both "no" in its released Cityscapes
+    # config) and keeps the stem + conv2 frozen either way.
     norm_frozen: bool = True  # norm layers' affine parameters are not trained (seamseg bn_frozen)
-    weight_decay_norm: bool = True  # weight decay also on norm parameters (seamseg default)
+    weight_decay_norm: bool = True  # the trainer decays norm parameters too (seamseg default)
 
     @property
     def num_classes(self) -> int:
