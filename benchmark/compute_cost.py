@@ -121,7 +121,7 @@ def fvcore_count(config: ModelConfig, form: str, height: int, width: int) -> dic
     wrapper = TestTimeCompute(model, proposals, detections).eval()
     with torch.no_grad(), warnings.catch_warnings():
         # The trace records one path through the data-dependent branches: that is the point.
-        warnings.simplefilter("ignore", torch.jit.TracerWarning)
+        warnings.simplefilter("ignore", torch.jit.TracerWarning)  # type: ignore[attr-defined]
         analysis = FlopCountAnalysis(wrapper, (torch.zeros(1, 3, height, width),))
         analysis.unsupported_ops_warnings(False).uncalled_modules_warnings(False)
         total = analysis.total()

@@ -98,7 +98,8 @@ def parameter_groups(
 ) -> list[dict[str, Any]]:
     """SGD parameter groups of the trainable parameters: norm layers' parameters without weight
     decay unless `weight_decay_norm` (the config switch of the same name)."""
-    norm_params, other_params = [], []
+    norm_params: list[nn.Parameter] = []
+    other_params: list[nn.Parameter] = []
     for m in model.modules():
         params = [p for p in m.parameters(recurse=False) if p.requires_grad]
         (norm_params if is_norm(m) else other_params).extend(params)

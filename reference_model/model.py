@@ -41,11 +41,12 @@ class SemanticNetwork(nn.Module):
         self.config = config
 
     def logits(self, images: torch.Tensor) -> torch.Tensor:
-        """(B, classes, H, W) semantic logits at the input size."""
-        return upsample_logits(self.semantic_head(self.backbone(images)), images.shape[-2:])
+        """(B, classes, H/4, W/4) semantic logits (upsampled to the image by the caller)."""
+        return self.semantic_head(self.backbone(images))  # type: ignore[no-any-return]
 
     def losses(self, images: torch.Tensor, targets: Targets) -> dict[str, torch.Tensor]:
-        return {"semantic": _semantic_loss(self.logits(images), targets, self.config)}
+        logits = upsample_logits(self.logits(images), images.shape[-2:])  # (B, C, H, W)
+        return {"semantic": _semantic_loss(logits, targets, self.config)}
 
 
 class InstanceNetwork(nn.Module):
@@ -102,6 +103,7 @@ class PanopticModel(nn.Module):
                     logits[i],
                     d,
                     sizes[i],
+                    input_size=padded.shape[-2:],
                     num_stuff=self.config.num_stuff,
                     fusion=self.config.fusion,
                 )
@@ -114,7 +116,7 @@ class PanopticModel(nn.Module):
         raise NotImplementedError
 
     def predict_raw(self, images: torch.Tensor, sizes: Sizes) -> tuple[torch.Tensor, Detections]:
-        """Semantic logits (B, C, H, W) at the padded input size and the detections."""
+        """Semantic logits (B, C, H/4, W/4) of the padded input and the detections."""
         raise NotImplementedError
 
 
@@ -148,8 +150,7 @@ class CombinedModel(PanopticModel):
 
     def predict_raw(self, images: torch.Tensor, sizes: Sizes) -> tuple[torch.Tensor, Detections]:
         features = self.backbone(images)
-        logits = upsample_logits(self.semantic_head(features), images.shape[-2:])
-        return logits, _detect(self.rpn, self.roi_head, features, sizes)
+        return self.semantic_head(features), _detect(self.rpn, self.roi_head, features, sizes)
 
 
 class IndependentModel(PanopticModel):

@@ -18,6 +18,7 @@ from torchvision.models.detection.roi_heads import paste_masks_in_image
 
 from .config import FusionConfig
 from .fusion import panoptic_fusion
+from .semantic_head import upsample_logits
 
 MASK_THRESHOLD = 0.5  # Mask R-CNN [19]: a pixel belongs to the instance if its probability > 0.5
 
@@ -47,14 +48,16 @@ def make_prediction(
     detection: dict[str, torch.Tensor],
     image_size: tuple[int, int],
     *,
+    input_size: Sequence[int],
     num_stuff: int,
     fusion: FusionConfig,
 ) -> PanopticPrediction:
-    """One image's prediction from its semantic logits (C, H', W') at the padded input size
-    (cropped here to `image_size`) and its detections (`boxes`, `labels`, `scores`,
-    `mask_probs` (K, 28, 28))."""
+    """One image's prediction from its semantic logits (C, H', W') of the padded input (of
+    `input_size`; upsampled bilinearly to it, then cropped to `image_size`: §3.3) and its
+    detections (`boxes`, `labels`, `scores`, `mask_probs` (K, 28, 28))."""
     h, w = image_size
-    semantic = semantic_logits[:, :h, :w].argmax(dim=0).cpu()  # (h, w)
+    logits = upsample_logits(semantic_logits[None], (int(input_size[0]), int(input_size[1])))
+    semantic = logits[0, :, :h, :w].argmax(dim=0).cpu()  # (h, w)
     boxes = detection["boxes"].float().cpu()
     probs = detection["mask_probs"].float().cpu()
     if boxes.shape[0]:

@@ -155,6 +155,6 @@ def semantic_head(
     raise ValueError(f"semantic.head must be 'mini_deeplab' or 'fpn', got {config.head!r}")
 
 
-def upsample_logits(logits: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+def upsample_logits(logits: torch.Tensor, size: torch.Size | tuple[int, int]) -> torch.Tensor:
     """Bilinear upsampling of (B, C, H/4, W/4) logits to the input size (§3.3)."""
     return F.interpolate(logits, size=size, mode="bilinear", align_corners=False)

@@ -111,7 +111,9 @@ def test_prediction_from_raw_outputs_and_its_coco_panoptic_png() -> None:
         "mask_probs": torch.ones(1, 28, 28),
     }
     fusion_cfg = FusionConfig(min_stuff_area=10)
-    pred = make_prediction(logits, detection, (36, 60), num_stuff=N_STUFF, fusion=fusion_cfg)
+    pred = make_prediction(
+        logits, detection, (36, 60), input_size=(40, 64), num_stuff=N_STUFF, fusion=fusion_cfg
+    )
     assert pred.panoptic.shape == pred.semantic.shape == (36, 60)
     assert pred.panoptic.dtype == torch.int64
     assert pred.instances.masks.shape == (1, 36, 60)
@@ -143,7 +145,9 @@ def test_no_detections_still_gives_a_prediction() -> None:
         "scores": torch.zeros(0),
         "mask_probs": torch.zeros(0, 28, 28),
     }
-    pred = make_prediction(logits, empty, (32, 32), num_stuff=N_STUFF, fusion=FusionConfig())
+    pred = make_prediction(
+        logits, empty, (32, 32), input_size=(32, 32), num_stuff=N_STUFF, fusion=FusionConfig()
+    )
     assert pred.instances.masks.shape == (0, 32, 32)
     assert pred.segments == []
     assert bool((pred.panoptic == 0).all())
