@@ -55,6 +55,22 @@ PAPER = {
     "independent": {"params": 78.06e6, "dense_conv_macs": 0.864e12},
 }
 PAPER_PRESET = "paper-cityscapes"
+# What the comparison shows, from the paper and the authors' code (mapillary/seamseg).
+NOTES = (
+    "combined params: the authors' modules for 19 classes (body 23.508 M, FPN 8.066 M of which "
+    "the C5->P6 conv 4.72 M, RPN head 0.594 M, ROI head 16.566 M, semantic head 2.701 M) give "
+    "51.434 M = the paper's 51.43 M, with the authors' 1x1 last MiniDL conv (3x3: +1.57 M).",
+    "combined dense MACs = the paper's 0.514 T with the RPN conv at stride 1 as in the authors' "
+    "code (§3.2's text says stride 2, which would give 0.436 T); ROI heads not counted.",
+    "independent params: combined + a second ResNet-50 (23.508 M) + its P2..P5 FPN (3.346 M; "
+    "its semantic head reads no P6) = 78.29 M, 0.3% above the paper's 78.06 M; the paper's "
+    "baseline composition is not public.",
+    "independent dense MACs: 0.803 T, 7% below the paper's 0.864 T. The paper's numbers disagree "
+    "with each other: '+50.4% FLOPs' but 0.864 / 0.514 = +68%. fvcore's full test-time count "
+    "of the independent form (dense part + box branch on 1000 proposals + mask branch on 100 "
+    "detections + norms and upsampling) comes to ~0.872 T, within 1% of 0.864 T: the paper may "
+    "have counted the ROI heads for the independent models only (not verifiable).",
+)
 
 
 class TestTimeCompute(nn.Module):
@@ -212,11 +228,14 @@ def main(argv: list[str] | None = None) -> int:
         "width": args.width,
         **result,
         "paper": PAPER if compare else None,
+        "notes": list(NOTES) if compare else [],
         "convention": "dense_conv_macs: multiply-adds of the convs of body, FPN, RPN head and "
         "semantic head for one image (the paper's FLOPs); ROI head excluded",
         "versions": {"torch": torch.__version__},
     }
     print(table(result, compare))
+    for note in NOTES if compare else ():
+        print(f"- {note}")
     if args.output:
         write_json_atomic(args.output, document)
         print(f"wrote {args.output}")

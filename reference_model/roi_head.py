@@ -145,8 +145,8 @@ class ROIHead(nn.Module):
         rois = self.pool(features, [s.boxes for s in samples])  # (R, C, 14, 14)
         class_logits, deltas = self.box_head(rois)  # (R, T + 1), (R, T, 4)
         cls, box = roi_losses(
-            class_logits,
-            deltas,
+            class_logits.float(),
+            deltas.float(),
             torch.cat([s.labels for s in samples]),
             torch.cat([s.box_targets for s in samples]),
             beta=self.config.box_loss_beta,
@@ -173,7 +173,7 @@ class ROIHead(nn.Module):
         positive = torch.cat(rows)
         if positive.numel() == 0:  # a zero loss that still reaches every mask parameter (DDP)
             return sum((p.sum() for p in self.mask_head.parameters()), rois.new_zeros(())) * 0.0
-        mask_logits = self.mask_head(rois[positive])  # (P, T, 28, 28)
+        mask_logits = self.mask_head(rois[positive]).float()  # (P, T, 28, 28)
         return mask_loss(mask_logits, torch.cat(labels), torch.cat(masks))
 
     @torch.no_grad()
@@ -206,7 +206,9 @@ class ROIHead(nn.Module):
         """(R, T, 4) class-specific boxes from (R, T, 4) deltas and (R, 4) proposals."""
         r, t = deltas.shape[:2]
         repeated = proposals[:, None].expand(r, t, 4).reshape(-1, 4)
-        return self.box_coder.decode_single(deltas.reshape(-1, 4), repeated).reshape(r, t, 4)
+        # float32: under autocast the deltas are float16, too coarse for 2048-pixel coordinates
+        decoded = self.box_coder.decode_single(deltas.reshape(-1, 4).float(), repeated.float())
+        return decoded.reshape(r, t, 4)
 
     def _select(
         self, boxes: torch.Tensor, scores: torch.Tensor, height: int, width: int

@@ -103,7 +103,11 @@ class RPN(nn.Module):
         if targets is not None:
             labels, box_targets = self._targets(anchors, image_sizes, targets)
             obj_loss, box_loss = rpn_losses(
-                objectness, deltas, labels, box_targets, beta=self.config.box_loss_beta
+                objectness.float(),
+                deltas.float(),
+                labels,
+                box_targets,
+                beta=self.config.box_loss_beta,
             )
             losses = {"rpn_objectness": obj_loss, "rpn_box": box_loss}
         with torch.no_grad():
@@ -126,7 +130,7 @@ class RPN(nn.Module):
         out = []
         for obj, delta, (h, w) in zip(objectness, deltas, image_sizes, strict=True):
             scores, idx = obj.topk(min(pre, obj.numel()))  # top-k over all levels together
-            boxes = self.box_coder.decode_single(delta[idx], anchors[idx])
+            boxes = self.box_coder.decode_single(delta[idx].float(), anchors[idx])  # float32
             boxes = box_ops.clip(boxes, h, w)
             keep = box_ops.nonempty(boxes, cfg.min_size)
             boxes, scores = boxes[keep], scores[keep]
