@@ -74,13 +74,24 @@ def panoptic_fusion(
                 "score": float(scores[k]),
             }
         )
+    _add_stuff(panoptic, segments, semantic, num_stuff, min_stuff_area)
+    return panoptic, segments
+
+
+def _add_stuff(
+    panoptic: torch.Tensor,
+    segments: list[dict[str, Any]],
+    semantic: torch.Tensor,
+    num_stuff: int,
+    min_stuff_area: int,
+) -> None:
+    """Unassigned pixels take their stuff class, one segment per class with enough pixels."""
     rest = panoptic == VOID
     counts = torch.bincount(semantic[rest], minlength=num_stuff)[:num_stuff]
     for c in torch.nonzero(counts >= max(min_stuff_area, 1)).flatten().tolist():
         segment_id = len(segments) + 1
         panoptic[rest & (semantic == c)] = segment_id
         segments.append({"id": segment_id, "class_index": c, "isthing": False, "score": 1.0})
-    return panoptic, segments
 
 
 def _check(

@@ -5,7 +5,8 @@
 - `IndependentModel`: a semantic-only network (`SemanticNetwork`, its own ResNet-50 + FPN) and a
   Mask R-CNN-only network (`InstanceNetwork`, its own ResNet-50 + FPN), fused after inference by
   the same fusion (Fig. 1 left). Trained together on the summed losses, the two are exactly two
-  separately trained networks: they share no parameter, so their gradients are independent.
+  separately trained networks: they share no parameter, so their gradients are independent
+  (with a per-parameter optimiser such as SGD, and no gradient clipping over both).
 
 Both are called the same way (docs/contracts.md §2):
     losses = model(images, targets)                       # training: dict, fixed keys
