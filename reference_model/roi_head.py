@@ -54,7 +54,9 @@ def pool_rois(
     for level, (f, stride) in enumerate(zip(features[:ROI_LEVELS], strides, strict=False)):
         chosen = torch.nonzero(levels == level).flatten()
         rows.append(chosen)
-        pooled.append(roi_align(f, rois[chosen], size, 1.0 / stride, sampling_ratio, aligned=True))
+        pooled.append(
+            roi_align(f, rois[chosen].to(f.dtype), size, 1.0 / stride, sampling_ratio, aligned=True)
+        )
     order = torch.cat(rows)  # the rows of torch.cat(pooled), in the boxes' numbering
     return torch.cat(pooled)[torch.argsort(order)]  # (R, C, size, size)
 
@@ -220,7 +222,7 @@ class ROIHead(nn.Module):
         scores, labels = scores.reshape(-1), labels.reshape(-1)
         keep = (scores > cfg.score_threshold) & box_ops.nonempty(boxes)
         boxes, scores, labels = boxes[keep], scores[keep], labels[keep]
-        keep = batched_nms(boxes, scores, labels, cfg.nms_threshold)[: cfg.max_detections]
+        keep = batched_nms(boxes, scores.float(), labels, cfg.nms_threshold)[: cfg.max_detections]
         return {"boxes": boxes[keep], "labels": labels[keep], "scores": scores[keep]}
 
 

@@ -134,7 +134,7 @@ class RPN(nn.Module):
             boxes = box_ops.clip(boxes, h, w)
             keep = box_ops.nonempty(boxes, cfg.min_size)
             boxes, scores = boxes[keep], scores[keep]
-            keep = nms(boxes, scores, cfg.nms_threshold)[:post]
+            keep = nms(boxes, scores.float(), cfg.nms_threshold)[:post]
             out.append(boxes[keep])
         return out
 
