@@ -13,9 +13,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+from panoptic_metrics.kernels import rgb_to_ids
 from panoptic_metrics.png import PngIdDecoder
 from panoptic_metrics.png.inflate import available as zlib_available
-from panoptic_metrics.png.kernels import rgb_to_ids
 from PIL import Image
 
 Decode = Callable[[Path], np.ndarray]

@@ -15,6 +15,9 @@ segments on the hot path. Panoptic quality, per image:
 Status codes returned by `intersection_table`: 0 ok, 1 a gt id not in the gt segments,
 2 a pred id not in the pred segments (the offending value is returned with it).
 
+PNG decoding (`kernels.png`, used by `panoptic_metrics.png`): the row unfiltering fused with
+the RGB -> id packing; its plain-Python twin is `png/reference.py`.
+
 mIoU: `confusion_matrix`, the semantic confusion matrix of a label-map pair, by runs too.
 Mask AP: `rle_counts`, the checked decoding of a compressed COCO RLE string, and
 `segment_rles`, the COCO run lengths of every segment of an id map in one pass.

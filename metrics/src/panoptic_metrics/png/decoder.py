@@ -3,7 +3,7 @@
 Two ways, both validated by `format.parse` first (signature, CRCs, header, chunk order):
 
 - "fused" (the default): inflate in blocks of rows (zlib-ng when installed) and undo the row
-  filters straight into ids with the numba kernel of `kernels.py`; no intermediate image.
+  filters straight into ids with the numba kernel of `kernels/png.py`; no intermediate image.
 - "pillow": Pillow decodes the pixels; also used for interlaced PNGs by "fused".
 
 Accepted: 8-bit RGB; 8-bit RGBA (alpha ignored, as panopticapi does); palette PNGs of any bit
@@ -23,9 +23,10 @@ from typing import Literal
 import numpy as np
 from PIL import Image
 
+from ..kernels import rgb_to_ids
+from ..kernels.png import palette_row_to_ids, rgb_rows_to_ids, unfilter_row
 from . import inflate
 from .format import PALETTE, RGB, RGBA, PngError, PngFile, PngHeader, parse
-from .kernels import palette_row_to_ids, rgb_rows_to_ids, rgb_to_ids, unfilter_row
 
 Backend = Literal["fused", "pillow"]
 Source = str | os.PathLike[str] | bytes

@@ -1,6 +1,6 @@
 """Plain-Python twins of the decoder's kernels, written from the PNG specification; for tests.
 
-Slow (a Python loop per byte) and independent of `kernels.py` on purpose: it undoes the
+Slow (a Python loop per byte) and independent of `kernels/png.py` on purpose: it undoes the
 filters byte by byte as §9 of the specification states them, then reads the ids.
 """
 

@@ -10,7 +10,8 @@ unfiltered image never exists as bytes. Alpha bytes are skipped: each channel's 
 depends on that channel only.
 
 Palette and other layouts go through the plain byte-wise `unfilter_row` and a palette lookup.
-The plain-Python twins of these kernels are in `reference.py`.
+The plain-Python twins of these kernels are in `png/reference.py`, written from the PNG
+specification. (The RGB -> ids pass of a decoded image is `kernels.rgb_to_ids`.)
 """
 
 from __future__ import annotations
@@ -219,11 +220,3 @@ def palette_row_to_ids(row: np.ndarray, bit_depth: int, colors: np.ndarray, out:
             return index
         out[x] = colors[index]
     return -1
-
-
-@njit(cache=True, nogil=True)
-def rgb_to_ids(rgb: np.ndarray, out: np.ndarray) -> None:
-    """Segment ids `R + 256 G + 65536 B` of an (H, W, C >= 3) uint8 image, written to `out`."""
-    for y in range(rgb.shape[0]):
-        for x in range(rgb.shape[1]):
-            out[y, x] = _i64(rgb[y, x, 0]) | (_i64(rgb[y, x, 1]) << 8) | (_i64(rgb[y, x, 2]) << 16)
