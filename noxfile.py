@@ -26,6 +26,12 @@ def _install_harness(session: nox.Session, *groups: str) -> None:
     session.install(*HARNESS, *nox.project.dependency_groups(PYPROJECT, *groups))
 
 
+def _install_panopticapi(session: nox.Session) -> None:
+    """panopticapi, the PQ reference run by tests/metrics: PyPI's panopticapi-lite pins
+    numpy<2, which its code does not need, so it goes in without its dependencies."""
+    session.install("--no-deps", "panopticapi-lite")
+
+
 def _run_module(session: nox.Session, module: str) -> None:
     """`python -m module posargs`, with a clear message while that part is not built yet."""
     path = ROOT.joinpath(*module.split("."))
@@ -38,14 +44,16 @@ def _run_module(session: nox.Session, module: str) -> None:
 def tests(session: nox.Session) -> None:
     """Run the test suite on the CPU (torch venv), then the torch-free metrics session."""
     _install_harness(session, "test")
+    _install_panopticapi(session)
     session.run("pytest", *PYTEST_FLAGS, *session.posargs)
     session.notify("metrics")
 
 
 @nox.session
 def metrics(session: nox.Session) -> None:
-    """Install ./metrics alone into a torch-free venv, check it imports and run its tests there."""
-    session.install("./metrics", *nox.project.dependency_groups(PYPROJECT, "metrics-test"))
+    """Install ./metrics (with its extras) into a torch-free venv, check it imports and run its
+    tests there."""
+    session.install("./metrics")  # first bare: numpy, numba and Pillow only
     session.run(
         "python",
         "-c",
@@ -54,6 +62,9 @@ def metrics(session: nox.Session) -> None:
         "assert 'torch' not in sys.modules; "
         "print('panoptic_metrics', panoptic_metrics.__version__, 'imports without torch')",
     )
+    session.run("panoptic-metrics", "evaluate", "--help", silent=True)
+    session.install("./metrics[all]", *nox.project.dependency_groups(PYPROJECT, "metrics-test"))
+    _install_panopticapi(session)
     session.run(
         "pytest",
         *PYTEST_FLAGS,
@@ -84,6 +95,7 @@ def demo(session: nox.Session) -> None:
 def bench(session: nox.Session) -> None:
     """Speed and memory benchmarks (pytest-benchmark), side by side with the peers."""
     _install_harness(session, "bench", "test")
+    _install_panopticapi(session)  # a peer of the speed benchmark
     session.run(
         "pytest",
         *PYTEST_FLAGS,

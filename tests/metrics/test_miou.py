@@ -11,11 +11,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
-from hypothesis.extra import numpy as hnp
+from panoptic_metrics import PanopticInputError, kernels, twins
 from panoptic_metrics import miou as miou_module
-from panoptic_metrics.miou import MiouAccumulator, confusion_kernel, confusion_numpy
+from panoptic_metrics.miou import MiouAccumulator
 from PIL import Image
 
 C = 19  # the Cityscapes evaluation classes (train ids 0..18)
@@ -58,48 +56,18 @@ def _val_label_maps(root: Path) -> list[Path]:
     return sorted((root / "gtFine" / "val").rglob("*_gtFine_labelIds.png"))
 
 
-# ---- the kernel and its twin ------------------------------------------------------------
-
-
-@settings(max_examples=200, deadline=None)
-@given(
-    data=st.data(),
-    num_classes=st.integers(1, 6),
-    ignore_index=st.sampled_from([255, -1, 6]),  # 6 is never a class here: num_classes <= 6
-)
-def test_kernel_equals_numpy_twin(data: st.DataObject, num_classes: int, ignore_index: int) -> None:
-    values = st.sampled_from([*range(-1, num_classes + 2), ignore_index])
-    n = data.draw(st.integers(0, 60))
-    gt = data.draw(hnp.arrays(np.int64, n, elements=values))
-    pred = data.draw(hnp.arrays(np.int64, n, elements=values))
-    m1, bad1 = confusion_kernel(gt, pred, num_classes, ignore_index)
-    m2, bad2 = confusion_numpy(gt, pred, num_classes, ignore_index)
-    assert bad1 == bad2
-    np.testing.assert_array_equal(m1, m2)
-
-
-def test_kernel_equals_numpy_twin_on_synthetic_maps(synthetic_root: Path) -> None:
+def test_confusion_kernel_equals_its_twin_on_synthetic_maps(synthetic_root: Path) -> None:
     lut, _ = _cityscapes_tables()
     rng = np.random.default_rng(0)
     for path in _val_label_maps(synthetic_root)[:6]:
         label_ids = np.asarray(Image.open(path))
         gt = lut[label_ids].ravel()
         pred = lut[_perturb(label_ids, rng)].ravel()
-        m1, bad1 = confusion_kernel(gt, pred, C, IGNORE)
-        m2, bad2 = confusion_numpy(gt, pred, C, IGNORE)
+        m1, bad1 = kernels.confusion_matrix(gt, pred, C, IGNORE)
+        m2, bad2 = twins.confusion_matrix(gt, pred, C, IGNORE)
         assert bad1 == bad2 == -1
         np.testing.assert_array_equal(m1, m2)
         assert m1.sum() == np.count_nonzero(gt != IGNORE)
-
-
-def test_kernel_counts_a_tiny_map_by_hand() -> None:
-    # gt   0 0 1 255 1      pred 0 1 1 0 255
-    # (0,0): 1  (0,1): 1  (1,1): 1  (1, ignore column): 1  the gt-ignore pixel is not counted
-    gt = np.array([0, 0, 1, 255, 1], dtype=np.int64)
-    pred = np.array([0, 1, 1, 0, 255], dtype=np.int64)
-    matrix, bad = confusion_kernel(gt, pred, 2, 255)
-    assert bad == -1
-    np.testing.assert_array_equal(matrix, [[1, 1, 0], [0, 1, 1]])
 
 
 def test_module_doctest_passes() -> None:
@@ -366,18 +334,18 @@ def test_bad_input_gets_a_clear_error_and_leaves_the_state_unchanged() -> None:
     acc.update(good, good)
     before = acc.compute()
     cases = [
-        ((good, good[:1]), ValueError, r"gt has shape \(2, 2\) but pred has shape \(1, 2\)"),
-        ((good.ravel(), good.ravel()), ValueError, r"\(H, W\) or batches \(N, H, W\)"),
-        ((good, good.astype(np.float32)), TypeError, "pred: expected integer labels, got dtype"),
-        ((good > 0, good), TypeError, "gt: expected integer labels, got dtype bool"),
-        (("01", good), TypeError, "gt: expected an array of integer labels, got str"),
-        (([[0, 1], [0]], good), TypeError, "gt: not a rectangular array"),
-        ((np.array([[0, 4], [0, 0]]), good), ValueError, r"gt label 4 at index \(0, 1\)"),
-        ((good, np.array([[0, 0], [-1, 0]])), ValueError, r"pred label -1 at index \(1, 0\)"),
-        ((np.full((2, 2), 255), np.full((2, 2), 9)), ValueError, "pred label 9 at index"),
+        ((good, good[:1]), r"pred: has shape \(1, 2\) but gt has shape \(2, 2\)"),
+        ((good.ravel(), good.ravel()), r"gt: .*\(H, W\) or batches \(N, H, W\)"),
+        ((good, good.astype(np.float32)), "pred: expected integer labels, got dtype"),
+        ((good > 0, good), "gt: expected integer labels, got dtype bool"),
+        (("01", good), "gt: expected an array, got str"),
+        (([[0, 1], [0]], good), "gt: not a rectangular array"),
+        ((np.array([[0, 4], [0, 0]]), good), r"gt: label 4 at index \(0, 1\)"),
+        ((good, np.array([[0, 0], [-1, 0]])), r"pred: label -1 at index \(1, 0\)"),
+        ((np.full((2, 2), 255), np.full((2, 2), 9)), "pred: label 9 at index"),
     ]
-    for (gt, pred), error, message in cases:
-        with pytest.raises(error, match=message):
+    for (gt, pred), message in cases:
+        with pytest.raises(PanopticInputError, match=message):
             acc.update(gt, pred)
     assert acc.compute() == before
 

@@ -1,32 +1,54 @@
-"""Both distributions install, and the metrics library stands alone without torch."""
+"""Both distributions install, and the metrics library stands alone without torch.
+
+The checks run in the installation pip made (see installed.py): the declared version, the
+typing marker, the dependencies, and the console script.
+"""
 
 from __future__ import annotations
 
-import importlib.metadata
+import json
 import subprocess
 import sys
 import tomllib
-from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.metrics.installed import ROOT, Installed, install
+
+pytestmark = pytest.mark.slow  # a pip install from a plain checkout (a few seconds)
+
+_METADATA = """
+import importlib.metadata as m, json, pathlib, panoptic_metrics as p
+print(json.dumps({
+    "version": m.version("panoptic-metrics"),
+    "module_version": p.__version__,
+    "typed": (pathlib.Path(p.__file__).parent / "py.typed").exists(),
+    "requires": m.requires("panoptic-metrics") or [],
+    "module": p.__file__,
+}))
+"""
 
 
-def test_metrics_distribution_is_installed_with_its_declared_version() -> None:
-    import panoptic_metrics
-
+def test_metrics_distribution_is_installed_with_its_declared_version(
+    installed_metrics: Installed,
+) -> None:
     declared = tomllib.loads((ROOT / "metrics" / "pyproject.toml").read_text())["project"]
-    assert importlib.metadata.version("panoptic-metrics") == declared["version"]
-    assert panoptic_metrics.__version__ == declared["version"]
-    assert (Path(panoptic_metrics.__file__).parent / "py.typed").exists()
+    found = json.loads(installed_metrics.python(_METADATA))
+    assert found["version"] == found["module_version"] == declared["version"]
+    assert found["typed"]
+    assert not found["module"].startswith(str(ROOT / "metrics" / "src"))  # pip's copy
 
 
-def test_metrics_dependencies_exclude_torch() -> None:
-    requires = importlib.metadata.requires("panoptic-metrics") or []
+def test_metrics_dependencies_exclude_torch(installed_metrics: Installed) -> None:
+    requires = json.loads(installed_metrics.python(_METADATA))["requires"]
     core = [r for r in requires if "extra ==" not in r]
     names = sorted(r.split(">")[0].split("=")[0].split("<")[0].strip().lower() for r in core)
     assert names == ["numba", "numpy", "pillow"]
+
+
+def test_console_script_runs(installed_metrics: Installed) -> None:
+    done = installed_metrics.run([installed_metrics.script("panoptic-metrics"), "--version"])
+    assert done.stdout.strip() == "panoptic-metrics 0.1.0"
 
 
 def test_importing_panoptic_metrics_does_not_import_torch() -> None:
@@ -36,9 +58,15 @@ def test_importing_panoptic_metrics_does_not_import_torch() -> None:
 
 
 @pytest.mark.needs_torch
-def test_harness_distribution_is_installed() -> None:
+def test_harness_distribution_is_installed(tmp_path_factory: pytest.TempPathFactory) -> None:
+    sources = ["pyproject.toml", "README.md", "reference_model", "benchmark", "reports"]
+    harness = install("seamless-harness", sources, tmp_path_factory.mktemp("harness"), None)
+    code = (
+        "import importlib.metadata as m, json; "
+        "print(json.dumps([m.version('seamless-harness'), m.requires('seamless-harness')]))"
+    )
+    version, requires = json.loads(harness.python(code))
     declared = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-    assert importlib.metadata.version("seamless-harness") == declared["version"]
-    requires = importlib.metadata.requires("seamless-harness") or []
+    assert version == declared["version"]
     assert any(r.startswith("panoptic-metrics") for r in requires)
     assert any(r.startswith("torch>=") for r in requires)

@@ -13,25 +13,25 @@ from types import ModuleType
 from typing import Any
 
 import numpy as np
-from numba import njit
+
+from . import kernels
+from .errors import PanopticInputError
+from .readers.arrays import as_array, is_integer_array
+from .segmentation import ImageId
 
 __all__ = [
     "Detections",
     "ImageId",
     "ImageInstances",
     "Rle",
-    "as_array",
     "detections_from_arrays",
     "encode_masks",
     "instances_from_arrays",
     "normalize_rle",
     "require_pycocotools",
-    "rle_counts_kernel",
-    "rle_counts_python",
 ]
 
 Rle = dict[str, Any]  # {"size": [h, w], "counts": bytes}, pycocotools' compressed RLE
-ImageId = int | str
 
 
 def require_pycocotools() -> ModuleType:
@@ -68,109 +68,40 @@ class Detections:
 
 
 # --------------------------------------------------------------------------------------------
-# Kernel. The lead moves this section into the shared kernels module when merging: it decodes
-# the run lengths of a compressed COCO RLE string so that foreign RLEs are checked before
-# pycocotools' C code reads them (it trusts them and writes past its buffer when they lie).
-# --------------------------------------------------------------------------------------------
-
-
-@njit(cache=True, nogil=True)
-def rle_counts_kernel(chars: np.ndarray) -> tuple[np.ndarray, bool]:
-    """Run lengths of a compressed COCO RLE string given as uint8 character codes.
-
-    The format (pycocotools' maskApi.c, rleToString): each count in chunks of 5 bits, ASCII
-    48 + chunk, bit 0x20 = more chunks follow, bit 0x10 of the last chunk = negative; from the
-    fourth count on, the count is stored as the difference to the count two places before.
-
-    Returns:
-        ``(counts, ok)``: int64 run lengths, and False when the string is malformed (a
-        character out of range, a truncated or overlong number, or a negative count).
-    """
-    counts = np.zeros(chars.shape[0], dtype=np.int64)
-    m = 0
-    p = 0
-    n = chars.shape[0]
-    while p < n:
-        x = 0
-        k = 0
-        more = True
-        while more:
-            if p >= n or k >= 7:  # truncated, or more than 35 bits
-                return counts[:m], False
-            c = int(chars[p]) - 48
-            if c < 0 or c > 63:
-                return counts[:m], False
-            x |= (c & 0x1F) << (5 * k)
-            more = (c & 0x20) != 0
-            p += 1
-            k += 1
-            if not more and (c & 0x10) != 0:
-                x |= -1 << (5 * k)
-        if m > 2:
-            x += counts[m - 2]
-        if x < 0:
-            return counts[:m], False
-        counts[m] = x
-        m += 1
-    return counts[:m], True
-
-
-def rle_counts_python(chars: bytes) -> tuple[list[int], bool]:
-    """The plain-Python twin of `rle_counts_kernel` (a bytes string in, a list out)."""
-    counts: list[int] = []
-    p = 0
-    while p < len(chars):
-        x = k = 0
-        more = True
-        while more:
-            if p >= len(chars) or k >= 7:
-                return counts, False
-            c = chars[p] - 48
-            if not 0 <= c <= 63:
-                return counts, False
-            x |= (c & 0x1F) << (5 * k)
-            more = bool(c & 0x20)
-            p, k = p + 1, k + 1
-            if not more and c & 0x10:
-                x -= 1 << (5 * k)  # sign extension
-        if len(counts) > 2:
-            x += counts[-2]
-        if x < 0:
-            return counts, False
-        counts.append(x)
-    return counts, True
-
-
-# --------------------------------------------------------------------------------------------
 # Masks and RLEs.
 # --------------------------------------------------------------------------------------------
 
 
 def _is_int(value: Any) -> bool:
-    return isinstance(value, int | np.integer) and not isinstance(value, bool)
+    return isinstance(value, int | np.integer) and not isinstance(value, bool | np.bool_)
 
 
 def encode_masks(masks: np.ndarray) -> list[Rle]:
-    """Compressed RLEs of binary masks (K, H, W) (checked by the caller)."""
+    """Compressed RLEs of (K, H, W) bool masks (checked by the caller).
+
+    One mask at a time: pycocotools wants column-major (H, W, K) bytes, and transposing the
+    whole stack at once costs more time and K times the memory of one mask.
+    """
     if masks.shape[0] == 0:
         return []
     mask_utils = require_pycocotools()
-    fortran = np.asfortranarray(masks.transpose(1, 2, 0), dtype=np.uint8)  # (H, W, K)
-    return [
-        {"size": [int(s) for s in r["size"]], "counts": r["counts"]}
-        for r in mask_utils.encode(fortran)
-    ]
+    rles = []
+    for mask in masks:
+        fortran = np.asfortranarray(mask.view(np.uint8))[:, :, None]  # (H, W, 1)
+        rle = mask_utils.encode(fortran)[0]
+        rles.append({"size": [int(s) for s in rle["size"]], "counts": rle["counts"]})
+    return rles
 
 
 def normalize_rle(rle: Any, where: str) -> Rle:
     """Check a COCO RLE (compressed string or uncompressed count list) and compress it.
 
     Raises:
-        ValueError: naming `where`, when it is not an RLE of a whole image.
+        PanopticInputError: naming `where`, when it is not an RLE of a whole image.
     """
     if not isinstance(rle, Mapping) or "size" not in rle or "counts" not in rle:
-        raise ValueError(
-            f"{where}: expected an RLE {{'size': [h, w], 'counts': ...}}, got {rle!r:.80}"
+        raise PanopticInputError(
+            where, f"expected an RLE {{'size': [h, w], 'counts': ...}}, got {rle!r:.80}"
         )
     size = rle["size"]
     if (
@@ -178,30 +109,32 @@ def normalize_rle(rle: Any, where: str) -> Rle:
         or len(size) != 2
         or not all(_is_int(s) and s >= 0 for s in size)
     ):
-        raise ValueError(f"{where}: RLE size must be [height, width], got {size!r:.80}")
+        raise PanopticInputError(where, f"RLE size must be [height, width], got {size!r:.80}")
     h, w = int(size[0]), int(size[1])
     counts = rle["counts"]
     if isinstance(counts, str):
         try:
             counts = counts.encode("ascii")
         except UnicodeEncodeError:
-            raise ValueError(f"{where}: malformed compressed RLE counts string") from None
+            raise PanopticInputError(where, "malformed compressed RLE counts string") from None
     if isinstance(counts, bytes):
-        runs, ok = rle_counts_kernel(np.frombuffer(counts, dtype=np.uint8))
+        runs, ok = kernels.rle_counts(np.frombuffer(counts, dtype=np.uint8))
         if not ok:
-            raise ValueError(f"{where}: malformed compressed RLE counts string")
+            raise PanopticInputError(where, "malformed compressed RLE counts string")
         total = int(runs.sum())
     elif isinstance(counts, Sequence) and all(_is_int(c) for c in counts):
         if any(c < 0 for c in counts):
-            raise ValueError(f"{where}: RLE counts must not be negative")
+            raise PanopticInputError(where, "RLE counts must not be negative")
         total = int(sum(int(c) for c in counts))
         counts = require_pycocotools().frPyObjects({"size": [h, w], "counts": list(counts)}, h, w)[
             "counts"
         ]
     else:
-        raise ValueError(f"{where}: RLE counts must be a string or a list of integers")
+        raise PanopticInputError(where, "RLE counts must be a string or a list of integers")
     if total != h * w:
-        raise ValueError(f"{where}: RLE runs cover {total} pixels, its size {h}x{w} has {h * w}")
+        raise PanopticInputError(
+            where, f"RLE runs cover {total} pixels, its size {h}x{w} has {h * w}"
+        )
     return {"size": [h, w], "counts": counts}
 
 
@@ -210,40 +143,29 @@ def normalize_rle(rle: Any, where: str) -> Rle:
 # --------------------------------------------------------------------------------------------
 
 
-def as_array(value: Any, name: str) -> np.ndarray:
-    """A numpy array from an array, a list or tuple, or anything with ``__array__`` (torch
-    tensors on any device: they are copied to the host first)."""
-    if hasattr(value, "detach") and hasattr(value, "cpu"):  # a torch tensor, maybe on a GPU
-        value = value.detach().cpu()
-    if isinstance(value, list | tuple) and len(value) == 0:
-        return np.zeros(0, dtype=np.int64)
-    if not isinstance(value, np.ndarray | list | tuple) and not hasattr(value, "__array__"):
-        raise TypeError(f"{name}: expected an array, got {type(value).__name__}")
-    try:
-        return np.asarray(value)
-    except ValueError as error:  # ragged lists
-        raise TypeError(f"{name}: not a rectangular array ({error})") from None
-
-
 def _labels(value: Any, name: str, n_classes: int) -> np.ndarray:
     labels = as_array(value, name)
-    if labels.ndim != 1 or labels.dtype == np.bool_ or not np.issubdtype(labels.dtype, np.integer):
-        raise TypeError(f"{name}: expected a 1-D integer array, got {labels.dtype} {labels.shape}")
+    if labels.ndim != 1 or not is_integer_array(labels):
+        raise PanopticInputError(
+            name, f"expected a 1-D integer array, got {labels.dtype} {labels.shape}"
+        )
     bad = labels[(labels < 0) | (labels >= n_classes)]
     if bad.size:
-        raise ValueError(f"{name}: label {bad[0]} is out of range 0..{n_classes - 1}")
+        raise PanopticInputError(name, f"label {bad[0]} is out of range 0..{n_classes - 1}")
     return labels.astype(np.int64)
 
 
 def _masks(value: Any, name: str, n: int) -> np.ndarray:
     masks = as_array(value, name)
     if masks.ndim != 3 or masks.shape[0] != n:
-        raise ValueError(f"{name}: expected shape ({n}, H, W), got {masks.shape}")
+        raise PanopticInputError(name, f"expected shape ({n}, H, W), got {masks.shape}")
     if masks.dtype != np.bool_:
-        if not np.issubdtype(masks.dtype, np.integer):
-            raise TypeError(f"{name}: expected binary masks (bool or 0/1), got {masks.dtype}")
+        if not is_integer_array(masks):
+            raise PanopticInputError(
+                name, f"expected binary masks (bool or 0/1), got {masks.dtype}"
+            )
         if masks.size and (masks.min() < 0 or masks.max() > 1):
-            raise ValueError(f"{name}: integer masks must hold only 0 and 1")
+            raise PanopticInputError(name, "integer masks must hold only 0 and 1")
     return masks.astype(bool, copy=False)
 
 
@@ -251,7 +173,9 @@ def common_size(rles: Sequence[Rle], name: str) -> tuple[int, int] | None:
     """The (height, width) shared by all RLEs of an image, None for no RLE."""
     sizes = {(int(r["size"][0]), int(r["size"][1])) for r in rles}
     if len(sizes) > 1:
-        raise ValueError(f"{name}: the masks of one image have different sizes {sorted(sizes)}")
+        raise PanopticInputError(
+            name, f"the masks of one image have different sizes {sorted(sizes)}"
+        )
     return sizes.pop() if sizes else None
 
 
@@ -265,8 +189,8 @@ def instances_from_arrays(
     if iscrowd is not None:
         crowd = as_array(iscrowd, "target iscrowd")
         if crowd.shape != label_array.shape:
-            raise ValueError(
-                f"target iscrowd: expected shape {label_array.shape}, got {crowd.shape}"
+            raise PanopticInputError(
+                "target iscrowd", f"expected shape {label_array.shape}, got {crowd.shape}"
             )
     return ImageInstances(
         height=int(mask_array.shape[1]),
@@ -285,21 +209,25 @@ def detections_from_arrays(
     labels = _labels(prediction.get("labels"), "prediction labels", len(category_ids))
     scores = as_array(prediction.get("scores"), "prediction scores")
     if scores.shape != labels.shape or not np.issubdtype(scores.dtype, np.number):
-        raise ValueError(f"prediction scores: expected shape {labels.shape}, got {scores.shape}")
+        raise PanopticInputError(
+            "prediction scores", f"expected shape {labels.shape}, got {scores.shape}"
+        )
     if not np.all(np.isfinite(scores)):
-        raise ValueError("prediction scores: every score must be finite")
+        raise PanopticInputError("prediction scores", "every score must be finite")
     if prediction.get("boxes") is not None:
         boxes = as_array(prediction["boxes"], "prediction boxes")
         if boxes.shape != (len(labels), 4):
-            raise ValueError(f"prediction boxes: expected ({len(labels)}, 4), got {boxes.shape}")
+            raise PanopticInputError(
+                "prediction boxes", f"expected ({len(labels)}, 4), got {boxes.shape}"
+            )
     if (prediction.get("masks") is None) == (prediction.get("rles") is None):
-        raise ValueError("predictions need exactly one of masks and rles")
+        raise PanopticInputError("prediction", "needs exactly one of masks and rles")
     if prediction.get("masks") is not None:
         rles = encode_masks(_masks(prediction["masks"], "prediction masks", len(labels)))
     else:
         given = prediction["rles"]
         if not isinstance(given, Sequence) or len(given) != len(labels):
-            raise ValueError(f"prediction rles: expected a list of {len(labels)} RLEs")
+            raise PanopticInputError("prediction rles", f"expected a list of {len(labels)} RLEs")
         rles = [normalize_rle(r, f"prediction rles[{k}]") for k, r in enumerate(given)]
     return Detections(
         size=common_size(rles, "prediction"),

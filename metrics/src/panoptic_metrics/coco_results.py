@@ -15,15 +15,19 @@ from collections.abc import Collection, Mapping
 from pathlib import Path
 from typing import Any
 
-from .coco_instances import Detections, ImageId, Rle, common_size, normalize_rle
-from .panoptic_instances import load_json
+from .coco_instances import Detections, Rle, common_size, normalize_rle
+from .errors import PanopticInputError
+from .io import read_json, write_text_atomic
+from .segmentation import ImageId, image_id_of
 
 __all__ = ["read_coco_results", "write_coco_results"]
 
 _KEYS = frozenset({"image_id", "category_id", "segmentation", "score"})
 
 
-def write_coco_results(path: str | Path, detections: Mapping[ImageId, Detections]) -> int:
+def write_coco_results(
+    path: str | os.PathLike[str], detections: Mapping[ImageId, Detections]
+) -> int:
     """Write the detections of every image to `path` atomically; returns how many."""
     results = [
         {
@@ -35,30 +39,27 @@ def write_coco_results(path: str | Path, detections: Mapping[ImageId, Detections
         for image_id, found in detections.items()
         for category, score, rle in zip(found.category_ids, found.scores, found.rles, strict=True)
     ]
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.part")
-    try:
-        tmp.write_text(json.dumps(results, separators=(",", ":")))
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    write_text_atomic(json.dumps(results, separators=(",", ":")), path)
     return len(results)
 
 
 def _entry(entry: Any, where: str, category_ids: Collection[int]) -> tuple[ImageId, Any]:
     if not isinstance(entry, Mapping) or not entry.keys() >= _KEYS:
-        raise ValueError(f"{where}: needs image_id, category_id, segmentation and score")
-    image_id, category, score = entry["image_id"], entry["category_id"], entry["score"]
-    if isinstance(image_id, bool) or not isinstance(image_id, int | str):
-        raise ValueError(f"{where}: image_id must be an int or a str, got {image_id!r}")
+        raise PanopticInputError(where, "needs image_id, category_id, segmentation and score")
+    image_id = image_id_of(entry["image_id"], where)
+    category, score = entry["category_id"], entry["score"]
     if isinstance(category, bool) or not isinstance(category, int) or category not in category_ids:
-        raise ValueError(f"{where}: category_id {category!r} is not one of {sorted(category_ids)}")
+        raise PanopticInputError(
+            where, f"category_id {category!r} is not one of {sorted(category_ids)}"
+        )
     if isinstance(score, bool) or not isinstance(score, int | float) or not math.isfinite(score):
-        raise ValueError(f"{where}: score must be a finite number, got {score!r}")
+        raise PanopticInputError(where, f"score must be a finite number, got {score!r}")
     return image_id, (category, float(score), normalize_rle(entry["segmentation"], where))
 
 
-def read_coco_results(path: str | Path, category_ids: Collection[int]) -> dict[ImageId, Detections]:
+def read_coco_results(
+    path: str | os.PathLike[str], category_ids: Collection[int]
+) -> dict[ImageId, Detections]:
     """The detections of a COCO results JSON, grouped by image in file order.
 
     Args:
@@ -66,19 +67,19 @@ def read_coco_results(path: str | Path, category_ids: Collection[int]) -> dict[I
         category_ids: the category ids a detection may carry.
 
     Raises:
-        FileNotFoundError, ValueError: naming the file, the entry and the problem.
+        PanopticInputError: naming the file, the entry and the problem.
     """
     path = Path(path)
-    entries = load_json(path)
+    entries = read_json(path)
     if not isinstance(entries, list):
-        raise ValueError(f"{path}: a COCO results JSON is a list of detections")
+        raise PanopticInputError(str(path), "a COCO results JSON is a list of detections")
     grouped: dict[ImageId, list[tuple[int, float, Rle]]] = {}
     for k, entry in enumerate(entries):
-        image_id, item = _entry(entry, f"{path}: entry {k}", category_ids)
+        image_id, item = _entry(entry, f"{path} entry {k}", category_ids)
         grouped.setdefault(image_id, []).append(item)
     return {
         image_id: Detections(
-            size=common_size([rle for _, _, rle in items], f"{path}: image {image_id!r}"),
+            size=common_size([rle for _, _, rle in items], f"{path} image {image_id!r}"),
             category_ids=tuple(c for c, _, _ in items),
             scores=tuple(s for _, s, _ in items),
             rles=tuple(rle for _, _, rle in items),

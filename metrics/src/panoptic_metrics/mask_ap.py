@@ -2,9 +2,10 @@
 
 Needs the extra ``panoptic-metrics[ap]`` (pycocotools), imported on first use.
 
-Ground truth comes per image as in-memory instance masks (`MaskAP.add_ground_truth`) or from
-a COCO-panoptic ground truth (`MaskAP.from_coco_panoptic`: thing segments become instances,
-crowd segments ``iscrowd`` instances). Predictions come per image as binary masks or RLEs
+Ground truth comes per image as in-memory instance masks (`MaskAP.add_ground_truth`), as RLEs
+(`MaskAP.add_instances`, e.g. from a panoptic ground-truth image), or from a COCO-panoptic
+ground truth (`MaskAP.from_coco_panoptic`: thing segments become instances, crowd segments
+``iscrowd`` instances). Predictions come per image as binary masks or RLEs
 with labels and scores (`MaskAP.add_predictions`), or from a COCO results JSON
 (`MaskAP.read_predictions`); `MaskAP.write_predictions` writes that JSON.
 
@@ -17,29 +18,27 @@ predictions alike; prediction boxes are accepted but not used by segm AP.
 
 from __future__ import annotations
 
-import contextlib
-import io
 import logging
 import math
+import os
 import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-import numpy as np
-
+from .coco_eval import coco_datasets, run_cocoeval
 from .coco_instances import (
     Detections,
-    ImageId,
     ImageInstances,
-    Rle,
     detections_from_arrays,
     instances_from_arrays,
     require_pycocotools,
 )
 from .coco_results import read_coco_results, write_coco_results
+from .errors import PanopticInputError
+from .io import DEFAULT_MAX_PIXELS, json_float
 from .panoptic_instances import read_panoptic_instances
+from .segmentation import ImageId, image_id_of
 
 log = logging.getLogger(__name__)
 
@@ -86,54 +85,14 @@ class MaskAPResult:
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-ready dict, NaN as null, per-class AP keyed by category id as a string."""
-
-        def num(x: float) -> float | None:
-            return None if math.isnan(x) else x
-
-        data: dict[str, Any] = {key: num(getattr(self, key)) for key in _STATS + _STATS_AR}
+        data: dict[str, Any] = {key: json_float(getattr(self, key)) for key in _STATS + _STATS_AR}
         data["per_class_ap"] = {
-            str(c): num(ap) for c, ap in zip(self.category_ids, self.per_class_ap, strict=True)
+            str(c): json_float(ap)
+            for c, ap in zip(self.category_ids, self.per_class_ap, strict=True)
         }
         for key in ("max_detections", "n_images", "n_predictions", "n_ground_truth", "n_crowd"):
             data[key] = getattr(self, key)
         return data
-
-
-def _annotations(
-    mask_utils: Any,
-    image_number: int,
-    rles: Sequence[Rle],
-    category_ids: Sequence[int],
-    extras: Sequence[dict[str, Any]],
-    before: Sequence[Any],
-) -> list[dict[str, Any]]:
-    """COCO annotations of one image's RLEs; ids continue after the `before` annotations."""
-    if not rles:
-        return []
-    areas, boxes = mask_utils.area(list(rles)), mask_utils.toBbox(list(rles))
-    return [
-        {
-            "id": len(before) + k + 1,
-            "image_id": image_number,
-            "category_id": category,
-            "segmentation": rle,
-            "area": float(area),
-            "bbox": [float(b) for b in box],
-            **extra,
-        }
-        for k, (rle, category, area, box, extra) in enumerate(
-            zip(rles, category_ids, areas, boxes, extras, strict=True)
-        )
-    ]
-
-
-def _image_id(value: Any) -> ImageId:
-    """An image id as a plain int or str (numpy integers become ints, for JSON)."""
-    if isinstance(value, str):
-        return value
-    if isinstance(value, int | np.integer) and not isinstance(value, bool | np.bool_):
-        return int(value)
-    raise TypeError(f"image_id must be an int or a str, got {value!r}")
 
 
 def _checked_config(category_ids: Sequence[int], max_detections: int) -> tuple[int, ...]:
@@ -165,11 +124,12 @@ class MaskAP:
     @classmethod
     def from_coco_panoptic(
         cls,
-        json_path: str | Path,
-        folder: str | Path,
+        json_path: str | os.PathLike[str],
+        folder: str | os.PathLike[str],
         *,
         category_ids: Sequence[int] | None = None,
         max_detections: int = 100,
+        max_pixels: int = DEFAULT_MAX_PIXELS,
     ) -> MaskAP:
         """An accumulator holding the instances of a COCO-panoptic ground truth.
 
@@ -178,13 +138,14 @@ class MaskAP:
             category_ids: the thing categories to evaluate, in label order; default all
                 categories of the JSON with ``isthing`` = 1, in the JSON's order.
             max_detections: as in `MaskAP`.
+            max_pixels: refuse larger PNGs (decompression bombs).
         """
         if category_ids is not None:  # refuse a bad configuration before reading any PNG
             _checked_config(category_ids, max_detections)
-        categories, instances = read_panoptic_instances(json_path, folder, category_ids)
-        if category_ids is None:
-            category_ids = [c["id"] for c in categories if c.get("isthing")]
-        acc = cls(category_ids, max_detections=max_detections)
+        categories, instances = read_panoptic_instances(
+            json_path, folder, category_ids, max_pixels=max_pixels
+        )
+        acc = cls(category_ids or categories.thing_ids, max_detections=max_detections)
         acc._gt.update(instances)
         log.info("mask AP ground truth: %d images from %s", len(acc._gt), json_path)
         return acc
@@ -193,10 +154,17 @@ class MaskAP:
 
     def _check_sizes(self, image_id: ImageId, gt: ImageInstances | None, pred: Detections) -> None:
         if gt is not None and pred.size is not None and pred.size != (gt.height, gt.width):
-            raise ValueError(
-                f"image {image_id!r}: predicted masks are {pred.size[0]}x{pred.size[1]} (HxW) "
-                f"but the ground truth is {gt.height}x{gt.width}"
+            raise PanopticInputError(
+                f"image {image_id!r}",
+                f"predicted masks are {pred.size[0]}x{pred.size[1]} (HxW) "
+                f"but the ground truth is {gt.height}x{gt.width}",
             )
+
+    def _new_ground_truth(self, image_id: ImageId, gt: ImageInstances) -> None:
+        if image_id in self._gt:
+            raise PanopticInputError(f"image {image_id!r}", "already has ground truth")
+        if image_id in self._pred:
+            self._check_sizes(image_id, gt, self._pred[image_id])
 
     def add_ground_truth(
         self, image_id: ImageId, *, masks: Any, labels: Any, iscrowd: Any = None
@@ -209,13 +177,25 @@ class MaskAP:
             labels: (N,) contiguous labels.
             iscrowd: (N,) flags, default all False.
         """
-        image_id = _image_id(image_id)
+        image_id = image_id_of(image_id, "image_id")
         gt = instances_from_arrays(masks, labels, iscrowd, self.category_ids)
-        if image_id in self._gt:
-            raise ValueError(f"image {image_id!r} already has ground truth")
-        if image_id in self._pred:
-            self._check_sizes(image_id, gt, self._pred[image_id])
+        self._new_ground_truth(image_id, gt)
         self._gt[image_id] = gt
+
+    def add_instances(self, image_id: ImageId, instances: ImageInstances) -> None:
+        """Add ground truth already in RLE form, e.g. `instances_from_panoptic` of a panoptic
+        ground-truth image; instances of categories not evaluated are an error."""
+        image_id = image_id_of(image_id, "image_id")
+        self._check_categories(image_id, instances)
+        self._new_ground_truth(image_id, instances)
+        self._gt[image_id] = instances
+
+    def _check_categories(self, image_id: ImageId, instances: ImageInstances) -> None:
+        unknown = sorted(set(instances.category_ids) - set(self.category_ids))
+        if unknown:
+            raise PanopticInputError(
+                f"image {image_id!r}", f"instances of categories {unknown} are not evaluated"
+            )
 
     def add_predictions(self, image_id: ImageId, **prediction: Any) -> None:
         """Add the detections of one image.
@@ -232,22 +212,26 @@ class MaskAP:
         self,
         image_id: ImageId,
         prediction: Mapping[str, Any],
-        target: Mapping[str, Any] | None = None,
+        target: Mapping[str, Any] | ImageInstances | None = None,
     ) -> None:
         """Add one image: its predictions (``labels, scores, masks|rles[, boxes]``) and, unless
-        the ground truth is already held, its target (``masks, labels[, iscrowd]``; other keys
-        such as ``boxes`` and ``semantic`` are ignored). Nothing is added when anything fails.
+        the ground truth is already held, its target: ``masks, labels[, iscrowd]`` (other
+        keys such as ``boxes`` and ``semantic`` are ignored) or `ImageInstances`. Nothing is
+        added when anything fails.
         """
-        image_id = _image_id(image_id)
+        image_id = image_id_of(image_id, "image_id")
         if image_id in self._pred:
-            raise ValueError(f"image {image_id!r} already has predictions")
+            raise PanopticInputError(f"image {image_id!r}", "already has predictions")
         gt = None
-        if target is not None:
-            if image_id in self._gt:
-                raise ValueError(f"image {image_id!r} already has ground truth")
+        if isinstance(target, ImageInstances):
+            gt = target
+            self._check_categories(image_id, gt)
+        elif target is not None:
             gt = instances_from_arrays(
                 target.get("masks"), target.get("labels"), target.get("iscrowd"), self.category_ids
             )
+        if gt is not None:
+            self._new_ground_truth(image_id, gt)
         pred = detections_from_arrays(prediction, self.category_ids)
         self._check_sizes(image_id, gt if gt is not None else self._gt.get(image_id), pred)
         if gt is not None:
@@ -256,17 +240,17 @@ class MaskAP:
 
     # ---- COCO results JSON ----------------------------------------------------------------
 
-    def write_predictions(self, path: str | Path) -> None:
+    def write_predictions(self, path: str | os.PathLike[str]) -> None:
         """Write every prediction as a COCO results JSON (compressed RLE), atomically."""
         count = write_coco_results(path, self._pred)
         log.info("wrote %d detections of %d images to %s", count, len(self._pred), path)
 
-    def read_predictions(self, path: str | Path) -> None:
+    def read_predictions(self, path: str | os.PathLike[str]) -> None:
         """Add the detections of a COCO results JSON; nothing is added when any entry is bad."""
         found = read_coco_results(path, self.category_ids)
         for image_id, pred in found.items():
             if image_id in self._pred:
-                raise ValueError(f"{path}: image {image_id!r} already has predictions")
+                raise PanopticInputError(str(path), f"image {image_id!r} already has predictions")
             self._check_sizes(image_id, self._gt.get(image_id), pred)
         self._pred.update(found)
 
@@ -283,13 +267,15 @@ class MaskAP:
             )
         both = self._pred.keys() & other._pred.keys()
         if both:
-            raise ValueError(
-                f"both accumulators hold predictions for image {min(map(str, both))!r}"
+            raise PanopticInputError(
+                f"image {min(map(str, both))!r}", "both accumulators hold predictions for it"
             )
         # the same ground truth may be held by both (each process loaded the whole dataset)
         for image_id in self._gt.keys() & other._gt.keys():
             if self._gt[image_id] != other._gt[image_id]:
-                raise ValueError(f"the accumulators hold different ground truth for {image_id!r}")
+                raise PanopticInputError(
+                    f"image {image_id!r}", "the accumulators hold different ground truth for it"
+                )
         for image_id, pred in other._pred.items():
             self._check_sizes(image_id, self._gt.get(image_id), pred)
         for image_id, gt in other._gt.items():
@@ -306,40 +292,19 @@ class MaskAP:
 
     # ---- evaluation -----------------------------------------------------------------------
 
-    def _coco_datasets(self, mask_utils: Any) -> tuple[dict[str, Any], dict[str, Any]]:
-        """COCO ground-truth and results datasets, images numbered 1..N in insertion order."""
-        images: list[dict[str, Any]] = []
-        gt_anns: list[dict[str, Any]] = []
-        dt_anns: list[dict[str, Any]] = []
-        for number, (image_id, gt) in enumerate(self._gt.items(), start=1):
-            images.append({"id": number, "height": gt.height, "width": gt.width})
-            crowd = [{"iscrowd": int(c)} for c in gt.iscrowd]
-            gt_anns += _annotations(mask_utils, number, gt.rles, gt.category_ids, crowd, gt_anns)
-            pred = self._pred.get(image_id)
-            if pred is not None:
-                scores = [{"score": s, "iscrowd": 0} for s in pred.scores]
-                dt_anns += _annotations(
-                    mask_utils, number, pred.rles, pred.category_ids, scores, dt_anns
-                )
-        categories = [{"id": c} for c in self.category_ids]
-        return (
-            {"images": images, "annotations": gt_anns, "categories": categories},
-            {"images": images, "annotations": dt_anns, "categories": categories},
-        )
-
     def compute(self) -> MaskAPResult:
         """Run COCOeval (segm) over every image with ground truth; the state is unchanged.
 
         Raises:
             ImportError: pycocotools is not installed.
-            ValueError: predictions for an image without ground truth.
+            PanopticInputError: predictions for an image without ground truth.
         """
-        mask_utils = require_pycocotools()
+        require_pycocotools()
         orphans = [i for i in self._pred if i not in self._gt]
         if orphans:
-            raise ValueError(f"predictions for image {orphans[0]!r}, which has no ground truth")
-        gt_data, dt_data = self._coco_datasets(mask_utils)
-        stats, per_class = _run_cocoeval(gt_data, dt_data, self.category_ids, self.max_detections)
+            raise PanopticInputError(f"image {orphans[0]!r}", "has predictions but no ground truth")
+        gt_data, dt_data = coco_datasets(self._gt, self._pred, self.category_ids)
+        stats, per_class = run_cocoeval(gt_data, dt_data, self.category_ids, self.max_detections)
         if math.isnan(stats[0]):
             message = "mask AP is NaN: no ground-truth instance to evaluate"
             warnings.warn(message, RuntimeWarning, stacklevel=2)
@@ -354,66 +319,3 @@ class MaskAP:
             n_ground_truth=len(gt_data["annotations"]) - crowd,
             n_crowd=crowd,
         )
-
-
-def _run_cocoeval(
-    gt_data: dict[str, Any],
-    dt_data: dict[str, Any],
-    category_ids: Sequence[int],
-    max_detections: int,
-) -> tuple[list[float], tuple[float, ...]]:
-    """COCOeval's twelve segm stats and the AP of each category (NaN for COCOeval's -1)."""
-    from pycocotools.coco import COCO
-    from pycocotools.cocoeval import COCOeval
-
-    if not gt_data["images"]:
-        return [math.nan] * 12, tuple(math.nan for _ in category_ids)
-    chatter = io.StringIO()
-    with contextlib.redirect_stdout(chatter):  # pycocotools prints; a library must not
-        coco_gt, coco_dt = COCO(), COCO()
-        coco_gt.dataset, coco_dt.dataset = gt_data, dt_data
-        coco_gt.createIndex()
-        coco_dt.createIndex()
-        evaluator = COCOeval(coco_gt, coco_dt, iouType="segm")
-        evaluator.params.maxDets = [1, 10, max_detections]
-        evaluator.evaluate()
-        evaluator.accumulate()
-    log.debug("pycocotools:\n%s", chatter.getvalue())
-    precision = evaluator.eval["precision"]  # (iou T, recall R, category K, area A, maxDets M)
-    per_class = []
-    for category in category_ids:
-        p = precision[:, :, evaluator.params.catIds.index(category), 0, -1]
-        per_class.append(float(p[p > -1].mean()) if np.any(p > -1) else math.nan)
-    return _summary(evaluator), tuple(per_class)
-
-
-def _summary(evaluator: Any) -> list[float]:
-    """The twelve numbers of COCOeval.summarize, NaN for its -1.
-
-    The same means as pycocotools, except that the first (AP) uses ``maxDets[2]`` like the
-    other eleven: pycocotools takes it at 100 detections whatever ``maxDets`` says, which
-    gives -1 for any other `max_detections` (detectron2's COCOevalMaxDets fixes it alike).
-    """
-    params = evaluator.params
-    max_det = params.maxDets[2]
-
-    def mean(
-        kind: str, iou: float | None = None, area: str = "all", detections: int = max_det
-    ) -> float:
-        values = evaluator.eval[kind]  # precision (T, R, K, A, M), recall (T, K, A, M)
-        if iou is not None:
-            values = values[np.where(iou == params.iouThrs)[0]]
-        values = values[..., params.areaRngLbl.index(area), params.maxDets.index(detections)]
-        valid = values[values > -1]
-        return float(np.mean(valid)) if valid.size else math.nan
-
-    return [
-        mean("precision"),
-        mean("precision", iou=0.5),
-        mean("precision", iou=0.75),
-        *(mean("precision", area=area) for area in ("small", "medium", "large")),
-        mean("recall", detections=params.maxDets[0]),
-        mean("recall", detections=params.maxDets[1]),
-        mean("recall"),
-        *(mean("recall", area=area) for area in ("small", "medium", "large")),
-    ]

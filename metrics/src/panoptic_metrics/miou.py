@@ -33,110 +33,27 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from numba import njit
 
-__all__ = [
-    "MiouAccumulator",
-    "MiouResult",
-    "as_label_map",
-    "confusion_kernel",
-    "confusion_numpy",
-]
+from . import kernels
+from .errors import PanopticInputError
+from .io import json_float
+from .readers.arrays import as_array, is_integer_array
 
-# --------------------------------------------------------------------------------------------
-# Kernels. The lead moves this section into the shared kernels module when merging: plain
-# int64 arrays in and out, `cache=True`, and a plain-numpy twin that the tests compare with.
-# --------------------------------------------------------------------------------------------
-
-
-@njit(cache=True, nogil=True)
-def confusion_kernel(
-    gt: np.ndarray, pred: np.ndarray, num_classes: int, ignore_index: int
-) -> tuple[np.ndarray, int]:
-    """Confusion matrix of one flat pair of int64 label maps.
-
-    Args:
-        gt: (N,) int64 ground-truth labels in ``0..num_classes-1`` or ``ignore_index``.
-        pred: (N,) int64 predicted labels, same range.
-        num_classes: C.
-        ignore_index: the ignore label, outside ``0..C-1``.
-
-    Returns:
-        ``(matrix, bad)``: matrix (C, C + 1) int64, ``matrix[g, p]`` the pixels of gt class g
-        predicted as p, column C the pixels predicted as the ignore label; pixels with gt
-        ``ignore_index`` are not counted. ``bad`` is -1, or the index of the first pixel whose
-        gt or prediction is out of range (the matrix is then incomplete and must be dropped).
-    """
-    matrix = np.zeros((num_classes, num_classes + 1), dtype=np.int64)
-    n = gt.shape[0]
-    if n == 0:
-        return matrix, -1
-    # Neighbouring pixels usually share their (gt, pred) pair: count runs, add each run once.
-    run_g = gt[0]
-    run_p = pred[0]
-    run_start = 0
-    for i in range(1, n + 1):
-        if i < n and gt[i] == run_g and pred[i] == run_p:
-            continue
-        p_ok = p_col = -1
-        if run_p == ignore_index:
-            p_ok, p_col = 1, num_classes
-        elif 0 <= run_p < num_classes:
-            p_ok, p_col = 1, run_p
-        if p_ok < 0:
-            return matrix, run_start
-        if run_g != ignore_index:
-            if run_g < 0 or run_g >= num_classes:
-                return matrix, run_start
-            matrix[run_g, p_col] += i - run_start
-        if i < n:
-            run_g = gt[i]
-            run_p = pred[i]
-            run_start = i
-    return matrix, -1
-
-
-def confusion_numpy(
-    gt: np.ndarray, pred: np.ndarray, num_classes: int, ignore_index: int
-) -> tuple[np.ndarray, int]:
-    """The plain-numpy twin of `confusion_kernel` (same arguments, same result)."""
-    gt_bad = (gt != ignore_index) & ((gt < 0) | (gt >= num_classes))
-    pred_bad = (pred != ignore_index) & ((pred < 0) | (pred >= num_classes))
-    bad = np.flatnonzero(gt_bad | pred_bad)
-    end = int(bad[0]) if bad.size else gt.shape[0]  # count the pixels before the first bad one
-    gt, pred = gt[:end], pred[:end]
-    counted = gt != ignore_index
-    column = np.where(pred == ignore_index, num_classes, pred)
-    flat = gt[counted] * (num_classes + 1) + column[counted]
-    counts = np.bincount(flat, minlength=num_classes * (num_classes + 1))
-    matrix = counts.reshape(num_classes, num_classes + 1).astype(np.int64)
-    return matrix, int(bad[0]) if bad.size else -1
-
-
-# --------------------------------------------------------------------------------------------
-# Inputs, results and the accumulator.
-# --------------------------------------------------------------------------------------------
+__all__ = ["MiouAccumulator", "MiouResult", "as_label_map"]
 
 
 def as_label_map(value: Any, name: str) -> np.ndarray:
     """An integer label map as a C-contiguous int64 numpy array.
 
     Accepts numpy arrays, nested lists, and anything exposing ``__array__`` (torch tensors,
-    also on a GPU: they are copied to the host through their ``cpu()`` method first).
+    also on a GPU: they are copied to the host first).
 
     Raises:
-        TypeError: `value` is not array-like or its dtype is not an integer type.
+        PanopticInputError: `value` is not array-like or its dtype is not an integer type.
     """
-    if hasattr(value, "detach") and hasattr(value, "cpu"):  # a torch tensor, maybe on a GPU
-        value = value.detach().cpu()
-    if not isinstance(value, np.ndarray | list | tuple) and not hasattr(value, "__array__"):
-        raise TypeError(f"{name}: expected an array of integer labels, got {type(value).__name__}")
-    try:
-        array = np.asarray(value)
-    except ValueError as error:  # ragged lists
-        raise TypeError(f"{name}: not a rectangular array ({error})") from None
-    if array.dtype == np.bool_ or not np.issubdtype(array.dtype, np.integer):
-        raise TypeError(f"{name}: expected integer labels, got dtype {array.dtype}")
+    array = as_array(value, name)
+    if not is_integer_array(array):
+        raise PanopticInputError(name, f"expected integer labels, got dtype {array.dtype}")
     return np.ascontiguousarray(array, dtype=np.int64)
 
 
@@ -166,18 +83,14 @@ class MiouResult:
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-ready dict (NaN as null), keyed by category id as a string (contracts §4)."""
-
-        def num(x: float) -> float | None:
-            return None if math.isnan(x) else x
-
         per_class = {
-            str(cid): {"iou": num(iou), "tp": tp, "fp": fp, "fn": fn}
+            str(cid): {"iou": json_float(iou), "tp": tp, "fp": fp, "fn": fn}
             for cid, iou, tp, fp, fn in zip(
                 self.category_ids, self.per_class_iou, self.tp, self.fp, self.fn, strict=True
             )
         }
         return {
-            "miou": num(self.miou),
+            "miou": json_float(self.miou),
             "per_class_iou": {cid: entry["iou"] for cid, entry in per_class.items()},
             "per_class": per_class,
             "ignore_index": self.ignore_index,
@@ -233,31 +146,47 @@ class MiouAccumulator:
         """Add one label map (H, W), or a batch (N, H, W), of ground truth and prediction.
 
         Raises:
-            TypeError: an input is not an integer array.
-            ValueError: the shapes differ or are not 2-D/3-D, or a label is out of range.
-                The state is unchanged when an error is raised.
+            PanopticInputError: an input is not an integer array, the shapes differ or are
+                not 2-D/3-D, or a label is out of range. The state is then unchanged.
         """
+        matrix, n_images = self.confusion_of(gt, pred)
+        self.add(matrix, n_images)
+
+    def confusion_of(self, gt: Any, pred: Any) -> tuple[np.ndarray, int]:
+        """The (C, C + 1) confusion matrix of a label map or batch, and its number of images,
+        without adding them (`update` = `confusion_of` + `add`). Raises as `update`."""
         gt_map, pred_map = as_label_map(gt, "gt"), as_label_map(pred, "pred")
         if gt_map.shape != pred_map.shape:
-            raise ValueError(f"gt has shape {gt_map.shape} but pred has shape {pred_map.shape}")
+            raise PanopticInputError(
+                "pred", f"has shape {pred_map.shape} but gt has shape {gt_map.shape}"
+            )
         if gt_map.ndim not in (2, 3):
-            raise ValueError(f"expected label maps (H, W) or batches (N, H, W), got {gt_map.shape}")
-        matrix, bad = confusion_kernel(
+            raise PanopticInputError(
+                "gt", f"expected label maps (H, W) or batches (N, H, W), got {gt_map.shape}"
+            )
+        matrix, bad = kernels.confusion_matrix(
             gt_map.ravel(), pred_map.ravel(), self.num_classes, self.ignore_index
         )
         if bad >= 0:
             self._raise_out_of_range(gt_map, pred_map, int(bad))
+        return matrix, 1 if gt_map.ndim == 2 else gt_map.shape[0]
+
+    def add(self, matrix: np.ndarray, n_images: int = 1) -> None:
+        """Add a confusion matrix from `confusion_of` (or another process's state)."""
+        if matrix.shape != self._matrix.shape:
+            raise ValueError(f"expected a {self._matrix.shape} matrix, got {matrix.shape}")
         self._matrix += matrix
-        self._n_images += 1 if gt_map.ndim == 2 else gt_map.shape[0]
+        self._n_images += n_images
 
     def _raise_out_of_range(self, gt: np.ndarray, pred: np.ndarray, flat: int) -> None:
         where = tuple(int(i) for i in np.unravel_index(flat, gt.shape))
         g, p = int(gt.flat[flat]), int(pred.flat[flat])
         gt_ok = g == self.ignore_index or 0 <= g < self.num_classes
         name, value = ("pred", p) if gt_ok else ("gt", g)
-        raise ValueError(
-            f"{name} label {value} at index {where} is out of range: expected "
-            f"0..{self.num_classes - 1} or the ignore label {self.ignore_index}"
+        raise PanopticInputError(
+            name,
+            f"label {value} at index {where} is out of range: expected "
+            f"0..{self.num_classes - 1} or the ignore label {self.ignore_index}",
         )
 
     def merge(self, other: MiouAccumulator) -> MiouAccumulator:

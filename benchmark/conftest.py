@@ -1,0 +1,106 @@
+"""Options, the cached workload and the summary table of the speed benchmarks (`nox -s bench`).
+
+`pytest benchmark --benchmark-only [--speed-pairs 50 ...]`: the workload size, the peers and
+the rounds are options, so a small run takes a minute and the full one (500 pairs of
+1024x2048, PERF-NOTES.md) about ten, plus the one-off generation of the workload.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from .peers import PEERS, PeerRun
+from .speed_report import SpeedOptions, summary_lines, write_report
+from .speed_workload import Workload, WorkloadSpec, make_workload
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("speed", "panoptic evaluation speed benchmark")
+    group.addoption("--speed-pairs", type=int, default=500, help="ground-truth/prediction pairs")
+    group.addoption("--speed-height", type=int, default=1024)
+    group.addoption("--speed-width", type=int, default=2048)
+    group.addoption("--speed-seed", type=int, default=0)
+    group.addoption("--speed-workers", type=int, default=2, help="worker processes per peer")
+    group.addoption(
+        "--speed-peers",
+        default="hotcoco,panopticapi,cityscapes,ours",
+        help=f"comma-separated, from {','.join(PEERS)}",
+    )
+    group.addoption("--speed-rounds", type=int, default=1, help="timed runs per peer")
+    group.addoption(
+        "--speed-torchmetrics-pairs",
+        type=int,
+        default=100,
+        help="torchmetrics runs on this many pairs only (when in --speed-peers)",
+    )
+    group.addoption("--speed-decode-images", type=int, default=40, help="PNGs per decode round")
+    group.addoption("--speed-cache", default=str(ROOT / "data" / "benchmark"))
+
+
+@pytest.fixture(scope="session")
+def speed_options(pytestconfig: pytest.Config) -> SpeedOptions:
+    option = pytestconfig.getoption
+    peers = tuple(p for p in str(option("speed_peers")).split(",") if p)
+    unknown = set(peers) - set(PEERS)
+    if unknown:
+        raise pytest.UsageError(f"--speed-peers: unknown {sorted(unknown)}; known: {PEERS}")
+    return SpeedOptions(
+        spec=WorkloadSpec(
+            pairs=option("speed_pairs"),
+            height=option("speed_height"),
+            width=option("speed_width"),
+            seed=option("speed_seed"),
+        ),
+        cache=Path(option("speed_cache")),
+        workers=option("speed_workers"),
+        peers=peers,
+        rounds=option("speed_rounds"),
+        torchmetrics_pairs=option("speed_torchmetrics_pairs"),
+        decode_images=option("speed_decode_images"),
+    )
+
+
+@pytest.fixture(scope="session")
+def speed_workload(speed_options: SpeedOptions) -> Workload:
+    """The workload, generated once (with a progress bar) and cached on disk."""
+    workers = len(os.sched_getaffinity(0))
+    return make_workload(speed_options.cache, speed_options.spec, workers=workers, progress=True)
+
+
+@pytest.fixture(scope="session")
+def warmup_workload(speed_options: SpeedOptions) -> Workload:
+    """Four small pairs: each peer runs on them once, untimed, to fill its caches."""
+    spec = WorkloadSpec(pairs=4, height=128, width=256, seed=speed_options.spec.seed)
+    return make_workload(speed_options.cache, spec)
+
+
+_RUNS: dict[str, list[PeerRun]] = {}
+_DECODE: dict[str, float] = {}
+
+
+@pytest.fixture(scope="session")
+def speed_runs() -> dict[str, list[PeerRun]]:
+    return _RUNS
+
+
+@pytest.fixture(scope="session")
+def decode_ms() -> dict[str, float]:
+    return _DECODE
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    lines = summary_lines(_RUNS, _DECODE)
+    if not lines:
+        return
+    terminalreporter.section("panoptic evaluation speed")
+    for line in lines:
+        terminalreporter.write_line(line)
+    path = Path(terminalreporter.config.getoption("speed_cache")) / "speed-report.json"
+    write_report(path, _RUNS, _DECODE)
+    terminalreporter.write_line(f"written to {path}")

@@ -1,0 +1,79 @@
+"""The speed benchmark's options and its summary: the table, the two target ratios, the report."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from .peers import PeerRun
+from .speed_workload import WorkloadSpec
+
+EXACT_PEERS = ("hotcoco", "panopticapi", "cityscapes", "ours")  # panopticapi's semantics
+
+
+@dataclass(frozen=True)
+class SpeedOptions:
+    """The benchmark's command-line options."""
+
+    spec: WorkloadSpec
+    cache: Path
+    workers: int
+    peers: tuple[str, ...]
+    rounds: int
+    torchmetrics_pairs: int
+    decode_images: int
+
+
+def _median(values: list[float]) -> float:
+    ordered = sorted(values)
+    return ordered[len(ordered) // 2]
+
+
+def summary_lines(runs: dict[str, list[PeerRun]], decode: dict[str, float]) -> list[str]:
+    """The human-readable table of the runs and decode timings, with both speed ratios."""
+    lines = []
+    if decode:
+        lines.append("decode, ms per PNG (fastest round):")
+        lines += [
+            f"  {name:<28} {ms:8.2f}" for name, ms in sorted(decode.items(), key=lambda x: x[1])
+        ]
+    if runs:
+        header = f"  {'peer':<13} {'pairs':>5} {'wall s':>8} {'CPU s':>8} {'peak RSS MiB':>13}  PQ"
+        lines += ["whole-process evaluation (median of rounds):", header]
+        wall = {}
+        for peer, peer_runs in runs.items():
+            w = _median([r.wall_s for r in peer_runs])
+            cpu = _median([r.cpu_s for r in peer_runs])
+            rss = max(r.peak_rss_mib for r in peer_runs)
+            wall[peer] = w
+            pq = peer_runs[0].result["pq"]
+            lines.append(
+                f"  {peer:<13} {peer_runs[0].pairs:>5} {w:8.2f} {cpu:8.2f} {rss:13.0f}  {pq:.9f}"
+            )
+        cpu = {p: _median([r.cpu_s for r in rs]) for p, rs in runs.items()}
+        if "ours" in wall and "hotcoco" in wall:
+            lines.append(
+                f"  ours / hotcoco:     wall {wall['ours'] / wall['hotcoco']:6.2f}  "
+                f"CPU {cpu['ours'] / cpu['hotcoco']:6.2f}  (target: wall <= 1)"
+            )
+        if "ours" in wall and "panopticapi" in wall:
+            lines.append(
+                f"  panopticapi / ours: wall {wall['panopticapi'] / wall['ours']:6.2f}  "
+                f"CPU {cpu['panopticapi'] / cpu['ours']:6.2f}  (target: wall >= 6)"
+            )
+    return lines
+
+
+def write_report(path: Path, runs: dict[str, list[PeerRun]], decode: dict[str, float]) -> None:
+    """Every run and decode timing as JSON, written atomically."""
+    report = {
+        "runs": {peer: [asdict(r) for r in peer_runs] for peer, peer_runs in runs.items()},
+        "decode_ms_per_png": decode,
+        "summary": summary_lines(runs, decode),
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".part")
+    tmp.write_text(json.dumps(report, indent=1))
+    os.replace(tmp, path)

@@ -1,0 +1,108 @@
+"""The evaluated category set: ids, names and the thing/stuff split, in COCO-panoptic form."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from .errors import PanopticInputError
+
+
+@dataclass(frozen=True)
+class Category:
+    """One evaluated class: `id` is the dataset's own category id (Cityscapes: the label id)."""
+
+    id: int
+    name: str
+    isthing: bool
+
+
+@dataclass(frozen=True)
+class CategorySet:
+    """The classes of an evaluation, in a fixed order that defines the dense class index.
+
+    Segments whose category is not in the set are an error (not silently void): a typo in a
+    prediction file must not quietly lower nobody's score.
+    """
+
+    categories: tuple[Category, ...]
+    _sorted_ids: np.ndarray = field(init=False, repr=False, compare=False)
+    _sorted_index: np.ndarray = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if not self.categories:
+            raise PanopticInputError("categories", "the category set is empty")
+        ids = np.array([c.id for c in self.categories], dtype=np.int64)
+        order = np.argsort(ids, kind="stable")
+        duplicated = ids[order][1:][np.diff(ids[order]) == 0]
+        if duplicated.size:
+            raise PanopticInputError(
+                "categories", f"duplicate category ids {sorted(set(duplicated.tolist()))}"
+            )
+        object.__setattr__(self, "_sorted_ids", ids[order])
+        object.__setattr__(self, "_sorted_index", order.astype(np.int64))
+
+    @classmethod
+    def from_coco(
+        cls, items: Iterable[Mapping[str, Any]], *, source: str = "categories"
+    ) -> CategorySet:
+        """Build from a COCO-panoptic `categories` list (`id`, `name`, `isthing`)."""
+        out = []
+        for k, item in enumerate(items):
+            if not isinstance(item, Mapping):
+                raise PanopticInputError(source, f"category #{k} is not an object: {item!r}")
+            cid, isthing = item.get("id"), item.get("isthing", 0)
+            if isinstance(cid, bool) or not isinstance(cid, int):
+                raise PanopticInputError(source, f"category #{k} has no integer id: {item!r}")
+            if isthing not in (0, 1):  # also accepts True/False
+                raise PanopticInputError(
+                    source, f"category {cid} has isthing={isthing!r}, expected 0 or 1"
+                )
+            out.append(Category(cid, str(item.get("name", cid)), bool(isthing)))
+        return cls(tuple(out))
+
+    def to_coco(self) -> list[dict[str, Any]]:
+        """The COCO-panoptic `categories` list (without colours)."""
+        return [{"id": c.id, "name": c.name, "isthing": int(c.isthing)} for c in self.categories]
+
+    def __len__(self) -> int:
+        return len(self.categories)
+
+    @property
+    def ids(self) -> np.ndarray:
+        """(C,) int64 category ids in set order."""
+        return np.array([c.id for c in self.categories], dtype=np.int64)
+
+    @property
+    def isthing(self) -> np.ndarray:
+        """(C,) bool, True for thing classes."""
+        return np.array([c.isthing for c in self.categories], dtype=bool)
+
+    @property
+    def thing_ids(self) -> tuple[int, ...]:
+        """The thing category ids in set order: the model's thing index k is `thing_ids[k]`
+        (docs/contracts.md §1), the label order of mask AP."""
+        return tuple(c.id for c in self.categories if c.isthing)
+
+    @property
+    def contiguous_ids(self) -> tuple[int, ...]:
+        """The category id of each contiguous class index: stuff first, then things, each in
+        set order (docs/contracts.md §1), the label order of mIoU."""
+        stuff = tuple(c.id for c in self.categories if not c.isthing)
+        return stuff + self.thing_ids
+
+    def index_of(self, category_ids: np.ndarray, *, source: str) -> np.ndarray:
+        """Dense class indices of `category_ids`; an id outside the set is an error."""
+        ids = np.asarray(category_ids, dtype=np.int64)
+        pos = np.searchsorted(self._sorted_ids, ids)
+        pos_clipped = np.minimum(pos, len(self._sorted_ids) - 1)
+        unknown = self._sorted_ids[pos_clipped] != ids
+        if np.any(unknown):
+            bad = sorted(set(ids[unknown].tolist()))
+            raise PanopticInputError(
+                source, f"unknown category ids {bad} (not in the evaluated category set)"
+            )
+        return self._sorted_index[pos_clipped]

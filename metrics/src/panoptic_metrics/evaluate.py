@@ -1,0 +1,257 @@
+"""Dataset evaluation over worker processes.
+
+Workers decode and match image pairs and send back only each image's small state
+(`ImageStats`, a few hundred bytes; for mask AP also the gt's instances as compressed RLEs,
+taken from the same decoded map); the parent adds them in dataset order, so the results are
+bit-identical whatever the number of workers. Each worker reuses its id-map buffers across
+images, and nothing of an image outlives its match: memory stays flat in the dataset size.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import os
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+
+from . import kernels, png
+from .accumulator import PanopticAccumulator
+from .categories import CategorySet
+from .coco_instances import ImageInstances
+from .errors import PanopticInputError
+from .io import DEFAULT_MAX_PIXELS
+from .matching import ImageStats, Mode, check_mode, match_image
+from .panoptic_instances import instances_from_panoptic
+from .readers.cityscapes import cityscapes_categories, cityscapes_sources
+from .readers.coco import load_coco_panoptic, pair_images
+from .results import PanopticResults
+from .segmentation import PanopticImage
+
+log = logging.getLogger(__name__)
+
+
+class ImageSource(Protocol):
+    """Anything that loads one image lazily (in a worker): COCO PNG, Cityscapes instanceIds."""
+
+    def load(
+        self,
+        *,
+        expected_shape: tuple[int, int] | None = None,
+        out: np.ndarray | None = None,
+        max_pixels: int = DEFAULT_MAX_PIXELS,
+    ) -> PanopticImage: ...
+
+
+Pair = tuple[ImageSource, ImageSource]
+
+
+def available_cores() -> int:
+    """CPU cores this process may use (its affinity mask where the OS has one)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # macOS, Windows
+        return os.cpu_count() or 1
+
+
+@dataclass(frozen=True)
+class MatchSettings:
+    """What every worker needs to match an image pair (sent to each worker once)."""
+
+    categories: CategorySet
+    mode: Mode = "strict"
+    n_bins: int = 20  # bins of the best-overlap IoU histogram
+    max_pixels: int = DEFAULT_MAX_PIXELS  # the decompression-bomb limit per PNG
+    thing_ids: tuple[int, ...] | None = None  # also extract these things' gt instances (mask AP)
+
+
+Matched = tuple[ImageStats, ImageInstances | None]  # an image's PQ state, its gt instances
+
+
+class _Worker:
+    """Per-process state: the evaluation settings and two id-map buffers reused across images
+    (allocating ~8 MiB per image costs page faults; see PERF-NOTES.md)."""
+
+    def __init__(self, settings: MatchSettings):
+        self.settings = settings
+        self.buffers: list[np.ndarray] | None = None
+
+    def _load(self, source: ImageSource, shape: tuple[int, int] | None, slot: int) -> PanopticImage:
+        out = None if self.buffers is None else self.buffers[slot]
+        max_pixels = self.settings.max_pixels
+        try:
+            return source.load(expected_shape=shape, out=out, max_pixels=max_pixels)
+        except PanopticInputError:
+            raise
+        except ValueError:  # `out` has another size: a new image size, so new buffers
+            if out is None:
+                raise
+        image = source.load(expected_shape=shape, max_pixels=max_pixels)
+        self.buffers = [np.empty(image.ids.shape, np.uint32) for _ in range(2)]
+        return image
+
+    def __call__(self, pair: Pair) -> Matched:
+        """Match one pair; with `thing_ids`, also the gt's instances for mask AP (from the
+        same decoded map, before its buffer is reused)."""
+        settings = self.settings
+        gt = self._load(pair[0], None, 0)
+        pred = self._load(pair[1], gt.ids.shape, 1)
+        if self.buffers is None:
+            self.buffers = [np.empty(gt.ids.shape, np.uint32) for _ in range(2)]
+        stats = match_image(
+            gt, pred, settings.categories, mode=settings.mode, n_bins=settings.n_bins
+        )
+        if settings.thing_ids is None:
+            return stats, None
+        return stats, instances_from_panoptic(gt, settings.thing_ids)
+
+
+_WORKER: _Worker | None = None
+
+
+def _init_worker(settings: MatchSettings) -> None:
+    global _WORKER
+    _WORKER = _Worker(settings)
+
+
+def _run(pair: Pair) -> Matched:
+    assert _WORKER is not None, "worker not initialised"
+    return _WORKER(pair)
+
+
+def _warm_up(*, with_instances: bool) -> None:
+    """Compile (or load from numba's cache) every kernel once, before workers fork."""
+    png.warm_up()
+    rgb = np.zeros((1, 1, 3), np.uint8)
+    kernels.rgb_to_ids(rgb, np.empty((1, 1), np.uint32))
+    one = np.ones(1, np.int64)
+    for gt_dtype in (np.uint32, np.int64):  # PNG maps are uint32, Cityscapes gt int64
+        for pred_dtype in (np.uint32, np.int64):
+            kernels.intersection_table(
+                np.ones(1, gt_dtype), np.ones(1, pred_dtype), one, one, one, one
+            )
+    kernels.match_segments(
+        np.ones((2, 2), np.int64),
+        np.array([-1, 0]),
+        np.zeros(2, bool),
+        np.ones(2, np.int64),
+        np.array([-1, 0]),
+        np.ones(1, bool),
+        True,
+        20,
+    )
+    if with_instances:
+        for dtype in (np.uint32, np.int64):
+            kernels.segment_rles(np.ones((1, 1), dtype), one, one)
+
+
+def _progress(items: Iterator[Matched], total: int, enabled: bool) -> Iterable[Matched]:
+    if not enabled:
+        return items
+    try:
+        from tqdm import tqdm
+    except ImportError:  # tqdm is an optional extra
+        return items
+    bar: Iterable[Matched] = tqdm(items, total=total, desc="panoptic", unit="img", leave=False)
+    return bar
+
+
+def match_pairs(
+    pairs: Sequence[Pair], settings: MatchSettings, *, workers: int | None, progress: bool
+) -> Iterator[Matched]:
+    """Each pair's state (and gt instances, see `MatchSettings`), in dataset order, computed
+    by `workers` processes (default all available cores; 1 runs in this process)."""
+    check_mode(settings.mode)
+    workers = available_cores() if workers is None else workers
+    if workers < 1:
+        raise ValueError(f"workers must be >= 1, got {workers}")
+    workers = min(workers, max(1, len(pairs)))
+    start = time.perf_counter()
+    _warm_up(with_instances=settings.thing_ids is not None)
+    if workers == 1:
+        yield from _progress(map(_Worker(settings), pairs), len(pairs), progress)
+    else:
+        chunksize = max(1, min(16, len(pairs) // (workers * 8)))
+        with multiprocessing.get_context().Pool(workers, _init_worker, (settings,)) as pool:
+            results = pool.imap(_run, pairs, chunksize=chunksize)
+            yield from _progress(results, len(pairs), progress)
+    elapsed = time.perf_counter() - start
+    log.info("evaluated %d images with %d workers in %.2f s", len(pairs), workers, elapsed)
+
+
+def evaluate_pairs(
+    pairs: Sequence[Pair],
+    categories: CategorySet,
+    *,
+    mode: Mode = "strict",
+    workers: int | None = None,
+    progress: bool = True,
+    n_bins: int = 20,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+) -> PanopticResults:
+    """Evaluate (ground truth, prediction) image sources, in parallel.
+
+    Args:
+        pairs: sources with a `load()` method, e.g. from `load_coco_panoptic`.
+        categories: the evaluated classes.
+        mode: "strict" (panopticapi) or "pixels".
+        workers: worker processes; default all available cores; 1 runs in this process.
+        progress: show a tqdm progress bar (when tqdm is installed).
+        n_bins: bins of the best-overlap IoU histogram.
+        max_pixels: the decompression-bomb limit per PNG.
+    """
+    accumulator = PanopticAccumulator(categories, mode=mode, n_bins=n_bins)
+    settings = MatchSettings(categories, mode, n_bins, max_pixels)
+    for stats, _ in match_pairs(pairs, settings, workers=workers, progress=progress):
+        accumulator.add(stats)
+    return accumulator.compute()
+
+
+def coco_pairs(
+    gt_json: str | os.PathLike[str],
+    gt_folder: str | os.PathLike[str],
+    pred_json: str | os.PathLike[str],
+    pred_folder: str | os.PathLike[str],
+) -> tuple[list[Pair], CategorySet]:
+    """The (gt, prediction) sources of two COCO-panoptic sets, and the gt's categories."""
+    gt = load_coco_panoptic(gt_json, gt_folder)
+    if gt.categories is None:
+        raise PanopticInputError(str(gt_json), "the ground-truth JSON has no 'categories'")
+    pred = load_coco_panoptic(pred_json, pred_folder, categories=gt.categories)
+    pairs = pair_images(gt.images, pred.images, gt_name=str(gt_json), pred_name=str(pred_json))
+    return pairs, gt.categories
+
+
+def evaluate_coco(
+    gt_json: str | os.PathLike[str],
+    gt_folder: str | os.PathLike[str],
+    pred_json: str | os.PathLike[str],
+    pred_folder: str | os.PathLike[str],
+    **options: Any,
+) -> PanopticResults:
+    """Evaluate COCO-panoptic predictions against COCO-panoptic ground truth.
+
+    The categories are the ground truth's; `options` are those of `evaluate_pairs`.
+    """
+    pairs, categories = coco_pairs(gt_json, gt_folder, pred_json, pred_folder)
+    return evaluate_pairs(pairs, categories, **options)
+
+
+def evaluate_cityscapes(
+    gt_folder: str | os.PathLike[str],
+    pred_json: str | os.PathLike[str],
+    pred_folder: str | os.PathLike[str],
+    **options: Any,
+) -> PanopticResults:
+    """Evaluate COCO-panoptic predictions against Cityscapes `*_gtFine_instanceIds.png`
+    (e.g. `gtFine/val`), with the 19 Cityscapes evaluation classes."""
+    categories = cityscapes_categories()
+    gt = cityscapes_sources(gt_folder)
+    pred = load_coco_panoptic(pred_json, pred_folder, categories=categories)
+    pairs = pair_images(gt, pred.images, gt_name=str(Path(gt_folder)), pred_name=str(pred_json))
+    return evaluate_pairs(pairs, categories, **options)

@@ -1,0 +1,204 @@
+"""Files in and out: the one panoptic PNG reader, JSON reading, safe paths, atomic writes.
+
+Every PNG of the library is decoded by `read_panoptic_png`: the header (signature, size, colour
+type, bit depth) is validated before any pixel is decoded, so an oversized or wrongly encoded
+file is refused cheaply; then `png.PngIdDecoder` (fused inflate + numba unfilter, checking
+every CRC) writes the ids into the caller's reused buffer.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import struct
+import tempfile
+import zlib
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath, PureWindowsPath
+from typing import Any, BinaryIO
+
+import numpy as np
+
+from .errors import PanopticInputError
+from .png import PngError, PngIdDecoder
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+# 2^27 pixels (e.g. 16384 x 8192): far above any panoptic dataset (Vistas tops out near 2e7),
+# small enough that the decoded buffers (4 + 3 bytes a pixel) stay under 1 GiB.
+DEFAULT_MAX_PIXELS = 1 << 27
+_COLOUR_TYPES = {0: "greyscale", 2: "RGB", 3: "palette", 4: "greyscale+alpha", 6: "RGBA"}
+
+
+@dataclass(frozen=True)
+class PngHeader:
+    """The IHDR fields of a PNG file."""
+
+    width: int
+    height: int
+    bit_depth: int
+    colour_type: int
+
+
+def read_png_header(path: str | os.PathLike[str]) -> PngHeader:
+    """Read and check the signature and IHDR chunk of a PNG, without decoding it."""
+    with _open(path) as f:
+        return _parse_header(f.read(33), path)
+
+
+def _open(path: str | os.PathLike[str]) -> BinaryIO:
+    try:
+        return open(path, "rb")
+    except FileNotFoundError:
+        raise PanopticInputError(str(path), "file not found") from None
+    except OSError as exc:
+        raise PanopticInputError(str(path), f"cannot read the file ({exc})") from None
+
+
+def _parse_header(head: bytes, path: str | os.PathLike[str]) -> PngHeader:
+    if not head.startswith(PNG_SIGNATURE):
+        raise PanopticInputError(str(path), "not a PNG file (bad signature)")
+    if len(head) < 33 or head[12:16] != b"IHDR":
+        raise PanopticInputError(str(path), "corrupt or truncated PNG (no IHDR chunk)")
+    width, height, depth, colour = struct.unpack(">IIBB", head[16:26])
+    if zlib.crc32(head[12:29]) != struct.unpack(">I", head[29:33])[0]:
+        raise PanopticInputError(str(path), "corrupt PNG (IHDR checksum mismatch)")
+    return PngHeader(width, height, depth, colour)
+
+
+def _check_header(path: Path, header: PngHeader, max_pixels: int) -> None:
+    if header.colour_type != 2:
+        kind = _COLOUR_TYPES.get(header.colour_type, f"colour type {header.colour_type}")
+        raise PanopticInputError(
+            str(path),
+            f"has colour type {kind}; panoptic PNGs must be 8-bit RGB (id = R + 256 G + 65536 B)",
+        )
+    if header.bit_depth != 8:
+        raise PanopticInputError(
+            str(path),
+            f"has {header.bit_depth} bits per channel; panoptic PNGs must be 8-bit RGB",
+        )
+    pixels = header.width * header.height
+    if pixels == 0 or pixels > max_pixels:
+        raise PanopticInputError(
+            str(path),
+            f"is {header.width}x{header.height} = {pixels} pixels, outside 1..{max_pixels} "
+            "(a decompression bomb? raise max_pixels if the image is genuine)",
+        )
+
+
+def read_panoptic_png(
+    path: str | os.PathLike[str],
+    *,
+    expected_shape: tuple[int, int] | None = None,
+    out: np.ndarray | None = None,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+) -> np.ndarray:
+    """Decode a COCO-panoptic PNG into segment ids, id = R + 256 G + 65536 B.
+
+    Args:
+        path: the PNG file.
+        expected_shape: (height, width) it must have (its ground truth's), checked from the
+            header before decoding.
+        out: an (H, W) uint32 C-contiguous buffer to decode into (reused across images).
+        max_pixels: refuse larger images before decoding them (decompression bombs).
+
+    Returns:
+        (H, W) uint32 segment ids (`out` when given).
+
+    Raises:
+        PanopticInputError: missing file, not a PNG, corrupt or truncated data, a colour type
+            other than RGB or a bit depth other than 8, a size over `max_pixels` or different
+            from `expected_shape`.
+    """
+    path = Path(path)
+    with _open(path) as f:
+        head = f.read(33)
+        header = _parse_header(head, path)
+        _check_header(path, header, max_pixels)
+        shape = (header.height, header.width)
+        if expected_shape is not None and tuple(expected_shape) != shape:
+            raise PanopticInputError(
+                str(path),
+                f"is {header.width}x{header.height} (width x height) but its ground truth is "
+                f"{expected_shape[1]}x{expected_shape[0]}",
+            )
+        if out is None:
+            out = np.empty(shape, dtype=np.uint32)
+        elif out.shape != shape or out.dtype != np.uint32 or not out.flags.c_contiguous:
+            raise ValueError(f"out must be a C-contiguous {shape} uint32 array")
+        try:
+            data = head + f.read()
+        except OSError as exc:
+            raise PanopticInputError(str(path), f"cannot read the file ({exc})") from None
+    try:
+        _png_decoder().decode(data, name=str(path), out=out)
+    except PngError as exc:
+        raise PanopticInputError(str(path), f"corrupt or truncated PNG ({exc.problem})") from None
+    return out
+
+
+_PNG_DECODER: PngIdDecoder | None = None
+
+
+def _png_decoder() -> PngIdDecoder:
+    """This process's decoder (`png.PngIdDecoder`: zlib-ng inflate + numba unfilter when
+    zlib-ng is installed); the checks above have run, so it needs no size limit."""
+    global _PNG_DECODER
+    if _PNG_DECODER is None:
+        _PNG_DECODER = PngIdDecoder(rgb_only=True, max_pixels=None)
+    return _PNG_DECODER
+
+
+def safe_join(folder: str | os.PathLike[str], file_name: Any, *, source: str) -> Path:
+    """`folder / file_name`, refusing names that could leave the folder.
+
+    Refused: non-strings, empty names, absolute paths (POSIX or Windows, drive letters), any
+    `..` component, NUL bytes. Subfolders (`city/x.png`) are allowed.
+    """
+    if not isinstance(file_name, str) or not file_name or "\x00" in file_name:
+        raise PanopticInputError(source, f"file_name {file_name!r} is not a valid file name")
+    posix, windows = PurePosixPath(file_name), PureWindowsPath(file_name)
+    if posix.is_absolute() or windows.is_absolute() or windows.drive or windows.root:
+        raise PanopticInputError(
+            source, f"file_name {file_name!r} is an absolute path; it must be relative"
+        )
+    if ".." in posix.parts or ".." in windows.parts:
+        raise PanopticInputError(source, f"file_name {file_name!r} points outside its folder")
+    return Path(folder) / file_name
+
+
+def read_json(path: str | os.PathLike[str]) -> Any:
+    """Parse a JSON file; a missing or malformed file is a PanopticInputError naming it."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            return json.load(f)
+    except FileNotFoundError:
+        raise PanopticInputError(str(path), "file not found") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise PanopticInputError(str(path), f"cannot read the file ({exc})") from None
+    except json.JSONDecodeError as exc:
+        raise PanopticInputError(str(path), f"invalid JSON ({exc})") from None
+
+
+def write_text_atomic(text: str, path: str | os.PathLike[str]) -> None:
+    """Write `text` to `path` through a temporary file in the same folder and a rename."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_json_atomic(data: Any, path: str | os.PathLike[str]) -> None:
+    """Write strict JSON (NaN is refused: use None) atomically."""
+    write_text_atomic(json.dumps(data, indent=1, allow_nan=False) + "\n", path)
+
+
+def json_float(x: float) -> float | None:
+    """A float for strict JSON: NaN (undefined, e.g. a class with nothing to average) -> None."""
+    return None if np.isnan(x) else float(x)

@@ -1,0 +1,266 @@
+"""Panoptic quality kernels: RGB -> ids, the per-image intersection table, the matching."""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+OK, UNKNOWN_GT_ID, UNKNOWN_PRED_ID = 0, 1, 2
+
+
+@njit(cache=True, nogil=True)
+def rgb_to_ids(rgb: np.ndarray, out: np.ndarray) -> None:  # pragma: no cover - numba
+    """Decode (H, W, 3) uint8 RGB into `out` (H, W) uint32 ids, R + 256 G + 65536 B."""
+    h, w = out.shape
+    for i in range(h):
+        for j in range(w):
+            out[i, j] = (
+                np.uint32(rgb[i, j, 0])
+                | (np.uint32(rgb[i, j, 1]) << np.uint32(8))
+                | (np.uint32(rgb[i, j, 2]) << np.uint32(16))
+            )
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _lookup(value: int, keys: np.ndarray, rank: np.ndarray) -> int:  # pragma: no cover
+    """Dense index of `value`: 0 for void, rank[k] if keys[k] == value, -1 if absent."""
+    if value == 0:
+        return 0
+    lo, hi = 0, keys.shape[0]
+    while lo < hi:
+        mid = (lo + hi) >> 1
+        if keys[mid] < value:
+            lo = mid + 1
+        else:
+            hi = mid
+    if lo < keys.shape[0] and keys[lo] == value:
+        return int(rank[lo])
+    return -1
+
+
+@njit(cache=True, nogil=True)
+def intersection_table(
+    gt: np.ndarray,
+    pred: np.ndarray,
+    gt_keys: np.ndarray,
+    gt_rank: np.ndarray,
+    pred_keys: np.ndarray,
+    pred_rank: np.ndarray,
+) -> tuple[np.ndarray, int, int]:  # pragma: no cover - numba
+    """Pixel counts of every (gt, pred) pair of dense indices, by run-length accumulation.
+
+    Args:
+        gt, pred: (N,) flattened segment-id maps of equal length (int64 or uint32).
+        gt_keys: (n_gt,) int64 sorted gt segment ids; gt_rank: their dense indices (1..n_gt).
+        pred_keys, pred_rank: the same for the prediction.
+
+    Returns:
+        (table, status, value): table (n_gt + 1, n_pred + 1) int64 with row/column 0 = void;
+        status OK, UNKNOWN_GT_ID or UNKNOWN_PRED_ID with the offending id in `value`.
+    """
+    table = np.zeros((gt_keys.shape[0] + 1, pred_keys.shape[0] + 1), dtype=np.int64)
+    n = gt.shape[0]
+    if n == 0:
+        return table, OK, 0
+    prev_g, prev_p = gt[0], pred[0]
+    gi = _lookup(prev_g, gt_keys, gt_rank)
+    if gi < 0:
+        return table, UNKNOWN_GT_ID, int(prev_g)
+    pi = _lookup(prev_p, pred_keys, pred_rank)
+    if pi < 0:
+        return table, UNKNOWN_PRED_ID, int(prev_p)
+    run = 0
+    for k in range(n):
+        g, p = gt[k], pred[k]
+        if g == prev_g and p == prev_p:
+            run += 1
+            continue
+        table[gi, pi] += run
+        run = 1
+        if g != prev_g:
+            gi = _lookup(g, gt_keys, gt_rank)
+            if gi < 0:
+                return table, UNKNOWN_GT_ID, int(g)
+            prev_g = g
+        if p != prev_p:
+            pi = _lookup(p, pred_keys, pred_rank)
+            if pi < 0:
+                return table, UNKNOWN_PRED_ID, int(p)
+            prev_p = p
+    table[gi, pi] += run
+    return table, OK, 0
+
+
+@njit(cache=True, nogil=True, inline="always")
+def iou_bin(inter: int, union: int, n_bins: int) -> int:  # pragma: no cover - numba
+    """Histogram bin of IoU = inter / union: bin k holds (k / n, (k + 1) / n], bin 0 also 0.
+
+    Exact in integers, so IoU > 0.5 (a PQ match) is exactly the upper half of an even n.
+    IoUs above 1 (possible in strict mode when the JSON area is smaller than the pixels)
+    land in the last bin.
+    """
+    if inter <= 0:
+        return 0
+    k = (n_bins * inter + union - 1) // union - 1
+    return min(k, n_bins - 1)
+
+
+@njit(cache=True, nogil=True)
+def match_segments(
+    table: np.ndarray,
+    gt_class: np.ndarray,
+    gt_crowd: np.ndarray,
+    gt_area: np.ndarray,
+    pred_class: np.ndarray,
+    is_stuff: np.ndarray,
+    strict: bool,
+    n_bins: int,
+) -> tuple[
+    np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray
+]:  # pragma: no cover - numba
+    """PQ and PQ† sums of one image from its intersection table.
+
+    Args:
+        table: (n_gt + 1, n_pred + 1) int64 pixel counts, row/column 0 = void.
+        gt_class, pred_class: (n + 1,) int64 dense class of each segment (entry 0 unused).
+        gt_crowd: (n_gt + 1,) bool crowd flags. gt_area: (n_gt + 1,) int64 gt areas (the JSON
+            area in strict mode, the pixel count otherwise); prediction areas are always pixels.
+        is_stuff: (C,) bool per class.
+        strict: consult only the last crowd segment of a class (panopticapi); else all of them.
+        n_bins: bins of the best-overlap IoU histogram.
+
+    Returns:
+        tp, fp, fn (C,) int64; iou_sum (C,) float64; dagger_n (C,) int64 (images where the
+        stuff class is in the gt); dagger_iou (C,) float64 (Σ IoU of the merged stuff
+        segments when > 0); best_bin (n_gt,) int64 per gt segment, -1 for crowd.
+    """
+    n_classes = is_stuff.shape[0]
+    pred_area = np.zeros(table.shape[1], np.int64)
+    for g in range(table.shape[0]):
+        for p in range(table.shape[1]):
+            pred_area[p] += table[g, p]
+    tp, fn, iou_sum, pred_matched, best_bin = _true_positives(
+        table, gt_class, gt_crowd, gt_area, pred_class, pred_area, n_classes, n_bins
+    )
+    fp = np.zeros(n_classes, np.int64)
+    _false_positives(table, gt_class, gt_crowd, pred_class, pred_area, pred_matched, strict, fp)
+    dagger_n, dagger_iou = _stuff_dagger(
+        table, gt_class, gt_crowd, gt_area, pred_class, pred_area, is_stuff
+    )
+    return tp, fp, fn, iou_sum, dagger_n, dagger_iou, best_bin
+
+
+@njit(cache=True, nogil=True)
+def _true_positives(
+    table: np.ndarray,
+    gt_class: np.ndarray,
+    gt_crowd: np.ndarray,
+    gt_area: np.ndarray,
+    pred_class: np.ndarray,
+    pred_area: np.ndarray,
+    n_classes: int,
+    n_bins: int,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:  # pragma: no cover
+    """Same-class pairs with IoU > 0.5 (TP), unmatched non-crowd gt (FN), best-IoU bins."""
+    n_gt, n_pred = table.shape[0] - 1, table.shape[1] - 1
+    tp = np.zeros(n_classes, np.int64)
+    fn = np.zeros(n_classes, np.int64)
+    iou_sum = np.zeros(n_classes, np.float64)
+    pred_matched = np.zeros(n_pred + 1, np.bool_)
+    best_bin = np.full(n_gt, -1, np.int64)
+    for g in range(1, n_gt + 1):
+        if gt_crowd[g]:
+            continue
+        c = gt_class[g]
+        matched = False
+        best_num, best_den = 0, 1
+        for p in range(1, n_pred + 1):
+            inter = table[g, p]
+            if inter == 0 or pred_class[p] != c:
+                continue
+            union = pred_area[p] + gt_area[g] - inter - table[0, p]
+            if 2 * inter > union:  # IoU > 0.5, exactly
+                tp[c] += 1
+                iou_sum[c] += inter / union
+                matched = True
+                pred_matched[p] = True
+            if inter * best_den > best_num * union:
+                best_num, best_den = inter, union
+        best_bin[g - 1] = iou_bin(best_num, best_den, n_bins)
+        if not matched:
+            fn[c] += 1
+    return tp, fn, iou_sum, pred_matched, best_bin
+
+
+@njit(cache=True, nogil=True)
+def _stuff_dagger(
+    table: np.ndarray,
+    gt_class: np.ndarray,
+    gt_crowd: np.ndarray,
+    gt_area: np.ndarray,
+    pred_class: np.ndarray,
+    pred_area: np.ndarray,
+    is_stuff: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:  # pragma: no cover - numba
+    """PQ† sums of the stuff classes: all non-crowd gt and all pred segments of a class
+    merged; (1, IoU if > 0) for each stuff class present in the gt."""
+    n_classes = is_stuff.shape[0]
+    n_gt, n_pred = table.shape[0] - 1, table.shape[1] - 1
+    present = np.zeros(n_classes, np.bool_)
+    gt_sum = np.zeros(n_classes, np.int64)
+    pred_sum = np.zeros(n_classes, np.int64)
+    void_sum = np.zeros(n_classes, np.int64)
+    inter = np.zeros(n_classes, np.int64)
+    for p in range(1, n_pred + 1):
+        pred_sum[pred_class[p]] += pred_area[p]
+        void_sum[pred_class[p]] += table[0, p]
+    for g in range(1, n_gt + 1):
+        if gt_crowd[g]:
+            continue
+        c = gt_class[g]
+        present[c] = True
+        gt_sum[c] += gt_area[g]
+        for p in range(1, n_pred + 1):
+            if pred_class[p] == c:
+                inter[c] += table[g, p]
+    dagger_n = np.zeros(n_classes, np.int64)
+    dagger_iou = np.zeros(n_classes, np.float64)
+    for c in range(n_classes):
+        if is_stuff[c] and present[c]:
+            dagger_n[c] = 1
+            if inter[c] > 0:
+                dagger_iou[c] = inter[c] / (gt_sum[c] + pred_sum[c] - inter[c] - void_sum[c])
+    return dagger_n, dagger_iou
+
+
+@njit(cache=True, nogil=True)
+def _false_positives(
+    table: np.ndarray,
+    gt_class: np.ndarray,
+    gt_crowd: np.ndarray,
+    pred_class: np.ndarray,
+    pred_area: np.ndarray,
+    pred_matched: np.ndarray,
+    strict: bool,
+    fp: np.ndarray,
+) -> None:  # pragma: no cover - numba
+    """Add the unmatched predictions that are not mostly on void + same-class crowd to `fp`."""
+    n_gt, n_pred = table.shape[0] - 1, table.shape[1] - 1
+    last_crowd = np.zeros(fp.shape[0], np.int64)  # 0: no crowd segment of that class
+    for g in range(1, n_gt + 1):
+        if gt_crowd[g]:
+            last_crowd[gt_class[g]] = g
+    for p in range(1, n_pred + 1):
+        if pred_matched[p]:
+            continue
+        c = pred_class[p]
+        ignored = table[0, p]
+        if strict:
+            if last_crowd[c] > 0:
+                ignored += table[last_crowd[c], p]
+        else:
+            for g in range(1, n_gt + 1):
+                if gt_crowd[g] and gt_class[g] == c:
+                    ignored += table[g, p]
+        if 2 * ignored <= pred_area[p]:  # not more than half on void + crowd
+            fp[c] += 1

@@ -1,0 +1,121 @@
+"""Match one ground-truth image against its prediction: the per-image PQ/PQ† state."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+
+from . import kernels
+from .categories import CategorySet
+from .errors import PanopticInputError
+from .segmentation import ImageId, PanopticImage
+
+Mode = Literal["strict", "pixels"]
+MODES: tuple[Mode, ...] = ("strict", "pixels")
+
+# Columns of the per-image, per-class sums (the whole state of an image).
+SUM_COLUMNS = ("tp", "fp", "fn", "iou_sum", "dagger_n", "dagger_iou_sum")
+TP, FP, FN, IOU_SUM, DAGGER_N, DAGGER_IOU = range(len(SUM_COLUMNS))
+
+
+@dataclass(frozen=True, eq=False)
+class ImageStats:
+    """The small state one image contributes: what a worker sends back.
+
+    Attributes:
+        image_id: the image's id.
+        classes: (k,) int64 dense indices of the classes this image touches.
+        sums: (k, 6) float64 per class: tp, fp, fn, iou_sum, dagger_n, dagger_iou_sum.
+        hist_class, hist_bin: (m,) int64 class and best-overlap IoU bin of every non-crowd
+            gt segment of the image.
+    """
+
+    image_id: ImageId | None
+    classes: np.ndarray
+    sums: np.ndarray
+    hist_class: np.ndarray
+    hist_bin: np.ndarray
+
+
+def check_mode(mode: str) -> Mode:
+    """Return `mode` if it is a known evaluation mode, else raise naming the choices."""
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+    return mode
+
+
+def intersection(gt: PanopticImage, pred: PanopticImage) -> np.ndarray:
+    """The (n_gt + 1, n_pred + 1) pixel-count table of two images, with every check on ids."""
+    if gt.ids.shape != pred.ids.shape:
+        raise PanopticInputError(
+            pred.source,
+            f"prediction is {_size(pred.ids.shape)} but its ground truth {gt.source} is "
+            f"{_size(gt.ids.shape)}",
+        )
+    table, status, value = kernels.intersection_table(
+        gt.ids.reshape(-1),
+        pred.ids.reshape(-1),
+        *gt.segments.dense_lookup(),
+        *pred.segments.dense_lookup(),
+    )
+    if status != kernels.OK:
+        raise (gt if status == kernels.UNKNOWN_GT_ID else pred).unknown_id(value)
+    gt.check_areas(table.sum(axis=1)[1:])
+    pred.check_areas(table.sum(axis=0)[1:])
+    return table
+
+
+def _size(shape: tuple[int, ...]) -> str:
+    return "x".join(str(s) for s in shape[::-1]) + " (width x height)"
+
+
+def match_image(
+    gt: PanopticImage,
+    pred: PanopticImage,
+    categories: CategorySet,
+    *,
+    mode: Mode = "strict",
+    n_bins: int = 20,
+) -> ImageStats:
+    """Match a prediction against its ground truth and return the image's state.
+
+    Args:
+        gt, pred: the two images (same size).
+        categories: the evaluated classes; a segment of another category is an error.
+        mode: "strict" (panopticapi: gt area from the JSON where given, only the last crowd
+            segment of a class consulted) or "pixels" (pixel areas, every crowd segment).
+        n_bins: bins of the best-overlap IoU histogram.
+
+    Raises:
+        PanopticInputError: sizes differ, unknown ids or categories, segments without pixels.
+    """
+    check_mode(mode)
+    gt_class = categories.index_of(gt.segments.category_ids, source=gt.source)
+    pred_class = categories.index_of(pred.segments.category_ids, source=pred.source)
+    table = intersection(gt, pred)
+    gt_area = table.sum(axis=1)
+    if mode == "strict":
+        declared = gt.segments.areas
+        gt_area[1:] = np.where(declared > 0, declared, gt_area[1:])
+    tp, fp, fn, iou_sum, dagger_n, dagger_iou, best_bin = kernels.match_segments(
+        table,
+        np.concatenate(([-1], gt_class)),
+        np.concatenate(([False], gt.segments.iscrowd)),
+        gt_area,
+        np.concatenate(([-1], pred_class)),
+        ~categories.isthing,
+        mode == "strict",
+        n_bins,
+    )
+    sums = np.stack([tp, fp, fn, iou_sum, dagger_n, dagger_iou], axis=1).astype(np.float64)
+    classes = np.flatnonzero((sums[:, [TP, FP, FN, DAGGER_N]] != 0).any(axis=1))
+    counted = best_bin >= 0
+    return ImageStats(
+        image_id=gt.image_id,
+        classes=classes.astype(np.int64),
+        sums=np.ascontiguousarray(sums[classes]),
+        hist_class=gt_class[counted].astype(np.int64),
+        hist_bin=best_bin[counted],
+    )

@@ -1,0 +1,225 @@
+"""Everything a run's evaluation needs in one pass over the images: PQ/PQ† always, mIoU from
+semantic label maps and mask AP from instance predictions when asked for.
+
+Two entries, one result:
+
+- `RunAccumulator`, in memory and streaming: the trainer calls `update` per image during
+  inference (the mask AP ground truth comes from the panoptic ground truth itself, so nothing
+  is decoded twice), merges shards by `merge` or `distributed.all_reduce_run`.
+- `evaluate_run`, from files: COCO-panoptic ground truth and predictions plus, optionally, a
+  COCO results JSON of detections, over worker processes; each ground-truth PNG is decoded
+  once for PQ and for the mask AP ground truth. mIoU needs semantic predictions, which the
+  run directory does not hold (docs/contracts.md §4), so it is in-memory only.
+
+`RunResults.to_json()` is the body of a run's metrics.json (docs/contracts.md §4): the PQ keys
+of §3 plus ``miou``, ``per_class_iou`` and ``mask_ap`` (null when not computed); the caller
+adds ``split`` and ``dataset``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from .accumulator import PanopticAccumulator
+from .categories import CategorySet
+from .errors import PanopticInputError
+from .evaluate import MatchSettings, coco_pairs, match_pairs
+from .io import DEFAULT_MAX_PIXELS, json_float, write_json_atomic
+from .mask_ap import MaskAP, MaskAPResult
+from .matching import ImageStats, Mode, match_image
+from .miou import MiouAccumulator, MiouResult
+from .panoptic_instances import instances_from_panoptic
+from .results import PanopticResults
+from .segmentation import PanopticImage, image_id_of
+
+__all__ = ["RunAccumulator", "RunResults", "evaluate_run"]
+
+
+@dataclass(frozen=True)
+class RunResults:
+    """The metrics of one run: PQ/PQ† results, and mIoU and mask AP where computed."""
+
+    panoptic: PanopticResults
+    miou: MiouResult | None = None
+    mask_ap: MaskAPResult | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        """metrics.json without `split` and `dataset`: the keys of `PanopticResults.to_json`
+        plus `miou` (a fraction), `per_class_iou` (by category id) and `mask_ap` (the object
+        of `MaskAPResult.to_json`, its `ap` the headline number), null when not computed."""
+        data = self.panoptic.to_json()
+        data["miou"] = None if self.miou is None else json_float(self.miou.miou)
+        data["per_class_iou"] = None if self.miou is None else self.miou.to_json()["per_class_iou"]
+        data["mask_ap"] = None if self.mask_ap is None else self.mask_ap.to_json()
+        return data
+
+    def write_json(self, path: str | os.PathLike[str], **extra: Any) -> None:
+        """Write `to_json()` and the `extra` keys (e.g. split, dataset) to `path` atomically."""
+        write_json_atomic({**self.to_json(), **extra}, path)
+
+
+class RunAccumulator:
+    """Streaming PQ/PQ†, and optionally mIoU and mask AP, over the images of a run.
+
+    Class indices follow docs/contracts.md §1: semantic labels are contiguous indices (stuff
+    first, then things: `CategorySet.contiguous_ids`), detection labels are thing indices
+    (`CategorySet.thing_ids`).
+
+    Args:
+        categories: the evaluated classes.
+        mode: "strict" (panopticapi, the default) or "pixels", for PQ.
+        miou: also compute mIoU; every `update` then needs both semantic maps.
+        mask_ap: also compute mask AP; every `update` then needs the detections, and the
+            ground-truth image an image_id.
+        ignore_index: the ignore label of the semantic maps.
+        max_detections: detections per image kept by COCOeval.
+        n_bins: bins of the best-overlap IoU histogram.
+    """
+
+    def __init__(
+        self,
+        categories: CategorySet,
+        *,
+        mode: Mode = "strict",
+        miou: bool = False,
+        mask_ap: bool = False,
+        ignore_index: int = 255,
+        max_detections: int = 100,
+        n_bins: int = 20,
+    ) -> None:
+        self.categories = categories
+        self.panoptic = PanopticAccumulator(categories, mode=mode, n_bins=n_bins)
+        self.miou = (
+            MiouAccumulator(
+                len(categories), ignore_index=ignore_index, category_ids=categories.contiguous_ids
+            )
+            if miou
+            else None
+        )
+        self.mask_ap = (
+            MaskAP(categories.thing_ids, max_detections=max_detections) if mask_ap else None
+        )
+
+    @property
+    def n_images(self) -> int:
+        return self.panoptic.n_images
+
+    def update(
+        self,
+        gt: PanopticImage,
+        pred: PanopticImage,
+        *,
+        gt_semantic: Any = None,
+        pred_semantic: Any = None,
+        detections: Mapping[str, Any] | None = None,
+    ) -> ImageStats:
+        """Add one image; nothing is added when anything fails.
+
+        Args:
+            gt, pred: the panoptic ground truth and prediction.
+            gt_semantic, pred_semantic: (H, W) contiguous class indices (with mIoU).
+            detections: ``labels`` (thing indices), ``scores``, ``masks`` or ``rles`` (with
+                mask AP), e.g. a `PanopticPrediction`'s instances before fusion.
+
+        Returns:
+            The image's PQ state.
+        """
+        stats = match_image(
+            gt, pred, self.categories, mode=self.panoptic.mode, n_bins=self.panoptic.n_bins
+        )
+        confusion = self._confusion(gt, gt_semantic, pred_semantic)
+        if self.mask_ap is not None:  # atomic on its own, so last of the checks
+            if detections is None:
+                raise PanopticInputError(gt.source, "mask AP is on: the detections are needed")
+            if gt.image_id is None:
+                raise PanopticInputError(gt.source, "mask AP needs the image's image_id")
+            instances = instances_from_panoptic(gt, self.categories.thing_ids)
+            self.mask_ap.update(gt.image_id, detections, instances)
+        elif detections is not None:
+            raise ValueError("detections given, but this accumulator computes no mask AP")
+        self.panoptic.add(stats)
+        if self.miou is not None and confusion is not None:
+            self.miou.add(*confusion)
+        return stats
+
+    def _confusion(self, gt: PanopticImage, gt_semantic: Any, pred_semantic: Any) -> Any:
+        """The image's mIoU confusion matrix and image count, or None without mIoU."""
+        given = gt_semantic is not None or pred_semantic is not None
+        if self.miou is None:
+            if given:
+                raise ValueError("semantic maps given, but this accumulator computes no mIoU")
+            return None
+        if gt_semantic is None or pred_semantic is None:
+            raise PanopticInputError(gt.source, "mIoU is on: gt_semantic and pred_semantic needed")
+        shape = tuple(np.shape(gt_semantic))
+        if shape != gt.ids.shape:
+            raise PanopticInputError(
+                "gt_semantic", f"has shape {shape}, its panoptic ground truth {gt.ids.shape}"
+            )
+        return self.miou.confusion_of(gt_semantic, pred_semantic)
+
+    def merge(self, other: RunAccumulator) -> RunAccumulator:
+        """Add another shard's state (set up the same way); returns self."""
+        if (other.miou is None) != (self.miou is None) or (other.mask_ap is None) != (
+            self.mask_ap is None
+        ):
+            raise ValueError("can only merge run accumulators computing the same metrics")
+        self.panoptic.merge(other.panoptic)
+        if self.miou is not None and other.miou is not None:
+            self.miou.merge(other.miou)
+        if self.mask_ap is not None and other.mask_ap is not None:
+            self.mask_ap.merge(other.mask_ap)
+        return self
+
+    def reset(self) -> None:
+        """Forget every image."""
+        for part in (self.panoptic, self.miou, self.mask_ap):
+            if part is not None:
+                part.reset()
+
+    def compute(self) -> RunResults:
+        """The results of every image added so far; the state is unchanged."""
+        return RunResults(
+            panoptic=self.panoptic.compute(),
+            miou=None if self.miou is None else self.miou.compute(),
+            mask_ap=None if self.mask_ap is None else self.mask_ap.compute(),
+        )
+
+
+def evaluate_run(
+    gt_json: str | os.PathLike[str],
+    gt_folder: str | os.PathLike[str],
+    pred_json: str | os.PathLike[str],
+    pred_folder: str | os.PathLike[str],
+    *,
+    detections_json: str | os.PathLike[str] | None = None,
+    mode: Mode = "strict",
+    workers: int | None = None,
+    progress: bool = True,
+    max_detections: int = 100,
+    n_bins: int = 20,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+) -> RunResults:
+    """PQ/PQ† of COCO-panoptic predictions and, given `detections_json` (a COCO results JSON,
+    e.g. a run's predictions/instances.json), mask AP, in one pass over the ground truth.
+
+    The options are those of `evaluate_coco`; `max_detections` is COCOeval's.
+    """
+    pairs, categories = coco_pairs(gt_json, gt_folder, pred_json, pred_folder)
+    mask_ap = None
+    if detections_json is not None:
+        mask_ap = MaskAP(categories.thing_ids, max_detections=max_detections)
+        mask_ap.read_predictions(detections_json)  # bad detections fail before any PNG is read
+    thing_ids = None if mask_ap is None else categories.thing_ids
+    settings = MatchSettings(categories, mode, n_bins, max_pixels, thing_ids)
+    panoptic = PanopticAccumulator(categories, mode=mode, n_bins=n_bins)
+    for stats, instances in match_pairs(pairs, settings, workers=workers, progress=progress):
+        panoptic.add(stats)
+        if mask_ap is not None and instances is not None:
+            mask_ap.add_instances(image_id_of(stats.image_id, str(gt_json)), instances)
+    return RunResults(panoptic.compute(), None, None if mask_ap is None else mask_ap.compute())

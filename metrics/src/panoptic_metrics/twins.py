@@ -1,0 +1,191 @@
+"""The plain-numpy twins of `kernels.py`: each kernel again, under the same name and with
+the same results, written as whole-array numpy (or plain Python): slow and obviously right.
+The tests compare every kernel with its twin; the library itself never calls them.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from . import kernels
+
+
+def rgb_to_ids(rgb: np.ndarray) -> np.ndarray:
+    """Twin of `kernels.rgb_to_ids`, returning the ids (as panopticapi's rgb2id computes them)."""
+    wide = rgb.astype(np.uint32)
+    ids: np.ndarray = wide[..., 0] + 256 * wide[..., 1] + 256 * 256 * wide[..., 2]
+    return ids
+
+
+def _dense(ids: np.ndarray, keys: np.ndarray, rank: np.ndarray) -> tuple[np.ndarray, int]:
+    ids = ids.astype(np.int64)
+    pos = np.minimum(np.searchsorted(keys, ids), max(len(keys) - 1, 0))
+    found = (keys[pos] == ids) if len(keys) else np.zeros(ids.shape, dtype=bool)
+    bad = ~found & (ids != 0)
+    if np.any(bad):
+        return ids, int(ids[np.argmax(bad)])
+    return np.where(ids == 0, 0, rank[pos] if len(keys) else 0), -1
+
+
+def intersection_table(
+    gt: np.ndarray,
+    pred: np.ndarray,
+    gt_keys: np.ndarray,
+    gt_rank: np.ndarray,
+    pred_keys: np.ndarray,
+    pred_rank: np.ndarray,
+) -> tuple[np.ndarray, int, int]:
+    """Twin of `kernels.intersection_table`: searchsorted + one bincount over pair indices."""
+    shape = (len(gt_keys) + 1, len(pred_keys) + 1)
+    gi, bad_g = _dense(gt, gt_keys, gt_rank)
+    pi, bad_p = _dense(pred, pred_keys, pred_rank)
+    empty = np.zeros(shape, dtype=np.int64)
+    if bad_g >= 0 and (bad_p < 0 or np.argmax(gt == bad_g) <= np.argmax(pred == bad_p)):
+        return empty, kernels.UNKNOWN_GT_ID, bad_g
+    if bad_p >= 0:
+        return empty, kernels.UNKNOWN_PRED_ID, bad_p
+    flat = gi * shape[1] + pi
+    table = np.bincount(flat, minlength=shape[0] * shape[1]).reshape(shape).astype(np.int64)
+    return table, kernels.OK, 0
+
+
+def match_segments(
+    table: np.ndarray,
+    gt_class: np.ndarray,
+    gt_crowd: np.ndarray,
+    gt_area: np.ndarray,
+    pred_class: np.ndarray,
+    is_stuff: np.ndarray,
+    strict: bool,
+    n_bins: int,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Twin of `kernels.match_segments`: the same rules as whole-table array algebra."""
+    n_classes = len(is_stuff)
+    gcls, pcls, crowd = gt_class[1:], pred_class[1:], gt_crowd[1:].astype(bool)
+    pred_area = table.sum(axis=0)
+    inter = table[1:, 1:]
+    union = pred_area[None, 1:] + gt_area[1:, None] - inter - table[0, None, 1:]
+    same = (gcls[:, None] == pcls[None, :]) & ~crowd[:, None] & (inter > 0)
+    iou = np.where(same, inter / np.maximum(union, 1), 0.0)
+    match = same & (iou > 0.5)
+    rows = np.nonzero(match)[0]
+    tp = np.bincount(gcls[rows], minlength=n_classes).astype(np.int64)
+    iou_sum = np.bincount(gcls[rows], weights=iou[match], minlength=n_classes)
+    unmatched_gt = ~match.any(axis=1) & ~crowd
+    fn = np.bincount(gcls[unmatched_gt], minlength=n_classes).astype(np.int64)
+    if strict:  # panopticapi keeps, per class, the crowd segment listed last
+        last = {int(c): g for g, c in enumerate(gcls) if crowd[g]}
+        used = np.zeros(len(gcls), dtype=bool)
+        used[list(last.values())] = True
+    else:
+        used = crowd
+    on_crowd = np.where(used[:, None] & (gcls[:, None] == pcls[None, :]), inter, 0).sum(axis=0)
+    ignored = table[0, 1:] + on_crowd
+    fp_mask = ~match.any(axis=0) & (ignored / pred_area[1:] <= 0.5)
+    fp = np.bincount(pcls[fp_mask], minlength=n_classes).astype(np.int64)
+    best = np.full(len(gcls), -1)
+    if iou.shape[1]:
+        best = np.where(same.any(axis=1), np.argmax(iou, axis=1), -1)
+    best_bin = np.full(len(gcls), -1, dtype=np.int64)
+    for g in np.nonzero(~crowd)[0]:
+        b = best[g]
+        num, den = (int(inter[g, b]), int(union[g, b])) if b >= 0 else (0, 1)
+        best_bin[g] = 0 if num == 0 else min((n_bins * num + den - 1) // den - 1, n_bins - 1)
+    merged = _stuff_dagger(table, gcls, crowd, gt_area, pcls, pred_area)
+    stuff = np.asarray(is_stuff, dtype=bool)
+    dn = np.zeros(n_classes, dtype=np.int64)
+    di = np.zeros(n_classes, dtype=np.float64)
+    for c, (n, v) in merged.items():
+        if stuff[c]:
+            dn[c], di[c] = n, v
+    return tp, fp, fn, iou_sum, dn, di, best_bin
+
+
+def _stuff_dagger(
+    table: np.ndarray,
+    gcls: np.ndarray,
+    crowd: np.ndarray,
+    gt_area: np.ndarray,
+    pcls: np.ndarray,
+    pred_area: np.ndarray,
+) -> dict[int, tuple[int, float]]:
+    """Per class present in the gt: (1, IoU of the merged gt and pred segments, or 0)."""
+    out: dict[int, tuple[int, float]] = {}
+    for c in np.unique(gcls[~crowd]).tolist():
+        g_rows = np.nonzero((gcls == c) & ~crowd)[0] + 1
+        p_cols = np.nonzero(pcls == c)[0] + 1
+        inter = int(table[np.ix_(g_rows, p_cols)].sum())
+        union = (
+            int(gt_area[g_rows].sum())
+            + int(pred_area[p_cols].sum())
+            - inter
+            - int(table[0, p_cols].sum())
+        )
+        out[c] = (1, inter / union if inter > 0 else 0.0)
+    return out
+
+
+def confusion_matrix(
+    gt: np.ndarray, pred: np.ndarray, num_classes: int, ignore_index: int
+) -> tuple[np.ndarray, int]:
+    """Twin of `kernels.confusion_matrix`: one bincount over pair indices."""
+    gt_bad = (gt != ignore_index) & ((gt < 0) | (gt >= num_classes))
+    pred_bad = (pred != ignore_index) & ((pred < 0) | (pred >= num_classes))
+    bad = np.flatnonzero(gt_bad | pred_bad)
+    end = int(bad[0]) if bad.size else gt.shape[0]  # count the pixels before the first bad one
+    gt, pred = gt[:end], pred[:end]
+    counted = gt != ignore_index
+    column = np.where(pred == ignore_index, num_classes, pred)
+    flat = gt[counted] * (num_classes + 1) + column[counted]
+    counts = np.bincount(flat, minlength=num_classes * (num_classes + 1))
+    matrix = counts.reshape(num_classes, num_classes + 1).astype(np.int64)
+    return matrix, int(bad[0]) if bad.size else -1
+
+
+def rle_counts(chars: bytes) -> tuple[list[int], bool]:
+    """Twin of `kernels.rle_counts` in plain Python (a bytes string in, a list out)."""
+    counts: list[int] = []
+    p = 0
+    while p < len(chars):
+        x = k = 0
+        more = True
+        while more:
+            if p >= len(chars) or k >= 7:
+                return counts, False
+            c = chars[p] - 48
+            if not 0 <= c <= 63:
+                return counts, False
+            x |= (c & 0x1F) << (5 * k)
+            more = bool(c & 0x20)
+            p, k = p + 1, k + 1
+            if not more and c & 0x10:
+                x -= 1 << (5 * k)  # sign extension
+        if len(counts) > 2:
+            x += counts[-2]
+        if x < 0:
+            return counts, False
+        counts.append(x)
+    return counts, True
+
+
+def segment_rles(
+    ids: np.ndarray, keys: np.ndarray, rank: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, int, int]:
+    """Twin of `kernels.segment_rles`: one mask per segment, its runs from `np.diff`."""
+    flat = ids.ravel(order="F").astype(np.int64)
+    _, bad = _dense(flat, keys, rank)
+    if bad >= 0:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64), kernels.UNKNOWN_GT_ID, bad
+    runs: list[int] = []
+    owner: list[int] = []
+    for key, d in sorted(zip(keys.tolist(), rank.tolist(), strict=True), key=lambda kd: kd[1]):
+        mask = (flat == key).astype(np.int8)
+        if not mask.any():
+            continue
+        edges = [0, *(np.flatnonzero(np.diff(mask)) + 1).tolist(), len(mask)]
+        counts = np.diff(edges).tolist()
+        if mask[0]:
+            counts = [0, *counts]  # COCO RLEs start with a run of zeros
+        runs += counts
+        owner += [d] * len(counts)
+    return np.array(runs, np.int64), np.array(owner, np.int64), kernels.OK, 0

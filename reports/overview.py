@@ -1,0 +1,115 @@
+"""The page's "At a glance" cards: the answers to the paper's questions in a few numbers.
+
+Does the combined model match the independent ones (each run's PQ with its interval, and the
+paired difference to `combined`), at what fraction of the cost (parameters and multiply-adds,
+independent / combined, beside the paper's ratio), and where do PQ and PQ† disagree most
+(the largest per-class gap of panoptic_metrics' `analysis.dagger_gaps`)?
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from panoptic_metrics.analysis import dagger_gaps
+from panoptic_metrics.bootstrap import BootstrapResult, Interval
+
+from .cost import ratio
+from .figures import run_colour
+from .intervals import REFERENCE_RUN, Intervals
+from .paper import PAPER_COST
+from .runs import RunData, number
+
+
+@dataclass(frozen=True)
+class Card:
+    """One card: a title, a big value, lines of detail, and the colour of its run (if any)."""
+
+    title: str
+    value: str
+    details: tuple[str, ...] = ()
+    colour: str = ""
+
+
+def _pct(value: float | None, sign: str = "") -> str:
+    if value is None or math.isnan(value):
+        return "—"
+    return f"{100 * value:{sign}.1f}".replace("-", "−")
+
+
+def _bounds(interval: Interval, confidence: float, sign: str = "") -> str:
+    if math.isnan(interval.low):
+        return ""
+    low, high = _pct(interval.low, sign), _pct(interval.high, sign)
+    return f"{100 * confidence:g}% CI {low} to {high}"
+
+
+def run_cards(runs: Sequence[RunData], intervals: Intervals) -> list[Card]:
+    """Per run with metrics: PQ (%), PQ†, and the interval of PQ."""
+    cards = []
+    for i, run in enumerate(runs):
+        if run.metrics is None:
+            continue
+        details = [f"PQ % · PQ† {_pct(number(run.metrics.get('pq_dagger')))}"]
+        boot = intervals.per_run.get(run.name)
+        if boot is not None:
+            details.append(_bounds(boot.pq, boot.confidence))
+        pq = _pct(number(run.metrics.get("pq")))
+        cards.append(Card(run.name, pq, tuple(details), run_colour(i)))
+    return cards
+
+
+def _difference_card(name: str, diff: BootstrapResult, colour: str) -> Card:
+    dagger = _pct(diff.pq_dagger.estimate, "+")
+    details = (
+        f"PQ points; {_bounds(diff.pq, diff.confidence, '+')}",
+        f"PQ† {dagger} ({_bounds(diff.pq_dagger, diff.confidence, '+')})",
+    )
+    return Card(f"{name} − {REFERENCE_RUN}", _pct(diff.pq.estimate, "+"), details, colour)
+
+
+def difference_cards(runs: Sequence[RunData], intervals: Intervals) -> list[Card]:
+    """Per run compared with `combined`: the PQ difference and its paired interval."""
+    return [
+        _difference_card(run.name, intervals.paired[run.name], run_colour(i))
+        for i, run in enumerate(runs)
+        if run.name in intervals.paired
+    ]
+
+
+def cost_cards(forms: Mapping[str, Mapping[str, float]]) -> list[Card]:
+    """Parameters and dense-conv multiply-adds, independent / combined, beside the paper's."""
+    cards = []
+    for key, label in (("params", "parameters"), ("dense_conv_macs", "dense-conv MACs")):
+        mine, paper = ratio(forms, key), ratio(PAPER_COST, key)
+        if mine is not None:
+            detail = f"independent / combined; paper: {paper:.3f}×" if paper else ""
+            cards.append(Card(label, f"{mine:.3f}×", (detail,)))
+    return cards
+
+
+def gap_card(runs: Sequence[RunData]) -> list[Card]:
+    """The class where PQ and PQ† differ most, over every run (none without results)."""
+    best: tuple[float, str, str, float, float] | None = None
+    for run in runs:
+        for gap in dagger_gaps(run.results) if run.results is not None else ():
+            if not math.isnan(gap.gap) and (best is None or abs(gap.gap) > abs(best[0])):
+                best = (gap.gap, gap.category.name, run.name, gap.pq, gap.pq_dagger)
+    if best is None or best[0] == 0:
+        return []
+    value, name, where, pq, dagger = best
+    detail = f"{_pct(value, '+')} points in {where} (PQ {_pct(pq)}, PQ† {_pct(dagger)})"
+    return [Card("PQ − PQ† differ most on", name, (detail,))]
+
+
+def glance_cards(
+    runs: Sequence[RunData], intervals: Intervals, forms: Mapping[str, Mapping[str, float]]
+) -> list[Card]:
+    """Every card, in reading order."""
+    return (
+        run_cards(runs, intervals)
+        + difference_cards(runs, intervals)
+        + cost_cards(forms)
+        + gap_card(runs)
+    )

@@ -1,0 +1,189 @@
+"""Read a run directory (docs/contracts.md §4) into a `RunData`, never raising on bad files.
+
+Every results file is optional: a run that is missing a file, or whose file is truncated,
+corrupt or lacks expected keys, loads with that part set to `None` (or empty) and a notice
+naming the file and the problem. The report shows those notices instead of crashing.
+
+metrics.json is also rebuilt into panoptic_metrics' `PanopticResults` (`from_json`, which
+recomputes every score from the sums it carries): the per-class plots, the IoU histograms and
+the bootstrap intervals use that typed object, so they read exactly what the library wrote.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import warnings
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from panoptic_metrics import PanopticInputError, PanopticResults
+
+log = logging.getLogger(__name__)
+
+# The keys each results file should hold (docs/contracts.md §3-4); a file lacking some of
+# them is "partial" and the report says which are missing.
+EXPECTED_KEYS: dict[str, tuple[str, ...]] = {
+    "metrics.json": (
+        "pq",
+        "sq",
+        "rq",
+        "pq_dagger",
+        "things",
+        "stuff",
+        "per_class",
+        "per_image",
+        "mode",
+        "n_images",
+        "miou",
+        "per_class_iou",
+        "mask_ap",
+        "split",
+        "dataset",
+    ),
+    "timings.json": (
+        "train_seconds",
+        "train_seconds_per_iteration",
+        "inference_seconds_per_image",
+        "peak_memory_bytes",
+        "device",
+    ),
+    "environment.json": (),
+    "config.json": (),
+    "cost.json": (),
+}
+# Results files bigger than this are refused rather than parsed (a report input, not a dataset).
+MAX_JSON_BYTES = 256 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class RunData:
+    """Everything the report uses from one run directory; `None` where a file is unusable."""
+
+    name: str
+    path: Path
+    config: dict[str, Any] | None = None
+    environment: dict[str, Any] | None = None
+    metrics: dict[str, Any] | None = None
+    results: PanopticResults | None = None  # metrics.json through PanopticResults.from_json
+    timings: dict[str, Any] | None = None
+    cost: dict[str, Any] | None = None
+    log: tuple[dict[str, Any], ...] = ()
+    notices: tuple[str, ...] = field(default=())
+
+    @property
+    def form(self) -> str:
+        """`combined` or `independent` from config.json (`model.form`), else the run's name."""
+        model = (self.config or {}).get("model")
+        form = model.get("form") if isinstance(model, Mapping) else None
+        return form if isinstance(form, str) else self.name
+
+
+def number(value: Any) -> float | None:
+    """`value` as a finite float, or None for null, NaN, infinities, bools and non-numbers."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    value = float(value)
+    return value if math.isfinite(value) else None
+
+
+def read_json(path: Path, notices: list[str]) -> dict[str, Any] | None:
+    """Parse a JSON object from `path`; on any problem append a notice and return None."""
+    if not path.is_file():
+        notices.append(f"{path.name} is missing ({path})")
+        return None
+    try:
+        size = path.stat().st_size
+        if size > MAX_JSON_BYTES:
+            notices.append(f"{path.name} is too large to read ({size} bytes > {MAX_JSON_BYTES})")
+            return None
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as err:
+        notices.append(f"{path.name} is unreadable or not valid JSON ({path}): {err}")
+        return None
+    if not isinstance(data, dict):
+        notices.append(f"{path.name} should hold a JSON object, found {type(data).__name__}")
+        return None
+    missing = [k for k in EXPECTED_KEYS.get(path.name, ()) if k not in data]
+    if missing:
+        notices.append(f"{path.name} is partial: no {', '.join(missing)} ({path})")
+    return data
+
+
+def read_log(path: Path, notices: list[str]) -> tuple[dict[str, Any], ...]:
+    """The records of a `log.jsonl`; unreadable lines (e.g. a killed run's last one) are skipped."""
+    if not path.is_file():
+        notices.append(f"{path.name} is missing ({path})")
+        return ()
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as err:
+        notices.append(f"{path.name} is unreadable ({path}): {err}")
+        return ()
+    records: list[dict[str, Any]] = []
+    bad: list[int] = []
+    for i, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except ValueError:
+            bad.append(i)
+            continue
+        if isinstance(record, dict) and number(record.get("iteration")) is not None:
+            records.append(record)
+        else:
+            bad.append(i)
+    if bad:
+        shown = ", ".join(map(str, bad[:5])) + (" ..." if len(bad) > 5 else "")
+        notices.append(f"{path.name}: skipped {len(bad)} unreadable line(s) ({shown}) in {path}")
+    if lines and not records:
+        notices.append(f"{path.name} holds no usable records ({path})")
+    return tuple(records)
+
+
+def read_results(
+    metrics: Mapping[str, Any] | None, path: Path, notices: list[str]
+) -> PanopticResults | None:
+    """`metrics` as panoptic_metrics' results, or None with a notice when it is not one."""
+    if metrics is None:
+        return None
+    try:
+        with warnings.catch_warnings():  # undefined means (NaN) show as dashes in the report
+            warnings.simplefilter("ignore", RuntimeWarning)
+            return PanopticResults.from_json(metrics, source=str(path))
+    except ValueError as err:  # PanopticInputError, or a bad `mode`
+        problem = err.problem if isinstance(err, PanopticInputError) else str(err)
+        notices.append(
+            f"{path.name}: {problem} ({path}); no per-class plots, IoU histograms or "
+            "confidence intervals for this run"
+        )
+        return None
+
+
+def load_run(path: str | Path) -> RunData:
+    """Load a run directory; problems become notices on the returned `RunData`."""
+    path = Path(path)
+    notices: list[str] = []
+    if not path.is_dir():
+        notices.append(f"run directory {path} does not exist or is not a directory")
+        return RunData(name=path.name or str(path), path=path, notices=tuple(notices))
+    files = {
+        name: read_json(path / f"{name}.json", notices)
+        for name in ("config", "environment", "metrics", "timings", "cost")
+    }
+    results = read_results(files["metrics"], path / "metrics.json", notices)
+    records = read_log(path / "log.jsonl", notices)
+    for notice in notices:
+        log.warning("run %s: %s", path.name, notice)
+    return RunData(
+        name=path.name,
+        path=path,
+        results=results,
+        log=records,
+        notices=tuple(notices),
+        **files,
+    )

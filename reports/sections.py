@@ -1,0 +1,143 @@
+"""A section of the page (tables, plots, notices), and the sections built from metrics.json."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from .categories import run_categories
+from .figures import Plot
+from .histograms import iou_histogram_plot, run_histograms
+from .html import data_uri
+from .intervals import Intervals
+from .paper import paper_dataset
+from .runs import RunData
+from .tables import Table, ablation_table, difference_table
+
+TABLE_TITLES = {
+    "ablation": "",
+    "differences": "Differences to combined",
+    "cost": "Parameters and multiply-adds",
+    "timings": "Latency, memory and training time",
+}
+TEXT_COLUMNS = {"run", "source", "dataset", "device", "figure"}
+
+
+@dataclass(frozen=True)
+class Section:
+    """One `<section>` of the page."""
+
+    id: str
+    title: str
+    lead: str = ""
+    tables: Sequence[Table] = field(default=())
+    plots: Sequence[Plot] = field(default=())
+    notices: Sequence[str] = field(default=())
+    details: Sequence[tuple[str, str]] = field(default=())
+    grid: bool = False
+
+    def render(self) -> dict[str, Any]:
+        """The template's view of the section: strings only, escaped by the template."""
+        return {
+            "id": self.id,
+            "title": self.title,
+            "lead": self.lead,
+            "grid": self.grid,
+            "notices": list(self.notices),
+            "tables": [_table_view(t) for t in self.tables],
+            "plots": [
+                {
+                    "name": p.name,
+                    "caption": p.caption,
+                    "uri": data_uri(p.png),
+                    "files": [f"plots/{p.name}.png"] + ([f"plots/{p.name}.svg"] if p.svg else []),
+                }
+                for p in self.plots
+            ],
+            "details": [{"summary": s, "text": t} for s, t in self.details],
+        }
+
+
+def _table_view(table: Table) -> dict[str, Any]:
+    columns = table.columns
+    rows = [
+        {
+            "kind": kind,
+            "cells": [
+                {"value": cell.text, "note": cell.note, "text": c in TEXT_COLUMNS}
+                for c, cell in zip(columns, cells, strict=True)
+            ],
+        }
+        for kind, cells in zip(table.row_kinds, table.cells(), strict=True)
+    ]
+    return {
+        "name": table.name,
+        "title": TABLE_TITLES.get(table.name, ""),
+        "caption": table.caption,
+        "header": columns,
+        "rows": rows,
+        "has_paper": "paper" in table.row_kinds,
+    }
+
+
+def _metric_notices(runs: Sequence[RunData]) -> list[str]:
+    """What each run's metrics.json lacks for the table: mask AP, mIoU, intervals."""
+    notices = []
+    for run in runs:
+        if run.metrics is None:
+            continue
+        mask_ap = run.metrics.get("mask_ap")
+        if mask_ap is None:
+            notices.append(f"{run.name}: mask AP was not computed (metrics.json mask_ap is null)")
+        elif not isinstance(mask_ap, Mapping) or "ap" not in mask_ap:
+            notices.append(
+                f"{run.name}: metrics.json mask_ap is not panoptic_metrics' MaskAPResult JSON"
+            )
+        if run.metrics.get("miou") is None:
+            notices.append(f"{run.name}: no mIoU (metrics.json miou is missing or null)")
+    return notices
+
+
+def ablation_section(runs: Sequence[RunData], intervals: Intervals) -> Section:
+    """Every run's metrics, the paper's rows where the dataset matches, differences to combined."""
+    tables = [ablation_table(runs, intervals)]
+    diff = difference_table(runs, intervals)
+    if diff is not None:
+        tables.append(diff)
+    notices = _metric_notices(runs) + list(intervals.notices)
+    if not any(r.metrics for r in runs):
+        notices.append("no run has a usable metrics.json: the ablation table is empty")
+    if diff is None and len(runs) > 1:
+        notices.append("no run named `combined` with metrics: no differences to show")
+    lead = (
+        "PQ, SQ, RQ, PQ of things and stuff, PQ†, mask AP and mIoU, all in %; under PQ and "
+        f"PQ† their {100 * intervals.settings.confidence:g}% confidence interval over the "
+        "evaluated images."
+    )
+    others = dict.fromkeys(
+        str(r.metrics.get("dataset"))
+        for r in runs
+        if r.metrics and not paper_dataset(r.metrics.get("dataset"))
+    )
+    if others:
+        lead += f" The paper reports no numbers on {', '.join(others)}: no paper rows here."
+    return Section("ablation", "Ablation", lead, tables=tables, notices=notices)
+
+
+def histogram_section(runs: Sequence[RunData]) -> Section:
+    """Best-overlap IoU histograms per class with the 0.5 threshold drawn."""
+    notices = [
+        f"{r.name}: no best-overlap IoU histograms (metrics.json is not panoptic_metrics' results)"
+        for r in runs
+        if r.metrics is not None and not run_histograms(r)
+    ]
+    if not any(r.metrics for r in runs):
+        notices.append("no run has a usable metrics.json: no IoU histograms")
+    plot = iou_histogram_plot(runs, run_categories(runs))
+    lead = (
+        "For every ground-truth segment, the IoU of its best-overlapping prediction of the same "
+        "class: segments just under the 0.5 threshold are the ones PQ over-penalises (Fig. 3)."
+    )
+    plots = [plot] if plot else []
+    return Section("iou-histograms", "IoU histograms", lead, plots=plots, notices=notices)

@@ -1,0 +1,268 @@
+"""The report's tables (pandas): ablation, differences to `combined`, compute cost, timings.
+
+Every table is built from the runs' results files only. Metrics are shown in percent, as the
+paper prints them; a value a run does not have is NaN and shows as a dash. PQ and PQ† carry
+their bootstrap confidence interval (`intervals.py`) in two more columns of the frame (and
+the CSV), which the page shows under the value instead of as columns of their own.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import pandas as pd
+from panoptic_metrics.bootstrap import BootstrapResult
+
+from .intervals import REFERENCE_RUN, Intervals, reference_run
+from .paper import METRIC_COLUMNS, PAPER_COST, PAPER_COST_SIZE, paper_dataset, paper_rows
+from .runs import RunData, number
+
+DASH = "—"
+# The metrics with bootstrap intervals: table column -> BootstrapResult attribute.
+WITH_INTERVALS = {"PQ": "pq", "PQ†": "pq_dagger"}
+P_VALUE = "p (PQ)"
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One formatted cell: its text and a note shown small under it (an interval)."""
+
+    text: str
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class Table:
+    """A named table: its frame, caption, a CSS kind per row and a format per column.
+
+    `intervals` maps a column to the (low, high) columns of its confidence interval: those
+    stay in the frame (and the CSV) but show as the column's note, not as columns.
+    """
+
+    name: str
+    caption: str
+    frame: pd.DataFrame
+    row_kinds: tuple[str, ...]
+    formats: Mapping[str, str]
+    intervals: Mapping[str, tuple[str, str]] = field(default_factory=dict)
+
+    @property
+    def columns(self) -> list[str]:
+        """The columns shown: all but the interval bounds."""
+        bounds = {c for pair in self.intervals.values() for c in pair}
+        return [str(c) for c in self.frame.columns if c not in bounds]
+
+    def cells(self) -> list[list[Cell]]:
+        """The shown columns as text, formatted column by column; missing values as a dash."""
+        return [
+            [Cell(_fmt(row[c], self.formats.get(c)), self._note(row, c)) for c in self.columns]
+            for _, row in self.frame.iterrows()
+        ]
+
+    def _note(self, row: pd.Series, column: str) -> str:
+        """`[low, high]` of the column's interval, in the column's format; "" without one."""
+        if column not in self.intervals:
+            return ""
+        low, high = (row[b] for b in self.intervals[column])
+        if not _known(low, high):
+            return ""
+        spec = self.formats.get(column)
+        return f"[{_fmt(low, spec)}, {_fmt(high, spec)}]"
+
+
+def _known(*values: Any) -> bool:
+    return all(number(v) is not None for v in values)
+
+
+def _fmt(value: Any, spec: str | None) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return DASH
+    if spec and isinstance(value, int | float) and not isinstance(value, bool):
+        return spec.format(value).replace("-", "−")
+    return str(value)
+
+
+def _pct(value: Any) -> float:
+    v = number(value)
+    return float("nan") if v is None else 100.0 * v
+
+
+def _block(metrics: Mapping[str, Any], key: str) -> Mapping[str, Any]:
+    value = metrics.get(key)
+    return value if isinstance(value, Mapping) else {}
+
+
+def metric_values(metrics: Mapping[str, Any]) -> dict[str, float]:
+    """The ablation columns of one metrics.json, in percent (NaN where absent).
+
+    `mask_ap` is panoptic_metrics' `MaskAPResult.to_json()` (its `ap`: COCO segm AP over IoU
+    0.50:0.95) or null when it was not computed; `miou` is `MiouResult.miou`.
+    """
+    things, stuff = _block(metrics, "things"), _block(metrics, "stuff")
+    return {
+        "PQ": _pct(metrics.get("pq")),
+        "SQ": _pct(metrics.get("sq")),
+        "RQ": _pct(metrics.get("rq")),
+        "PQ_th": _pct(things.get("pq")),
+        "PQ_st": _pct(stuff.get("pq")),
+        "PQ†": _pct(metrics.get("pq_dagger")),
+        "AP_M": _pct(_block(metrics, "mask_ap").get("ap")),
+        "mIoU": _pct(metrics.get("miou")),
+    }
+
+
+def _bounds(result: BootstrapResult | None) -> dict[str, float]:
+    """`<column> low` and `<column> high` (%) for the columns with intervals; NaN without."""
+    out = {}
+    for column, attribute in WITH_INTERVALS.items():
+        interval = getattr(result, attribute, None)
+        out[f"{column} low"] = _pct(interval.low if interval else None)
+        out[f"{column} high"] = _pct(interval.high if interval else None)
+    return out
+
+
+def _columns(extra: Sequence[str] = ()) -> tuple[list[str], dict[str, tuple[str, str]]]:
+    """The metric columns with each interval's bounds right after its column."""
+    columns: list[str] = []
+    for c in METRIC_COLUMNS:
+        columns.append(c)
+        if c in WITH_INTERVALS:
+            columns += [f"{c} low", f"{c} high"]
+    pairs = {c: (f"{c} low", f"{c} high") for c in WITH_INTERVALS}
+    return columns + list(extra), pairs
+
+
+def ablation_table(runs: Sequence[RunData], intervals: Intervals) -> Table:
+    """One row per run with metrics, then the paper's rows for the datasets that match."""
+    rows: list[dict[str, Any]] = []
+    kinds: list[str] = []
+    datasets: list[str] = []
+    for run in runs:
+        if run.metrics is None:
+            continue
+        dataset = run.metrics.get("dataset")
+        rows.append(
+            {
+                "run": run.name,
+                "source": "reproduced",
+                "dataset": dataset if isinstance(dataset, str) else None,
+                "images": number(run.metrics.get("n_images")),
+            }
+            | metric_values(run.metrics)
+            | _bounds(intervals.per_run.get(run.name))
+        )
+        kinds.append("reproduced")
+        key = paper_dataset(dataset)
+        if key and key not in datasets:
+            datasets.append(key)
+    for key in datasets:
+        for paper in paper_rows(key):
+            rows.append(
+                {"run": f"{paper.run} ({paper.label})", "source": paper.source, "dataset": key}
+                | {c: float("nan") if v is None else v for c, v in paper.values.items()}
+            )
+            kinds.append("paper")
+    metrics, pairs = _columns()
+    frame = pd.DataFrame(rows, columns=["run", "source", "dataset", "images", *metrics])
+    formats = {c: "{:.1f}" for c in metrics} | {"images": "{:.0f}"}
+    caption = (
+        "Every run's panoptic, instance and semantic metrics in %, with the paper's rows "
+        "(marked in the source column) for the datasets it reports. Under PQ and PQ†: the "
+        f"{intervals.settings.describe()}."
+    )
+    return Table("ablation", caption, frame, tuple(kinds), formats, pairs)
+
+
+def _minus(a: float | None, b: float | None) -> float:
+    return float("nan") if a is None or b is None else a - b
+
+
+def difference_table(runs: Sequence[RunData], intervals: Intervals) -> Table | None:
+    """Each other run minus `combined`, in points, with paired intervals; the paper's own
+    difference where it has one."""
+    ref = reference_run(runs)
+    if ref is None or ref.metrics is None:
+        return None
+    base = metric_values(ref.metrics)
+    paper = {r.run: r for r in paper_rows(ref.metrics.get("dataset"))}
+    rows: list[dict[str, Any]] = []
+    kinds: list[str] = []
+    for run in runs:
+        if run is ref or run.metrics is None:
+            continue
+        values = metric_values(run.metrics)
+        paired = intervals.paired.get(run.name)
+        rows.append(
+            {"run": f"{run.name} − {REFERENCE_RUN}", "source": "reproduced"}
+            | {c: values[c] - base[c] for c in base}
+            | _bounds(paired)
+            | {P_VALUE: paired.p_value if paired else float("nan")}
+        )
+        kinds.append("reproduced")
+        if run.name in paper and REFERENCE_RUN in paper:
+            mine, theirs = paper[run.name].values, paper[REFERENCE_RUN].values
+            diffs = {c: _minus(mine[c], theirs[c]) for c in METRIC_COLUMNS}
+            label = f"{run.name} − {REFERENCE_RUN} (paper)"
+            rows.append({"run": label, "source": paper[run.name].source} | diffs)
+            kinds.append("paper")
+    if not rows:
+        return None
+    metrics, pairs = _columns([P_VALUE])
+    frame = pd.DataFrame(rows, columns=["run", "source", *metrics])
+    formats = {c: "{:+.1f}" for c in metrics} | {P_VALUE: "{:.3f}"}
+    caption = (
+        f"Differences to `{REFERENCE_RUN}` in percentage points. Under PQ and PQ†: the paired "
+        f"{intervals.settings.describe()}, the same resampled images for both runs; an "
+        f"interval that excludes 0 is a difference these images resolve. {P_VALUE}: the "
+        "two-sided bootstrap p-value of the PQ difference."
+    )
+    return Table("differences", caption, frame, tuple(kinds), formats, pairs)
+
+
+def timing_table(runs: Sequence[RunData]) -> Table | None:
+    """Per run: device, training time per iteration and in total, inference latency, memory."""
+    rows = []
+    for run in runs:
+        t = run.timings
+        if t is None:
+            continue
+        memory = number(t.get("peak_memory_bytes"))
+        latency = number(t.get("inference_seconds_per_image"))
+        train = number(t.get("train_seconds"))
+        device = t.get("device")
+        rows.append(
+            {
+                "run": run.name,
+                "device": device if isinstance(device, str) else None,
+                "train s / iteration": number(t.get("train_seconds_per_iteration")),
+                "train time (min)": None if train is None else train / 60.0,
+                "inference ms / image": None if latency is None else 1000.0 * latency,
+                "peak memory (MiB)": None if memory is None else memory / 2**20,
+            }
+        )
+    if not rows:
+        return None
+    frame = pd.DataFrame(rows)
+    formats = {
+        "train s / iteration": "{:.3f}",
+        "train time (min)": "{:.1f}",
+        "inference ms / image": "{:.1f}",
+        "peak memory (MiB)": "{:.0f}",
+    }
+    caption = "Measured on each run's own hardware (timings.json)."
+    return Table("timings", caption, frame, ("reproduced",) * len(rows), formats)
+
+
+__all__ = [
+    "PAPER_COST",
+    "PAPER_COST_SIZE",
+    "Cell",
+    "Table",
+    "ablation_table",
+    "difference_table",
+    "metric_values",
+    "timing_table",
+]

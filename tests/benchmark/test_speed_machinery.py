@@ -1,0 +1,109 @@
+"""The speed benchmark's machinery works on a tiny workload: generator, cache, peers, summary.
+
+Not a timed test: the timings themselves are the benchmark's (`nox -s bench`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from benchmark.peers import PeerRun, available, check_agreement, run_peer
+from benchmark.speed_report import summary_lines, write_report
+from benchmark.speed_workload import Workload, WorkloadSpec, ground_truth, make_workload
+
+TINY = WorkloadSpec(pairs=4, height=96, width=192, seed=3)
+
+
+def _ids(path: Path) -> np.ndarray:
+    rgb = np.asarray(Image.open(path), dtype=np.int64)
+    return rgb[..., 0] + 256 * rgb[..., 1] + 65536 * rgb[..., 2]
+
+
+def test_workload_is_valid_coco_panoptic_and_cached(tmp_path: Path) -> None:
+    workload = make_workload(tmp_path, TINY)
+    gt = json.loads(workload.gt_json.read_text())
+    pred = json.loads(workload.pred_json.read_text())
+    assert [i["id"] for i in gt["images"]] == [1, 2, 3, 4]  # integer ids, as hotcoco needs
+    categories = {c["id"] for c in gt["categories"]}
+    for folder, data in ((workload.gt_folder, gt), (workload.pred_folder, pred)):
+        for annotation in data["annotations"]:
+            ids = _ids(folder / annotation["file_name"])
+            segments = {s["id"]: s for s in annotation["segments_info"]}
+            present, counts = np.unique(ids[ids > 0], return_counts=True)
+            assert set(present.tolist()) == set(segments)  # every id in both PNG and JSON
+            assert all(
+                segments[i]["area"] == c
+                for i, c in zip(present.tolist(), counts.tolist(), strict=True)
+            )
+            assert {s["category_id"] for s in segments.values()} <= categories
+    assert all(s["iscrowd"] == 0 for a in pred["annotations"] for s in a["segments_info"])
+    stamp = workload.gt_json.stat().st_mtime_ns
+    again = make_workload(tmp_path, TINY)  # reused, not regenerated
+    assert again.root == workload.root
+    assert again.gt_json.stat().st_mtime_ns == stamp
+    assert (
+        make_workload(tmp_path, WorkloadSpec(pairs=2, height=96, width=192)).root != workload.root
+    )
+    assert not list(tmp_path.glob("*.part"))
+
+
+@pytest.mark.slow
+def test_ground_truth_at_cityscapes_size_has_cityscapes_segment_counts() -> None:
+    """PERF-NOTES.md: about 36 segments per 1024x2048 image, with crowd and void."""
+    spec = WorkloadSpec()
+    segments = [ground_truth(spec, i)[1] for i in range(4)]
+    counts = [len(s) for s in segments]
+    assert 30 <= np.mean(counts) <= 42, counts
+    assert any(x["iscrowd"] for s in segments for x in s)
+    void = [1 - sum(x["area"] for x in s) / (1024 * 2048) for s in segments]
+    assert max(void) > 0.001, void
+
+
+@pytest.mark.slow
+def test_peers_run_and_agree_on_the_tiny_workload(tmp_path: Path) -> None:
+    workload = make_workload(tmp_path, TINY)
+    runs = []
+    for peer in ("hotcoco", "panopticapi", "cityscapes", "ours"):
+        assert available(peer) is None, peer  # declared test dependencies
+        run = run_peer(peer, workload, workers=2, log=tmp_path / f"{peer}.log")
+        assert run.pairs == 4
+        assert run.wall_s > 0
+        assert run.cpu_s > 0
+        assert 5 < run.peak_rss_mib < 2000
+        assert 0 < run.result["pq"] < 1
+        runs.append(run)
+    for other in runs[1:]:
+        check_agreement(runs[0], other)
+    relative = Workload.load(Path(os.path.relpath(workload.root)))  # as `--speed-cache data/...`
+    limited = run_peer("ours", relative, workers=1, limit=2)
+    assert limited.pairs == 2
+
+
+def test_agreement_check_summary_ratios_and_report(tmp_path: Path) -> None:
+    per_class = {"7": {"pq": 0.5, "sq": 0.8, "rq": 0.625}}
+    base = {"pq": 0.5, "sq": 0.8, "rq": 0.625, "per_class": per_class}
+    ours = PeerRun("ours", 500, 4.0, 7.0, 90.0, base)
+    hotcoco = PeerRun("hotcoco", 500, 5.0, 10.0, 63.0, base)
+    panopticapi = PeerRun("panopticapi", 500, 36.0, 72.0, 155.0, base)
+    check_agreement(ours, hotcoco)
+    off = PeerRun("panopticapi", 500, 36.0, 72.0, 155.0, {**base, "pq": 0.5 + 1e-6})
+    with pytest.raises(AssertionError, match="ours and panopticapi disagree on pq"):
+        check_agreement(ours, off)
+    lines = summary_lines(
+        {"ours": [ours], "hotcoco": [hotcoco], "panopticapi": [panopticapi]},
+        {"ours fused (zlib-ng)": 2.0},
+    )
+    text = "\n".join(lines)
+    assert "ours / hotcoco:     wall   0.80  CPU   0.70" in text  # 4 / 5 s, 7 / 10 s
+    assert "panopticapi / ours: wall   9.00  CPU  10.29" in text  # 36 / 4 s, 72 / 7 s
+    assert "ours fused (zlib-ng)             2.00" in text
+    write_report(tmp_path / "speed-report.json", {"ours": [ours]}, {})
+    report = json.loads((tmp_path / "speed-report.json").read_text())
+    assert report["runs"]["ours"][0]["wall_s"] == 4.0
+    assert not list(tmp_path.glob("*.part"))

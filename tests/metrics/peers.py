@@ -1,0 +1,48 @@
+"""Run the reference evaluators in-process on a COCO-panoptic set (their own code, unchanged)."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+from pathlib import Path
+from typing import Any
+
+
+def panopticapi_stats(
+    gt_json: Path, gt_folder: Path, pred_json: Path, pred_folder: Path
+) -> tuple[Any, dict[int, Any]]:
+    """panopticapi's raw per-class PQStat and its categories, as `pq_compute` builds them,
+    but on one core (its per-image function, without the process pool)."""
+    from panopticapi.evaluation import pq_compute_single_core
+
+    gt, pred = json.loads(gt_json.read_text()), json.loads(pred_json.read_text())
+    categories = {c["id"]: c for c in gt["categories"]}
+    by_id = {a["image_id"]: a for a in pred["annotations"]}
+    matched = [(a, by_id[a["image_id"]]) for a in gt["annotations"]]
+    with contextlib.redirect_stdout(io.StringIO()):
+        stat = pq_compute_single_core(0, matched, str(gt_folder), str(pred_folder), categories)
+    return stat, categories
+
+
+def panopticapi_pq_compute(
+    gt_json: Path, gt_folder: Path, pred_json: Path, pred_folder: Path
+) -> dict[str, Any]:
+    """panopticapi's `pq_compute`, end to end (its process pool included)."""
+    from panopticapi.evaluation import pq_compute
+
+    with contextlib.redirect_stdout(io.StringIO()):
+        return pq_compute(str(gt_json), str(pred_json), str(gt_folder), str(pred_folder))
+
+
+def cityscapes_evaluate(
+    gt_json: Path, gt_folder: Path, pred_json: Path, pred_folder: Path, out: Path
+) -> dict[str, Any]:
+    """cityscapesscripts' `evaluatePanoptic` (evalPanopticSemanticLabeling), end to end."""
+    from cityscapesscripts.evaluation.evalPanopticSemanticLabeling import evaluatePanoptic
+
+    with contextlib.redirect_stdout(io.StringIO()):
+        results: dict[str, Any] = evaluatePanoptic(
+            str(gt_json), str(gt_folder), str(pred_json), str(pred_folder), str(out)
+        )
+    return results

@@ -1,0 +1,143 @@
+"""The `panoptic-metrics` command line: evaluate, compare, errors, `python -m`, and the console
+script as pip installs it, end to end."""
+
+from __future__ import annotations
+
+import csv
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from panoptic_metrics import evaluate_coco
+from panoptic_metrics.cli import main
+
+from tests.metrics.conftest import CocoSet
+from tests.metrics.installed import Installed
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _evaluate_args(data: CocoSet, *extra: str) -> list[str]:
+    return [
+        "evaluate",
+        "--gt-json",
+        str(data.gt_json),
+        "--gt-folder",
+        str(data.gt_folder),
+        "--pred-json",
+        str(data.pred_json),
+        "--pred-folder",
+        str(data.pred_folder),
+        "--no-progress",
+        *extra,
+    ]
+
+
+def test_evaluate_prints_tables_and_writes_json_and_csv(
+    random_set: CocoSet, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out, table = tmp_path / "results.json", tmp_path / "classes.csv"
+    args = _evaluate_args(random_set, "--workers", "2", "--output", str(out))
+    assert main([*args, "--per-class-csv", str(table), "--mode", "pixels"]) == 0
+    printed = capsys.readouterr().out
+    expected = evaluate_coco(*random_set.args(), mode="pixels", workers=1, progress=False)
+    for line in ("All", "Things", "Stuff", "person", "bike"):
+        assert line in printed
+    assert f"{100 * expected.pq:.2f}" in printed
+    assert json.loads(out.read_text()) == expected.to_json()
+    rows = list(csv.DictReader(table.open()))
+    assert [int(r["category_id"]) for r in rows] == [c.category.id for c in expected.per_class]
+    assert [int(r["tp"]) for r in rows] == [c.tp for c in expected.per_class]
+
+
+def test_bad_input_exits_2_and_keeps_existing_output(
+    random_set: CocoSet, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "results.json"
+    out.write_text("previous results")
+    broken = tmp_path / "pred.json"
+    content = json.loads(random_set.pred_json.read_text())
+    content["annotations"][0]["file_name"] = "../escape.png"
+    broken.write_text(json.dumps(content))
+    data = CocoSet(random_set.gt_json, random_set.gt_folder, broken, random_set.pred_folder)
+    assert main(_evaluate_args(data, "--workers", "1", "--output", str(out))) == 2
+    err = capsys.readouterr().err
+    assert "panoptic-metrics: error:" in err
+    assert str(broken) in err
+    assert "points outside its folder" in err
+    assert out.read_text() == "previous results"
+
+
+def test_compare_prints_the_paired_difference(
+    random_set: CocoSet, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    a, b = tmp_path / "a.json", tmp_path / "b.json"
+    assert (
+        main(_evaluate_args(random_set, "--workers", "1", "--output", str(a), "--mode", "pixels"))
+        == 0
+    )
+    assert main(_evaluate_args(random_set, "--workers", "1", "--output", str(b))) == 0
+    capsys.readouterr()
+    assert main(["compare", str(a), str(b), "--samples", "200", "--seed", "2"]) == 0
+    printed = capsys.readouterr().out
+    assert "A − B, paired bootstrap over 28 images (200 resamples, seed 2), 95% interval" in printed
+    pq_line = next(line for line in printed.splitlines() if line.strip().startswith("PQ "))
+    a_pq, b_pq = (json.loads(p.read_text())["pq"] for p in (a, b))
+    assert f"{100 * (a_pq - b_pq):+.2f}" in pq_line
+    assert main(["compare", str(a), str(tmp_path / "missing.json")]) == 2
+    assert "missing.json: file not found" in capsys.readouterr().err
+
+
+def test_python_dash_m_runs_the_cli() -> None:
+    env_path = f"{ROOT}:{ROOT / 'metrics' / 'src'}"
+    done = subprocess.run(
+        [sys.executable, "-m", "panoptic_metrics", "--version"],
+        capture_output=True,
+        text=True,
+        env={"PYTHONPATH": env_path, "PATH": "/usr/bin:/bin"},
+        check=True,
+    )
+    assert done.stdout.strip() == "panoptic-metrics 0.1.0"
+
+
+def test_console_script_is_declared() -> None:
+    import tomllib
+
+    project = tomllib.loads((ROOT / "metrics" / "pyproject.toml").read_text())["project"]
+    assert project["scripts"] == {"panoptic-metrics": "panoptic_metrics.cli:main"}
+
+
+@pytest.mark.slow
+def test_console_script_end_to_end(
+    installed_metrics: Installed, random_set: CocoSet, tmp_path: Path
+) -> None:
+    """`panoptic-metrics` as pip installs it: every option of evaluate, then compare, then a
+    bad input, each in its own process."""
+    script = installed_metrics.script("panoptic-metrics")
+    pixels, strict, table = tmp_path / "pixels.json", tmp_path / "strict.json", tmp_path / "c.csv"
+    options = ["--workers", "2", "--output", str(pixels), "--per-class-csv", str(table)]
+    done = installed_metrics.run(
+        [script, *_evaluate_args(random_set, *options, "--mode", "pixels")]
+    )
+    expected = evaluate_coco(*random_set.args(), mode="pixels", workers=1, progress=False)
+    assert json.loads(pixels.read_text()) == expected.to_json()
+    assert f"{100 * expected.pq:.2f}" in done.stdout
+    assert f"wrote {pixels}" in done.stdout
+    rows = list(csv.DictReader(table.open()))
+    assert [int(r["fp"]) for r in rows] == [c.fp for c in expected.per_class]
+    assert [float(r["iou_sum"]) for r in rows] == [c.iou_sum for c in expected.per_class]
+    installed_metrics.run([script, *_evaluate_args(random_set, "--output", str(strict))])
+    default = evaluate_coco(*random_set.args(), workers=1, progress=False)  # strict
+    assert json.loads(strict.read_text()) == default.to_json()
+    done = installed_metrics.run([script, "compare", str(pixels), str(strict), "--samples", "50"])
+    assert "A − B, paired bootstrap over 28 images (50 resamples, seed 0)" in done.stdout
+    assert f"{100 * (expected.pq - default.pq):+.2f}" in done.stdout
+    broken = tmp_path / "broken.json"
+    broken.write_text("{")
+    args = _evaluate_args(CocoSet(*random_set.args()[:2], broken, random_set.pred_folder))
+    failed = installed_metrics.run([script, *args, "--output", str(strict)], check=False)
+    assert failed.returncode == 2
+    assert f"panoptic-metrics: error: {broken}: invalid JSON" in failed.stderr
+    assert json.loads(strict.read_text()) == default.to_json()  # the earlier output is kept

@@ -1,0 +1,212 @@
+"""Every decoder path gives Pillow's ids, on every filter type, layout and IDAT split.
+
+The reference is Pillow (an external decoder), `np.asarray(image.convert("RGB"))` turned into
+ids `R + 256 G + 65536 B` as panopticapi's `rgb2id` does, and the plain-Python twin of the
+kernels (`panoptic_metrics.png.reference`), written from the PNG specification.
+"""
+
+from __future__ import annotations
+
+import io
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from panoptic_metrics.png import PngIdDecoder, parse, read_ids, reference
+from panoptic_metrics.png.inflate import available, zlib_module
+from PIL import Image
+
+from tests.metrics import png_files
+
+# Every decoder path: the fused one with each zlib implementation installed here, and Pillow.
+# block_rows=3 makes images span several inflate blocks, ending on a partial one.
+PATHS = [{"backend": "fused", "zlib": name, "block_rows": 3} for name in available()]
+PATHS += [{"backend": "fused", "block_rows": 64}, {"backend": "pillow"}]
+PATH_IDS = [f"{p['backend']}-{p.get('zlib', 'auto')}-{p.get('block_rows', '')}" for p in PATHS]
+SIZES = [(1, 1), (1, 7), (6, 1), (13, 17), (40, 33)]
+FILTERS: list[int | str] = [0, 1, 2, 3, 4, "mixed"]
+
+
+def pillow_ids(data: bytes) -> np.ndarray:
+    with Image.open(io.BytesIO(data)) as image:
+        rgb = np.asarray(image.convert("RGB"), dtype=np.int64)
+    return rgb[..., 0] + 256 * rgb[..., 1] + 65536 * rgb[..., 2]
+
+
+def _pixels(layout: str, h: int, w: int, rng: np.random.Generator) -> dict[str, Any]:
+    """Pixels and encoder arguments of one layout: half segment-map-like, half noise."""
+    noise = rng.random() < 0.5
+    if layout in ("rgb", "rgba"):
+        channels = 3 if layout == "rgb" else 4
+        if noise:
+            pixels = rng.integers(0, 256, size=(h, w, channels))
+        else:
+            colors = rng.integers(0, 256, size=(6, channels))
+            pixels = colors[png_files.segment_map(h, w, 6, rng)]
+        return {"pixels": pixels, "color_type": 2 if layout == "rgb" else 6}
+    bit_depth = int(layout.removeprefix("palette"))
+    n_colors = min(2**bit_depth, 37)
+    index = (
+        rng.integers(0, n_colors, size=(h, w))
+        if noise
+        else png_files.segment_map(h, w, n_colors, rng)
+    )
+    palette = rng.integers(0, 256, size=(n_colors, 3))
+    return {"pixels": index, "color_type": 3, "bit_depth": bit_depth, "palette": palette}
+
+
+@pytest.mark.parametrize("options", PATHS, ids=PATH_IDS)
+@pytest.mark.parametrize("layout", ["rgb", "rgba", "palette8", "palette4", "palette2", "palette1"])
+def test_every_filter_type_and_size_decodes_like_pillow(
+    layout: str, options: dict[str, Any]
+) -> None:
+    decoder = PngIdDecoder(**options)
+    rng = np.random.default_rng(len(layout))
+    for h, w in SIZES:
+        for filters in FILTERS:
+            data = png_files.encode(**_pixels(layout, h, w, rng), filters=filters, seed=h * w)
+            expected = pillow_ids(data)
+            assert np.array_equal(reference.ids(parse(data, "x")), expected)
+            assert np.array_equal(decoder.decode(data), expected), (h, w, filters)
+
+
+@pytest.mark.parametrize("options", PATHS, ids=PATH_IDS)
+def test_split_and_empty_idat_chunks_and_ancillary_chunks(options: dict[str, Any]) -> None:
+    rng = np.random.default_rng(3)
+    pixels = rng.integers(0, 256, size=(21, 30, 3))
+    text = png_files.chunk(b"tEXt", b"Comment\x00made by hand")
+    for pieces in (2, 7, 60):
+        data = png_files.encode(pixels, color_type=2, idat_pieces=pieces, before_idat=text)
+        assert data.count(b"IDAT") == pieces
+        assert np.array_equal(PngIdDecoder(**options).decode(data), pillow_ids(data))
+
+
+@pytest.mark.parametrize("layout", ["rgb", "palette8", "palette2"])
+def test_interlaced_png_decodes_like_pillow(layout: str) -> None:
+    rng = np.random.default_rng(5)
+    for h, w in [(1, 1), (3, 2), (9, 13), (31, 17)]:
+        args = _pixels(layout, h, w, rng)
+        data = png_files.encode(**args, interlace=True)
+        assert parse(data, "x").header.interlaced
+        ids = PngIdDecoder().decode(data)
+        assert np.array_equal(ids, pillow_ids(data))
+        if layout == "rgb":
+            pixels = args["pixels"]
+            assert np.array_equal(
+                ids, pixels[..., 0] + 256 * pixels[..., 1] + 65536 * pixels[..., 2]
+            )
+
+
+@pytest.mark.parametrize("options", PATHS, ids=PATH_IDS)
+@pytest.mark.parametrize(
+    ("mode", "save"),
+    [
+        ("RGB", {}),
+        ("RGB", {"compress_level": 0}),
+        ("RGB", {"compress_level": 1}),
+        ("RGB", {"compress_level": 9}),
+        ("RGB", {"optimize": True}),
+        ("RGBA", {}),
+        ("P", {}),
+        ("P", {"bits": 4}),
+    ],
+)
+def test_pillow_encoded_segment_maps_round_trip(
+    mode: str, save: dict[str, Any], options: dict[str, Any]
+) -> None:
+    rng = np.random.default_rng(11)
+    ids = rng.integers(0, 2**24, size=12)[png_files.segment_map(96, 160, 12, rng)]
+    rgb = np.stack([ids % 256, ids // 256 % 256, ids // 65536], axis=-1).astype(np.uint8)
+    image = Image.fromarray(rgb)
+    if mode == "RGBA":
+        image = image.convert("RGBA")
+    elif mode == "P":
+        image = image.quantize(colors=16 if save.get("bits") == 4 else 256)
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG", **save)
+    data = buffer.getvalue()
+    assert np.array_equal(PngIdDecoder(**options).decode(data), pillow_ids(data))
+    if mode != "P":  # lossless: the ids written are the ids read
+        assert np.array_equal(PngIdDecoder(**options).decode(data), ids)
+
+
+def test_alpha_is_ignored_as_panopticapi_does() -> None:
+    """panopticapi's rgb2id reads channels 0-2 of an RGBA PNG; so do we, on every alpha."""
+    rng = np.random.default_rng(2)
+    rgba = rng.integers(0, 256, size=(17, 23, 4))
+    data = png_files.encode(rgba, color_type=6)
+    rgb = rgba[..., :3]
+    assert np.array_equal(
+        PngIdDecoder().decode(data), rgb[..., 0] + 256 * rgb[..., 1] + 65536 * rgb[..., 2]
+    )
+
+
+def test_decoder_reuses_its_buffer_and_out_arrays_of_other_dtypes(tmp_path: Path) -> None:
+    rng = np.random.default_rng(8)
+    first = png_files.encode(rng.integers(0, 256, size=(20, 30, 3)), color_type=2)
+    second = png_files.encode(rng.integers(0, 256, size=(10, 30, 3)), color_type=2)
+    decoder = PngIdDecoder()
+    a = decoder.decode(first)
+    assert a.dtype == np.uint32
+    a_copy = a.copy()
+    b = decoder.decode(second)
+    assert np.shares_memory(a, b)  # the smaller image reuses the buffer
+    assert np.array_equal(b, pillow_ids(second))
+    for dtype in (np.int64, np.int32):
+        out = np.full((20, 30), -1).astype(dtype)
+        assert decoder.decode(first, out=out) is out
+        assert np.array_equal(out, a_copy)
+    path = tmp_path / "first.png"
+    path.write_bytes(first)
+    fresh = read_ids(path)
+    assert np.array_equal(fresh, a_copy)
+    assert not np.shares_memory(fresh, decoder.decode(path))
+
+
+def test_auto_zlib_is_zlib_ng_when_installed() -> None:
+    expected = "zlib_ng.zlib_ng" if "zlib-ng" in available() else "zlib"
+    assert zlib_module("auto").__name__ == expected
+    assert PngIdDecoder().zlib.__name__ == expected
+    with pytest.raises(ValueError, match="unknown zlib implementation 'gzip'"):
+        zlib_module("gzip")
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    h=st.integers(1, 9),
+    w=st.integers(1, 9),
+    alpha=st.booleans(),
+    filters=st.lists(st.integers(0, 4), min_size=9, max_size=9),
+    levels=st.lists(st.integers(0, 255), min_size=1, max_size=4),
+    seed=st.integers(0, 2**32 - 1),
+)
+def test_fused_kernel_matches_the_specification_twin(
+    h: int, w: int, alpha: bool, filters: list[int], levels: list[int], seed: int
+) -> None:
+    """Byte values from a few levels make the Paeth and Average fast paths and ties frequent."""
+    rng = np.random.default_rng(seed)
+    pixels = rng.choice(np.array(levels), size=(h, w, 4 if alpha else 3))
+    data = png_files.encode(pixels, color_type=6 if alpha else 2, filters=filters)
+    expected = reference.ids(parse(data, "x"))
+    assert np.array_equal(PngIdDecoder(block_rows=2).decode(data), expected)
+
+
+def test_pillow_fallback_does_not_repeat_the_size_check(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Interlaced PNGs go to Pillow after our own max_pixels check: no second warning."""
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 100)  # 9 x 13 = 117 pixels: Pillow warns
+    data = png_files.encode(
+        _pixels("rgb", 9, 13, np.random.default_rng(1))["pixels"], color_type=2, interlace=True
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert np.array_equal(PngIdDecoder().decode(data), pillow_ids_unchecked(data))
+
+
+def pillow_ids_unchecked(data: bytes) -> np.ndarray:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        return pillow_ids(data)

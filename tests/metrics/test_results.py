@@ -1,0 +1,95 @@
+"""The results dataclass: the JSON keys of docs/contracts.md §3, round trip, DataFrames."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+from panoptic_metrics import PanopticResults, evaluate_coco
+from panoptic_metrics.tables import class_table, per_class_csv, summary_table
+
+from tests.metrics.conftest import CocoSet
+
+SCORES = ["pq", "sq", "rq", "pq_dagger"]
+
+
+@pytest.fixture(scope="module")
+def results(random_set: CocoSet) -> PanopticResults:
+    return evaluate_coco(*random_set.args(), workers=1, progress=False)
+
+
+def _fractions(values: list[float | None]) -> bool:
+    return all(v is None or 0.0 <= v <= 1.0 for v in values)
+
+
+def test_json_has_exactly_the_contract_keys(results: PanopticResults) -> None:
+    data = results.to_json()
+    assert list(data) == [*SCORES, "things", "stuff", "per_class", "per_image", "mode", "n_images"]
+    for part in ("things", "stuff"):
+        assert list(data[part]) == ["pq", "sq", "rq", "pq_dagger", "n"]
+        assert _fractions([data[part][k] for k in ("pq", "sq", "rq", "pq_dagger")])
+    assert _fractions([data[k] for k in ("pq", "sq", "rq", "pq_dagger")])
+    assert data["mode"] == "strict"
+    assert data["n_images"] == len(data["per_image"]) == 28
+    assert set(data["per_class"]) == {"3", "7", "8", "21", "22", "40"}
+    for entry in data["per_class"].values():
+        assert {"pq", "sq", "rq", "pq_dagger", "tp", "fp", "fn", "iou_sum"} <= set(entry)
+        assert _fractions([entry[k] for k in ("pq", "sq", "rq", "pq_dagger")])
+    for row in data["per_image"]:
+        assert {"image_id", "pq", "pq_dagger"} <= set(row)
+    json.dumps(data, allow_nan=False)  # strict JSON: NaN is written as null
+
+
+def test_undefined_values_are_null(results: PanopticResults) -> None:
+    data = results.to_json()
+    empty = [row for row in data["per_image"] if not row["classes"]]
+    assert empty, "the data has an image with nothing in gt or prediction"
+    assert all(row["pq"] is None and row["pq_dagger"] is None for row in empty)
+
+
+def test_json_round_trip_recomputes_the_same_results(
+    results: PanopticResults, tmp_path: Path
+) -> None:
+    path = tmp_path / "out" / "results.json"
+    results.write_json(path)
+    assert sorted(p.name for p in path.parent.iterdir()) == ["results.json"]  # no temp files
+    again = PanopticResults.from_json(json.loads(path.read_text()))
+    assert again.to_json() == results.to_json()
+    assert again.categories == results.categories
+    assert (again.image_sums() == results.image_sums()).all()
+
+
+def test_dataframes(results: PanopticResults) -> None:
+    per_class = results.to_dataframe()
+    assert per_class.index.tolist() == [3, 7, 8, 21, 22, 40]
+    assert per_class.loc[22, "tp"] == results.per_class[4].tp
+    per_image = results.to_dataframe("per_image")
+    assert len(per_image) == results.n_images
+    worst = per_image.sort_values("pq").iloc[0]
+    assert worst["pq"] == min(i.pq for i in results.per_image if not math.isnan(i.pq))
+    with pytest.raises(ValueError, match="kind must be"):
+        results.to_dataframe("per_pixel")
+
+
+def test_tables_and_csv(results: PanopticResults) -> None:
+    summary = summary_table(results)
+    assert summary.splitlines()[2].startswith("All")
+    assert f"{100 * results.pq:.2f}" in summary
+    table = class_table(results)
+    assert all(c.category.name in table for c in results.per_class)
+    lines = per_class_csv(results).splitlines()
+    assert lines[0].startswith("category_id,name,isthing,pq,sq,rq,pq_dagger,tp,fp,fn")
+    assert len(lines) == 1 + len(results.per_class)
+    first = lines[1].split(",")
+    assert float(first[3]) == results.per_class[0].pq
+
+
+def test_docstring_example_runs() -> None:
+    import doctest
+
+    import panoptic_metrics.accumulator
+
+    failures, tried = doctest.testmod(panoptic_metrics.accumulator, verbose=False)
+    assert (failures, tried > 0) == (0, True)
