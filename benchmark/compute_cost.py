@@ -20,15 +20,13 @@ ReLU for the count ("abn": iABN has the same parameters and FLOPs, and traces le
 from __future__ import annotations
 
 import argparse
-import json
 import logging
-import os
-import tempfile
 import warnings
 from pathlib import Path
 from typing import Any
 
 import torch
+from panoptic_metrics.io import write_json_atomic
 from torch import nn
 from tqdm import tqdm
 
@@ -181,20 +179,6 @@ def table(result: dict[str, Any], compare: bool) -> str:
     return "\n".join(lines)
 
 
-def write_json_atomic(path: Path, data: dict[str, Any]) -> None:
-    """Write JSON through a temporary file in the same folder and os.replace."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(data, f, indent=2)
-            f.write("\n")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="python -m benchmark.compute_cost", description=__doc__.split("\n")[0]
@@ -237,7 +221,7 @@ def main(argv: list[str] | None = None) -> int:
     for note in NOTES if compare else ():
         print(f"- {note}")
     if args.output:
-        write_json_atomic(args.output, document)
+        write_json_atomic(document, args.output)
         print(f"wrote {args.output}")
     return 0
 

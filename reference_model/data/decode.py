@@ -101,6 +101,14 @@ def _index_from_instance_ids(record: PanopticRecord, classes: ClassMapping) -> P
     raw = np.asarray(image).astype(np.int64)
     if raw.size and (raw.min() < 0 or raw.max() >= 2**24):
         raise DatasetError(f"{record.panoptic_path}: instance ids outside 0..2^24-1")
+    return index_from_instance_ids(raw, classes)
+
+
+def index_from_instance_ids(raw: np.ndarray, classes: ClassMapping) -> PanopticGT:
+    """Ground truth from a Cityscapes-style (H, W) instance-id map (ids in 0..2^24-1): thing
+    instances are `category * 1000 + k`, stuff and crowd groups the bare category id; ids of
+    categories that are not evaluated are void."""
+    raw = np.asarray(raw, dtype=np.int64)
     values = np.flatnonzero(np.bincount(raw.ravel())) if raw.size else np.zeros(0, np.int64)
     lut = np.zeros(int(values.max()) + 1 if len(values) else 1, dtype=np.int32)
     things = {c.id for c in classes.categories if c.isthing}

@@ -1,8 +1,9 @@
 """A run directory (docs/contracts.md §4): config, environment, loss log, checkpoints, timings.
 
-Every JSON file is replaced atomically (temporary file, fsync, rename). `log.jsonl` grows one
-line per logged iteration; when a run resumes, lines past the checkpoint (and a line torn by a
-kill) are dropped first, so the log always matches the weights.
+Every JSON file is replaced atomically (panoptic_metrics' writer: temporary file and rename,
+strict JSON). `log.jsonl` grows one line per logged iteration; when a run resumes, lines past
+the checkpoint (and a line torn by a kill) are dropped first, so the log always matches the
+weights.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from pathlib import Path
 from typing import IO, Any
 
 import torch
+from panoptic_metrics.io import write_json_atomic
 
 log = logging.getLogger(__name__)
 
@@ -33,21 +35,6 @@ PACKAGES = (
     "panoptic-metrics",
     "seamless-harness",
 )
-
-
-def write_json_atomic(data: Any, path: Path) -> None:
-    """Write `data` as JSON to `path` so that readers see the old file or the new one."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.part")
-    try:
-        with open(tmp, "w", encoding="utf-8") as f:
-            json.dump(data, f, indent=1, sort_keys=True, allow_nan=True)
-            f.write("\n")
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def _git(*args: str) -> str | None:

@@ -10,8 +10,8 @@ data stream, augmentation, optimiser and random states are all restored.
 
 from __future__ import annotations
 
+import json
 import logging
-import math
 import resource
 import time
 from collections.abc import Iterable, Mapping
@@ -26,9 +26,10 @@ from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
 from reference_model.data import Batch, DataConfig, DatasetSource, TrainBatchSampler, train_loader
+from reference_model.losses import LOSS_KEYS
 
 from .checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
-from .config import TrainingConfig, to_jsonable
+from .config import TrainingConfig
 from .distributed import DistributedContext, barrier, reduce_mean
 from .metrics_log import MetricsLog
 from .optim import make_optimizer
@@ -36,9 +37,6 @@ from .run_dir import RunDirectory
 from .schedule import WarmupMultiStepLR
 
 log = logging.getLogger(__name__)
-
-# docs/contracts.md §2: the loss keys a model may report (a form reports its branches' keys).
-LOSS_KEYS = frozenset(("rpn_objectness", "rpn_box", "roi_class", "roi_box", "roi_mask", "semantic"))
 
 
 @dataclass(frozen=True)
@@ -55,13 +53,16 @@ class Trainer:
     """Train `model` on `source` as configured, writing into `run`.
 
     Args:
-        model: returns a dict of scalar losses (keys from LOSS_KEYS) from (images, targets).
+        model: returns a dict of scalar losses (keys from `reference_model.LOSS_KEYS`) from
+            (images, targets) in train mode.
         source: the training split.
         data: how it is read and augmented.
         config: the optimiser, schedule and bookkeeping.
         run: the run directory.
-        run_config: the whole configuration, saved as config.json and in checkpoints.
+        run_config: the whole configuration as JSON types (`config.to_dict` of a `RunConfig`),
+            saved as config.json and in checkpoints.
         ctx: this process's rank and device (`distributed.setup()`).
+        weight_decay_norm: also decay the norm layers' parameters (the model's switch).
     """
 
     def __init__(
@@ -74,15 +75,16 @@ class Trainer:
         run: RunDirectory,
         run_config: Mapping[str, Any],
         ctx: DistributedContext,
+        weight_decay_norm: bool = True,
     ) -> None:
         if config.batch_size % ctx.world_size:
             raise ValueError(
                 f"batch_size {config.batch_size} is not divisible by {ctx.world_size} processes"
             )
         self.source, self.data, self.config, self.run, self.ctx = source, data, config, run, ctx
-        self.run_config = to_jsonable(run_config)
+        self.run_config = json.loads(json.dumps(run_config))  # JSON types, as config.json has them
         self.model = model.to(ctx.device)
-        self.optimizer = make_optimizer(self.model, config)
+        self.optimizer = make_optimizer(self.model, config, weight_decay_norm=weight_decay_norm)
         self.scheduler = WarmupMultiStepLR(
             self.optimizer,
             milestones=config.milestones,
@@ -158,7 +160,7 @@ class Trainer:
         batch = batch.to(self.ctx.device, non_blocking=True)
         with torch.autocast(self.ctx.device.type, enabled=self.amp):
             losses = self.wrapped(batch.images, batch.targets)
-        unknown = set(losses) - LOSS_KEYS
+        unknown = set(losses) - set(LOSS_KEYS)
         if unknown:
             raise KeyError(f"the model reported unknown loss keys {sorted(unknown)}")
         total = torch.stack([v.float() for v in losses.values()]).sum()
@@ -265,7 +267,7 @@ class Trainer:
             peak = torch.cuda.max_memory_allocated(self.ctx.device)
         else:  # ru_maxrss is in KiB on Linux: the whole process, the closest CPU analogue
             peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-        per_iteration = self.elapsed / self.iteration if self.iteration else math.nan
+        per_iteration = self.elapsed / self.iteration if self.iteration else None
         self.run.update_json(
             self.run.timings,
             {

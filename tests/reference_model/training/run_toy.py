@@ -12,6 +12,7 @@ import logging
 import torch
 from toy_model import ToyPanopticNet
 
+from reference_model.config import to_dict
 from reference_model.data import AugmentationConfig, DataConfig, synthetic
 from reference_model.training import RunDirectory, Trainer, TrainingConfig, setup, teardown
 
@@ -54,8 +55,8 @@ def main() -> None:
     model = ToyPanopticNet(source.classes.n_classes, norm=args.norm, dropout=args.dropout)
     run_config = {
         "model": {"toy": args.norm, "dropout": args.dropout},
-        "data": data,
-        "training": config,
+        "data": to_dict(data),
+        "training": to_dict(config),
     }
     trainer = Trainer(
         model,

@@ -8,13 +8,7 @@ from torch import nn
 from torch.optim.lr_scheduler import ChainedScheduler, LinearLR, MultiStepLR
 
 from reference_model.modules.norm_act import ABN
-from reference_model.training import (
-    TrainingConfig,
-    WarmupMultiStepLR,
-    lr_factor,
-    make_optimizer,
-    split_norm_parameters,
-)
+from reference_model.training import TrainingConfig, WarmupMultiStepLR, lr_factor, make_optimizer
 
 pytestmark = pytest.mark.needs_torch
 
@@ -69,21 +63,24 @@ class _Net(nn.Module):
         self.shared = self.conv  # the same parameters twice: counted once
 
 
-def test_norm_parameters_are_split_out_and_frozen_ones_dropped() -> None:
+def test_the_optimiser_takes_the_models_parameter_groups() -> None:
+    """Norm layers (BN, ABN, GroupNorm) apart, frozen parameters left out, shared ones once."""
     net = _Net()
-    norm, other = split_norm_parameters(net)
-    assert {id(p) for p in norm} == {
-        id(p) for m in (net.bn, net.abn, net.gn) for p in m.parameters()
-    }
-    assert {id(p) for p in other} == {id(net.conv.weight), id(net.conv.bias)}
-    decay = make_optimizer(net, TrainingConfig(weight_decay_norm=True))
+    decay = make_optimizer(net, TrainingConfig(), weight_decay_norm=True)
     assert [g["weight_decay"] for g in decay.param_groups] == [1e-4, 1e-4]
-    no_decay = make_optimizer(net, TrainingConfig(weight_decay_norm=False, nesterov=True))
+    no_decay = make_optimizer(net, TrainingConfig(nesterov=True), weight_decay_norm=False)
     groups = {g["name"]: g for g in no_decay.param_groups}
+    norm = {id(p) for m in (net.bn, net.abn, net.gn) for p in m.parameters()}
+    assert {id(p) for p in groups["norm"]["params"]} == norm
+    assert {id(p) for p in groups["decay"]["params"]} == {id(net.conv.weight), id(net.conv.bias)}
     assert groups["decay"]["weight_decay"] == 1e-4
     assert groups["norm"]["weight_decay"] == 0.0
     assert groups["norm"]["nesterov"] is True
     assert groups["norm"]["momentum"] == 0.9
+    with pytest.raises(ValueError, match="no trainable parameters"):
+        make_optimizer(
+            nn.Conv2d(1, 1, 1).requires_grad_(False), TrainingConfig(), weight_decay_norm=True
+        )
 
 
 def test_weight_decay_on_norm_changes_the_update_accordingly() -> None:
@@ -93,7 +90,7 @@ def test_weight_decay_on_norm_changes_the_update_accordingly() -> None:
         net = _Net()
         with torch.no_grad():
             net.bn.weight.fill_(2.0)
-        optimizer = make_optimizer(net, TrainingConfig(weight_decay_norm=decay_norm, lr=0.5))
+        optimizer = make_optimizer(net, TrainingConfig(lr=0.5), weight_decay_norm=decay_norm)
         for p in net.parameters():
             p.grad = torch.zeros_like(p)
         optimizer.step()
@@ -114,3 +111,21 @@ def test_config_validation() -> None:
         (9_000, 11_000),
         50,
     )
+
+
+def test_the_linear_scaling_rule_keeps_the_images_seen() -> None:
+    """Goyal et al. (2017): batch 8 -> 2 divides the lr by 4 and multiplies every iteration
+    count by 4 (the paper's 48k, 36k, 44k and 200 warm-up; 2000 between checkpoints)."""
+    paper = TrainingConfig()
+    two = paper.with_batch_size(2)
+    assert (two.batch_size, two.lr) == (2, pytest.approx(0.0025))
+    assert (two.iterations, two.milestones, two.warmup_iterations) == (
+        192_000,
+        (144_000, 176_000),
+        800,
+    )
+    assert two.checkpoint_every == 8_000
+    assert two.iterations * two.batch_size == paper.iterations * paper.batch_size
+    assert paper.with_batch_size(8) == paper
+    with pytest.raises(ValueError, match="batch_size must be >= 1"):
+        paper.with_batch_size(0)

@@ -13,6 +13,7 @@ import pytest
 import torch
 from torch import nn
 
+from reference_model.config import from_dict, parse_overrides, to_dict, with_overrides
 from reference_model.data import AugmentationConfig, DataConfig, synthetic
 from reference_model.training import (
     DistributedContext,
@@ -22,7 +23,6 @@ from reference_model.training import (
     load_checkpoint,
     save_checkpoint,
     setup,
-    to_jsonable,
 )
 
 pytestmark = pytest.mark.needs_torch
@@ -55,7 +55,7 @@ def _trainer(
         data=data,
         config=config,
         run=RunDirectory(run),
-        run_config={"model": {"toy": True}, "data": data, "training": config},
+        run_config={"model": {"toy": True}, "data": to_dict(data), "training": to_dict(config)},
         ctx=setup(device="cpu"),
     )
 
@@ -185,26 +185,33 @@ def test_checkpoint_writes_are_atomic_and_loads_are_safe(
         load_checkpoint(path)  # weights_only refuses arbitrary objects
 
 
-def test_config_round_trip(tmp_path: Path) -> None:
-    from reference_model.training import from_jsonable, with_overrides
-
+def test_data_and_training_configs_round_trip_and_take_checked_overrides() -> None:
+    """The one config mechanism of reference_model.config serves every config dataclass,
+    including optional fields (`X | None`)."""
     data = DataConfig(dataset="vistas", vistas_version="v1.2")
-    assert from_jsonable(DataConfig, json.loads(json.dumps(to_jsonable(data)))) == data
+    assert from_dict(DataConfig, json.loads(json.dumps(to_dict(data)))) == data
     training = TrainingConfig(clip_grad_norm=5.0)
-    assert from_jsonable(TrainingConfig, to_jsonable(training)) == training
-    assert with_overrides(data, ["augmentation.short_side=512", "root=/x"]) == DataConfig(
+    assert from_dict(TrainingConfig, to_dict(training)) == training
+    assert from_dict(TrainingConfig, to_dict(TrainingConfig())).clip_grad_norm is None
+    overrides = parse_overrides(["augmentation.short_side=512", "root=/x"])
+    assert with_overrides(data, overrides) == DataConfig(
         dataset="vistas",
         vistas_version="v1.2",
         root="/x",
         augmentation=AugmentationConfig(short_side=512),
     )
-    assert with_overrides(training, ["milestones=[3, 4]", "lr=1"]).lr == 1.0
+    assert with_overrides(training, parse_overrides(["milestones=[3, 4]", "lr=1"])).lr == 1.0
+    assert with_overrides(training, {"clip_grad_norm": None}).clip_grad_norm is None
     with pytest.raises(KeyError, match="unknown key 'lrr'"):
-        with_overrides(training, ["lrr=0.1"])
-    with pytest.raises(TypeError, match=r"TrainingConfig\.lr: expected float, got 'fast'"):
-        with_overrides(training, ["lr=fast"])
-    with pytest.raises(KeyError, match="unknown keys"):
-        from_jsonable(TrainingConfig, {"bogus": 1})
+        with_overrides(training, parse_overrides(["lrr=0.1"]))
+    with pytest.raises(TypeError, match=r"config lr: expected float, got 'fast'"):
+        with_overrides(training, parse_overrides(["lr=fast"]))
+    with pytest.raises(TypeError, match=r"config clip_grad_norm: expected float"):
+        with_overrides(training, {"clip_grad_norm": "big"})
+    with pytest.raises(KeyError, match="unknown key"):
+        from_dict(TrainingConfig, {"bogus": 1})
+    with pytest.raises(ValueError, match="must look like key=value"):
+        parse_overrides(["lr"])
 
 
 def test_gradient_clipping_bounds_the_first_update(
