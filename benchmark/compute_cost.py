@@ -149,6 +149,32 @@ def fvcore_count(config: ModelConfig, form: str, height: int, width: int) -> dic
     }
 
 
+def cost_document(
+    config: ModelConfig,
+    *,
+    preset_name: str,
+    forms: tuple[str, ...],
+    height: int,
+    width: int,
+    fvcore: bool,
+) -> dict[str, Any]:
+    """The cost.json document: the figures of `forms` (`measure`) at height x width, with the
+    setting, and the paper's figures and notes when that is the paper's setting."""
+    result = measure(config, forms=forms, height=height, width=width, fvcore=fvcore)
+    compare = preset_name == PAPER_PRESET and (height, width) == (1024, 2048)
+    return {
+        "preset": preset_name,
+        "height": height,
+        "width": width,
+        **result,
+        "paper": PAPER if compare else None,
+        "notes": list(NOTES) if compare else [],
+        "convention": "dense_conv_macs: multiply-adds of the convs of body, FPN, RPN head and "
+        "semantic head for one image (the paper's FLOPs); ROI head excluded",
+        "versions": {"torch": torch.__version__},
+    }
+
+
 def table(result: dict[str, Any], compare: bool) -> str:
     """The figures of both forms as text, beside the paper's where they apply."""
     rows = [("params (M)", "params", 1e6), ("dense-conv MACs (G)", "dense_conv_macs", 1e9)]
@@ -198,25 +224,16 @@ def main(argv: list[str] | None = None) -> int:
     if args.height < 64 or args.width < 64:
         print(f"error: --height and --width must be at least 64, got {args.height}x{args.width}")
         return 2
-    result = measure(
+    document = cost_document(
         preset(args.preset),
+        preset_name=args.preset,
         forms=tuple(args.forms),
         height=args.height,
         width=args.width,
         fvcore=args.fvcore,
     )
-    compare = args.preset == PAPER_PRESET and (args.height, args.width) == (1024, 2048)
-    document = {
-        "preset": args.preset,
-        "height": args.height,
-        "width": args.width,
-        **result,
-        "paper": PAPER if compare else None,
-        "notes": list(NOTES) if compare else [],
-        "convention": "dense_conv_macs: multiply-adds of the convs of body, FPN, RPN head and "
-        "semantic head for one image (the paper's FLOPs); ROI head excluded",
-        "versions": {"torch": torch.__version__},
-    }
+    result = {form: document[form] for form in args.forms}
+    compare = document["paper"] is not None
     print(table(result, compare))
     for note in NOTES if compare else ():
         print(f"- {note}")

@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from torch.nn import functional as F
 from torchvision.models.detection.roi_heads import paste_masks_in_image
 
 from .config import FusionConfig
@@ -123,3 +124,27 @@ def to_coco_panoptic(
         )
     annotation = {"image_id": image_id, "file_name": file_name, "segments_info": segments_info}
     return id_to_rgb(ids), annotation
+
+
+def resize_prediction(prediction: PanopticPrediction, size: tuple[int, int]) -> PanopticPrediction:
+    """The prediction at another (H, W): the panoptic, semantic and instance maps resized with
+    nearest neighbours, the boxes scaled. Evaluation brings predictions made at the test scale
+    back to the size of the ground truth this way. Segments that lose every pixel are dropped."""
+    h, w = int(size[0]), int(size[1])
+    old_h, old_w = prediction.panoptic.shape
+    if (h, w) == (old_h, old_w):
+        return prediction
+
+    def nearest(maps: torch.Tensor) -> torch.Tensor:  # (N, h0, w0) -> (N, h, w), same dtype
+        if maps.shape[0] == 0:
+            return maps.new_zeros((0, h, w))
+        out = F.interpolate(maps[:, None].float(), size=(h, w), mode="nearest-exact")
+        return out[:, 0].to(maps.dtype)
+
+    panoptic = nearest(prediction.panoptic[None])[0]
+    present = set(torch.unique(panoptic).tolist())
+    segments = [s for s in prediction.segments if s["id"] in present]
+    scale = torch.tensor([w / old_w, h / old_h, w / old_w, h / old_h])
+    inst = prediction.instances
+    instances = Instances(inst.boxes * scale, inst.labels, inst.scores, nearest(inst.masks))
+    return PanopticPrediction(panoptic, segments, nearest(prediction.semantic[None])[0], instances)

@@ -34,7 +34,6 @@ class TrainingConfig:
     checkpoint_every: int = 2_000  # iterations between checkpoints (and one at the end)
     log_every: int = 10  # iterations between log.jsonl entries (the first and last always)
     tensorboard: bool = True  # also write TensorBoard events when tensorboard is installed
-    progress: bool = True  # a tqdm progress bar with the time left, on rank 0
 
     def __post_init__(self) -> None:
         positive = ("iterations", "lr", "batch_size", "checkpoint_every", "log_every")

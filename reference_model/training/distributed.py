@@ -1,7 +1,8 @@
 """torch.distributed set-up for `torchrun`: NCCL on GPUs, gloo on CPUs; one process per device.
 
-Outside torchrun (no RANK/WORLD_SIZE in the environment) everything runs in one process and
-no process group is created.
+Under torchrun (RANK and WORLD_SIZE in the environment) a process group is created, also for a
+single process, so that a one-process torchrun job runs the distributed code paths (DDP, the
+merging of metrics). Outside torchrun everything runs in one process without a group.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ class DistributedContext:
     world_size: int
     local_rank: int
     device: torch.device
+    launched: bool = False  # started by torchrun, with a process group (even of one process)
 
     @property
     def is_main(self) -> bool:
@@ -32,12 +34,14 @@ class DistributedContext:
 
     @property
     def distributed(self) -> bool:
-        return self.world_size > 1
+        """Whether a process group joins this process to others (or to a 1-process job)."""
+        return self.world_size > 1 or self.launched
 
 
 def setup(device: str | None = None) -> DistributedContext:
     """Join the torchrun job (if any) and pick the device: `cuda:LOCAL_RANK` when CUDA is
     available, else the CPU; `device` forces one ("cpu" or "cuda")."""
+    launched = "RANK" in os.environ and "WORLD_SIZE" in os.environ
     world_size = int(os.environ.get("WORLD_SIZE", "1"))
     rank = int(os.environ.get("RANK", "0"))
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))
@@ -48,11 +52,11 @@ def setup(device: str | None = None) -> DistributedContext:
     if use_cuda:
         torch.cuda.set_device(target)
         torch.backends.cudnn.benchmark = True  # fixed-size convs repeat; a GPU-only speed-up
-    if world_size > 1 and not dist.is_initialized():
+    if launched and not dist.is_initialized():
         backend = "nccl" if use_cuda else "gloo"
         dist.init_process_group(backend=backend)
         log.info("rank %d of %d joined (%s) on %s", rank, world_size, backend, target)
-    return DistributedContext(rank, world_size, local_rank, target)
+    return DistributedContext(rank, world_size, local_rank, target, launched=launched)
 
 
 def teardown() -> None:

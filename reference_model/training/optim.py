@@ -35,12 +35,13 @@ def make_optimizer(
     groups = [g for g in groups if g["params"]]
     if not groups:
         raise ValueError("the model has no trainable parameters")
-    log.info(
-        "optimiser: %s",
-        ", ".join(
-            f"{len(g['params'])} tensors with weight decay {g['weight_decay']:g}" for g in groups
-        ),
-    )
+    for group in groups:
+        log.info(
+            "optimiser: %d %s tensors, weight decay %g",
+            len(group["params"]),
+            group["name"],
+            group["weight_decay"],
+        )
     return torch.optim.SGD(
         groups,
         lr=config.lr,

@@ -63,6 +63,7 @@ class Trainer:
             saved as config.json and in checkpoints.
         ctx: this process's rank and device (`distributed.setup()`).
         weight_decay_norm: also decay the norm layers' parameters (the model's switch).
+        progress: show a tqdm bar with the time left (on rank 0).
     """
 
     def __init__(
@@ -76,12 +77,14 @@ class Trainer:
         run_config: Mapping[str, Any],
         ctx: DistributedContext,
         weight_decay_norm: bool = True,
+        progress: bool = True,
     ) -> None:
         if config.batch_size % ctx.world_size:
             raise ValueError(
                 f"batch_size {config.batch_size} is not divisible by {ctx.world_size} processes"
             )
         self.source, self.data, self.config, self.run, self.ctx = source, data, config, run, ctx
+        self.progress = progress
         self.run_config = json.loads(json.dumps(run_config))  # JSON types, as config.json has them
         self.model = model.to(ctx.device)
         self.optimizer = make_optimizer(self.model, config, weight_decay_norm=weight_decay_norm)
@@ -203,7 +206,7 @@ class Trainer:
             initial=start,
             desc=self.run.path.name,
             unit="it",
-            disable=not (self.config.progress and self.ctx.is_main),
+            disable=not (self.progress and self.ctx.is_main),
             dynamic_ncols=True,
         )
         try:

@@ -47,7 +47,6 @@ def main() -> None:
         batch_size=args.batch,
         checkpoint_every=args.checkpoint_every,
         log_every=1,
-        progress=False,
         tensorboard=False,
     )
     source = synthetic(args.data, "train")
@@ -66,6 +65,7 @@ def main() -> None:
         run=RunDirectory(args.run_dir),
         run_config=run_config,
         ctx=ctx,
+        progress=False,
     )
     trainer.fit(resume=args.resume)
     teardown()

@@ -42,7 +42,6 @@ def _trainer(
         "batch_size": 2,
         "checkpoint_every": 3,
         "log_every": 2,
-        "progress": False,
         "tensorboard": False,
     }
     config = TrainingConfig(**{**settings, **overrides})
@@ -57,6 +56,7 @@ def _trainer(
         run=RunDirectory(run),
         run_config={"model": {"toy": True}, "data": to_dict(data), "training": to_dict(config)},
         ctx=setup(device="cpu"),
+        progress=False,
     )
 
 
