@@ -93,7 +93,7 @@ class DemoProgress:
             unit="s",
             disable=not enabled,
             dynamic_ncols=True,
-            bar_format="{desc}: {percentage:3.0f}%|{bar}| [{elapsed}<{remaining}] {postfix}",
+            bar_format="{desc}: {percentage:3.0f}%|{bar}| [{elapsed}<{remaining}]{postfix}",
         )
         self.stage = next(iter(stages))
 

@@ -23,7 +23,7 @@ from pathlib import Path
 
 from reference_model.data import DatasetError, open_split
 
-from .runs import RUNS, dataset_setting
+from .runs import RUNS, dataset_setting, parse_args
 
 log = logging.getLogger("reproduce")
 
@@ -101,6 +101,12 @@ def main(argv: list[str] | None = None) -> int:
             print(f"- {problem}", file=sys.stderr)
         return 2
     output = args.output or f"runs/{args.dataset}"
+    for run in args.runs:  # every run's settings checked before anything starts
+        try:
+            parse_args([run, "--dataset", args.dataset, "--data-root", args.data_root, *extra])
+        except (KeyError, TypeError, ValueError) as err:
+            print(f"error: run {run}: {err}", file=sys.stderr)
+            return 2
     commands = {
         run: run_command(
             run,

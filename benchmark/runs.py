@@ -183,25 +183,31 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
-def main(argv: list[str] | None = None) -> int:
+def parse_args(argv: list[str] | None = None) -> tuple[argparse.Namespace, RunConfig]:
+    """The command line and the run configuration it describes (KeyError, TypeError or
+    ValueError naming the bad setting)."""
     args = _parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    overrides = parse_overrides(args.set)
+    config = build_config(
+        args.run,
+        dataset=args.dataset,
+        data_root=args.data_root,
+        preset_name=args.preset,
+        batch_size=args.batch_size,
+        iterations=args.iterations,
+        overrides=parse_overrides(args.set),
+    )
+    return args, config
+
+
+def main(argv: list[str] | None = None) -> int:
     try:
-        config = build_config(
-            args.run,
-            dataset=args.dataset,
-            data_root=args.data_root,
-            preset_name=args.preset,
-            batch_size=args.batch_size,
-            iterations=args.iterations,
-            overrides=overrides,
-        )
+        args, config = parse_args(argv)
     except (KeyError, TypeError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    if args.threads:
+        torch.set_num_threads(args.threads)
     ctx = setup(args.device)
     try:
         metrics = run_experiment(

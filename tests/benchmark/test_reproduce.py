@@ -82,6 +82,9 @@ def test_a_missing_or_unprepared_dataset_is_explained(
     assert "--set-names train" in err
     assert reproduce.main(["--dataset", "cityscapes", "--data-root", "x", "--gpus", "0"]) == 2
     assert "--gpus and --images-per-gpu must be >= 1" in capsys.readouterr().err
+    argv = ["--dataset", "cityscapes", "--data-root", str(synthetic_root), "--gpus", "8"]
+    assert reproduce.main([*argv, "--", "--set", "training.lr=fast"]) == 2
+    assert "run independent: config training.lr: expected float" in capsys.readouterr().err
 
 
 @pytest.mark.slow
