@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import pytest
@@ -12,15 +11,14 @@ from benchmark import demo
 
 pytestmark = [pytest.mark.needs_torch, pytest.mark.slow]
 
-ROOT = Path(__file__).resolve().parents[2]
-
 
 def test_demo_runs_end_to_end_and_reuses_its_results(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    checkout_env: dict[str, str],
 ) -> None:
-    # the demo's children import this checkout (the demo adds it) and panoptic_metrics
-    paths = [str(ROOT / "metrics" / "src"), os.environ.get("PYTHONPATH", "")]
-    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(p for p in paths if p))
+    monkeypatch.setenv("PYTHONPATH", checkout_env["PYTHONPATH"])  # for the demo's children
     args = ["--data", str(tmp_path / "data"), "--output", str(tmp_path / "run")]
     args += ["--train-images", "19", "--val-images", "19", "--height", "64", "--width", "128"]
     args += ["--workers", "1", "--iterations", "3", "--no-progress"]

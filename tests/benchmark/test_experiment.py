@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import shutil
 import subprocess
 import sys
@@ -49,13 +48,6 @@ TINY = [
 ]
 
 
-def _environment() -> dict[str, str]:
-    env = dict(os.environ, OMP_NUM_THREADS="1")
-    paths = [str(ROOT), str(ROOT / "metrics" / "src"), env.get("PYTHONPATH", "")]
-    env["PYTHONPATH"] = os.pathsep.join(p for p in paths if p)
-    return env
-
-
 @pytest.fixture(scope="module")
 def trained(synthetic_root: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """runs/combined after `python -m benchmark.runs` (in this process)."""
@@ -65,23 +57,23 @@ def trained(synthetic_root: Path, tmp_path_factory: pytest.TempPathFactory) -> P
     return output / "combined"
 
 
-def _cli(run: Path, root: Path, output: Path) -> dict[str, Any]:
+def _cli(run: Path, root: Path, output: Path, env: dict[str, str]) -> dict[str, Any]:
     gt = root / "gtFine" / "cityscapes_panoptic_val"
     command = [sys.executable, "-m", "panoptic_metrics", "evaluate"]
     command += ["--gt-json", f"{gt}.json", "--gt-folder", str(gt), "--no-progress"]
     command += ["--pred-json", str(run / "predictions" / "panoptic.json")]
     command += ["--pred-folder", str(run / "predictions" / "panoptic")]
     command += ["--workers", "1", "--output", str(output)]
-    done = subprocess.run(command, env=_environment(), capture_output=True, text=True, check=False)
+    done = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
     assert done.returncode == 0, done.stderr
     return json.loads(output.read_text())  # type: ignore[no-any-return]
 
 
 def test_in_process_metrics_equal_panoptic_metrics_evaluate(
-    trained: Path, synthetic_root: Path, tmp_path: Path
+    trained: Path, synthetic_root: Path, tmp_path: Path, checkout_env: dict[str, str]
 ) -> None:
     metrics = json.loads((trained / "metrics.json").read_text())
-    cli = _cli(trained, synthetic_root, tmp_path / "cli.json")
+    cli = _cli(trained, synthetic_root, tmp_path / "cli.json", checkout_env)
     for key in ("pq", "sq", "rq", "pq_dagger", "things", "stuff", "per_class", "per_image"):
         assert metrics[key] == cli[key], key
     assert (metrics["mode"], metrics["n_images"]) == (cli["mode"], 19)
@@ -152,7 +144,7 @@ def _close(a: Any, b: Any, where: str = "") -> None:
 
 @pytest.mark.slow
 def test_evaluation_sharded_over_two_processes_equals_one(
-    trained: Path, synthetic_root: Path, tmp_path: Path
+    trained: Path, synthetic_root: Path, tmp_path: Path, checkout_env: dict[str, str]
 ) -> None:
     """The trained run evaluated again by 2 gloo ranks (torchrun; each its half of the images,
     merged through the metrics' state) writes the same metrics and predictions."""
@@ -164,7 +156,7 @@ def test_evaluation_sharded_over_two_processes_equals_one(
     command += ["-m", "benchmark.runs", "combined", "--dataset", "synthetic"]
     command += ["--data-root", str(synthetic_root), "--output", str(tmp_path), *TINY, "--resume"]
     done = subprocess.run(
-        command, env=_environment(), cwd=ROOT, capture_output=True, text=True, check=False
+        command, env=checkout_env, cwd=ROOT, capture_output=True, text=True, check=False
     )
     assert done.returncode == 0, done.stdout + done.stderr
     one = json.loads((trained / "metrics.json").read_text())

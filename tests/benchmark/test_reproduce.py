@@ -4,7 +4,6 @@ CPU (gloo) dry run on the synthetic data, which has the Cityscapes layout."""
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -88,7 +87,9 @@ def test_a_missing_or_unprepared_dataset_is_explained(
 
 
 @pytest.mark.slow
-def test_one_process_gloo_dry_run(synthetic_root: Path, tmp_path: Path) -> None:
+def test_one_process_gloo_dry_run(
+    synthetic_root: Path, tmp_path: Path, checkout_env: dict[str, str]
+) -> None:
     """The whole path (dataset check, torchrun, a process group of one, training, sharded
     evaluation, report) with the tiny model for 2 iterations."""
     output = tmp_path / "runs"
@@ -105,11 +106,9 @@ def test_one_process_gloo_dry_run(synthetic_root: Path, tmp_path: Path) -> None:
         "training.tensorboard=false",
     ):
         command += ["--set", setting]
-    env = dict(os.environ, OMP_NUM_THREADS="1")
-    env["PYTHONPATH"] = os.pathsep.join(
-        p for p in (str(ROOT), str(ROOT / "metrics" / "src"), env.get("PYTHONPATH")) if p
+    done = subprocess.run(
+        command, env=checkout_env, cwd=ROOT, capture_output=True, text=True, check=False
     )
-    done = subprocess.run(command, env=env, cwd=ROOT, capture_output=True, text=True, check=False)
     assert done.returncode == 0, done.stdout + done.stderr
     run = output / "combined"
     config = json.loads((run / "config.json").read_text())

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import importlib.util
-import os
 import subprocess
 import sys
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -14,7 +14,6 @@ from typing import Any
 import pytest
 
 HERE = Path(__file__).parent
-ROOT = HERE.parents[2]
 
 
 def _load(name: str) -> ModuleType:
@@ -49,16 +48,9 @@ def run_toy_main(toy: ModuleType) -> Callable[[list[str]], None]:
     return call
 
 
-def subprocess_env() -> dict[str, str]:
-    """The environment of a training subprocess: the checkout importable, one thread each."""
-    env = dict(os.environ)
-    paths = [str(ROOT), str(ROOT / "metrics" / "src"), env.get("PYTHONPATH", "")]
-    env["PYTHONPATH"] = os.pathsep.join(p for p in paths if p)
-    env["OMP_NUM_THREADS"] = "1"
-    return env
-
-
-def _start_toy(args: list[str], *, torchrun: int = 0, **kwargs: Any) -> subprocess.Popen[str]:
+def _start_toy(
+    env: dict[str, str], args: list[str], *, torchrun: int = 0, **kwargs: Any
+) -> subprocess.Popen[str]:
     """Start run_toy.py (through torchrun with `torchrun` processes if > 0)."""
     script = str(HERE / "run_toy.py")
     if torchrun:
@@ -74,7 +66,7 @@ def _start_toy(args: list[str], *, torchrun: int = 0, **kwargs: Any) -> subproce
         command = [sys.executable, script, *args]
     return subprocess.Popen(
         command,
-        env=subprocess_env(),
+        env=env,
         cwd=HERE,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -84,6 +76,6 @@ def _start_toy(args: list[str], *, torchrun: int = 0, **kwargs: Any) -> subproce
 
 
 @pytest.fixture(scope="session")
-def start_toy() -> Callable[..., subprocess.Popen[str]]:
+def start_toy(checkout_env: dict[str, str]) -> Callable[..., subprocess.Popen[str]]:
     """Start run_toy.py in a subprocess: start_toy(args, torchrun=N)."""
-    return _start_toy
+    return partial(_start_toy, checkout_env)
