@@ -131,7 +131,8 @@ def run_jobs(jobs: list[RunJob], logs: Path, progress: DemoProgress, *, parallel
     out); returns True when every one succeeded (a failure prints the end of its console)."""
     threads = max(1, len(os.sched_getaffinity(0)) // parallel)
     logs.mkdir(parents=True, exist_ok=True)
-    pending, running = list(jobs), []
+    pending = list(jobs)
+    running: list[tuple[RunJob, subprocess.Popen[str]]] = []
     with ExitStack() as files:
         try:
             while pending or running:

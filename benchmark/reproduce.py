@@ -81,34 +81,36 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
-def main(argv: list[str] | None = None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
-    extra: list[str] = []
-    if "--" in argv:
-        extra = argv[argv.index("--") + 1 :]
-        argv = argv[: argv.index("--")]
-    args = _parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+def settings_problems(args: argparse.Namespace, extra: list[str]) -> list[str]:
+    """What stops the reproduction before it starts: bad counts, an unusable dataset (each
+    message says what is missing and how to prepare it), a run's bad settings."""
     if args.gpus < 1 or args.images_per_gpu < 1:
-        print("error: --gpus and --images-per-gpu must be >= 1", file=sys.stderr)
-        return 2
-    problems = check_dataset(args.dataset, args.data_root)
-    if problems:
-        print(
-            f"error: the {args.dataset} dataset at {args.data_root} is not usable:", file=sys.stderr
-        )
-        for problem in problems:
-            print(f"- {problem}", file=sys.stderr)
-        return 2
-    output = args.output or f"runs/{args.dataset}"
-    for run in args.runs:  # every run's settings checked before anything starts
+        return ["--gpus and --images-per-gpu must be >= 1"]
+    problems = [
+        f"the {args.dataset} dataset at {args.data_root} is not usable: {problem}"
+        for problem in check_dataset(args.dataset, args.data_root)
+    ]
+    for run in args.runs:
         try:
             parse_args([run, "--dataset", args.dataset, "--data-root", args.data_root, *extra])
         except (KeyError, TypeError, ValueError) as err:
-            print(f"error: run {run}: {err}", file=sys.stderr)
-            return 2
-    commands = {
-        run: run_command(
+            problems.append(f"run {run}: {err}")
+    return problems
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    split = argv.index("--") if "--" in argv else len(argv)
+    args, extra = _parser().parse_args(argv[:split]), argv[split + 1 :]
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    problems = settings_problems(args, extra)
+    for problem in problems:
+        print(f"error: {problem}", file=sys.stderr)
+    if problems:
+        return 2
+    output = args.output or f"runs/{args.dataset}"
+    for run in args.runs:
+        command = run_command(
             run,
             dataset=args.dataset,
             data_root=args.data_root,
@@ -118,9 +120,6 @@ def main(argv: list[str] | None = None) -> int:
             device=args.device,
             extra=extra,
         )
-        for run in args.runs
-    }
-    for run, command in commands.items():
         print(shlex.join(command))
         if args.print_only:
             continue
@@ -132,8 +131,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     from reports import build_report  # imported late: matplotlib and pandas
 
-    report = build_report([Path(output) / run for run in args.runs])
-    print(f"report: {report}")
+    print(f"report: {build_report([Path(output) / run for run in args.runs])}")
     return 0
 
 

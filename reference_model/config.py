@@ -264,10 +264,10 @@ def _coerce(hint: Any, value: Any, key: str) -> Any:
             return tuple(_coerce(a, v, key) for a, v in zip(args, value, strict=True))
         return tuple(_coerce(item, v, key) for v in value)
     if origin in (types.UnionType, typing.Union):
-        args = [a for a in typing.get_args(hint) if a is not type(None)]
-        if len(args) != 1 or len(typing.get_args(hint)) != 2:
+        present = [a for a in typing.get_args(hint) if a is not type(None)]
+        if len(present) != 1 or len(typing.get_args(hint)) != 2:
             raise TypeError(f"config {key}: only `X | None` unions are supported, got {hint!r}")
-        return None if value is None else _coerce(args[0], value, key)
+        return None if value is None else _coerce(present[0], value, key)
     if hint is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
     if hint in (int, float, str, bool):

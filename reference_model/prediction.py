@@ -14,7 +14,6 @@ from typing import Any
 
 import numpy as np
 import torch
-from torch.nn import functional as F
 from torchvision.models.detection.roi_heads import paste_masks_in_image
 
 from .config import FusionConfig
@@ -135,11 +134,13 @@ def resize_prediction(prediction: PanopticPrediction, size: tuple[int, int]) -> 
     if (h, w) == (old_h, old_w):
         return prediction
 
+    # Nearest neighbours by pixel centres (F.interpolate's "nearest-exact"), as an index
+    # gather: any dtype, no float copy of the (K, H, W) masks.
+    rows = ((torch.arange(h) + 0.5) * (old_h / h)).long().clamp_(max=old_h - 1)
+    cols = ((torch.arange(w) + 0.5) * (old_w / w)).long().clamp_(max=old_w - 1)
+
     def nearest(maps: torch.Tensor) -> torch.Tensor:  # (N, h0, w0) -> (N, h, w), same dtype
-        if maps.shape[0] == 0:
-            return maps.new_zeros((0, h, w))
-        out = F.interpolate(maps[:, None].float(), size=(h, w), mode="nearest-exact")
-        return out[:, 0].to(maps.dtype)
+        return maps[:, rows[:, None], cols[None, :]]
 
     panoptic = nearest(prediction.panoptic[None])[0]
     present = set(torch.unique(panoptic).tolist())

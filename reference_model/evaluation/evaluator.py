@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 import torch
-from panoptic_metrics import RunAccumulator, RunResults
+from panoptic_metrics import PanopticImage, RunAccumulator, RunResults
 from panoptic_metrics.distributed import all_reduce_run
 from tqdm import tqdm
 
@@ -27,7 +27,7 @@ from reference_model.training.distributed import DistributedContext, barrier
 from reference_model.training.run_dir import RunDirectory
 
 from .ground_truth import GroundTruth
-from .inference import predict
+from .inference import ImagePrediction, predict
 from .writer import PredictionWriter
 
 log = logging.getLogger(__name__)
@@ -76,7 +76,6 @@ def evaluate(
     )
     if ctx.device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(ctx.device)
-    seconds, count = 0.0, 0
     bar = tqdm(
         total=len(source.records),
         desc=f"{run.path.name} eval",
@@ -84,43 +83,57 @@ def evaluate(
         disable=not (progress and ctx.is_main),
         dynamic_ncols=True,
     )
+    seconds: list[float] = []
     with bar:
         for item in predict(model, loader, device=ctx.device, amp=config.amp):
-            pred = writer.add(item.image_id, item.prediction)
-            gt = truth.image(item.image_id)
-            instances = item.prediction.instances
-            accumulator.update(
-                gt,
-                pred,
-                gt_semantic=truth.semantic(gt),
-                pred_semantic=item.prediction.semantic.numpy(),
-                detections={
-                    "labels": instances.labels.numpy(),
-                    "scores": instances.scores.numpy(),
-                    "masks": instances.masks.numpy(),
-                },
-            )
-            seconds, count = seconds + item.seconds, count + 1
+            _add(accumulator, truth, writer.add(item.image_id, item.prediction), item)
+            seconds.append(item.seconds)
             bar.update(ctx.world_size)  # the other ranks progress alike
     writer.finish(distributed=ctx.distributed, is_main=ctx.is_main)
     merged = all_reduce_run(accumulator) if ctx.distributed else accumulator
     results = merged.compute()
     if ctx.is_main:
-        assert merged.mask_ap is not None
-        merged.mask_ap.write_predictions(run.predictions / "instances.json")
-        results.write_json(run.metrics, split=source.split, dataset=source.name)
-        _write_timings(run, ctx, seconds / max(count, 1))
-        log.info(
-            "%s: PQ %.3f, PQ† %.3f, mIoU %.3f, mask AP %.3f on %d images",
-            run.path.name,
-            results.panoptic.overall.pq,
-            results.panoptic.overall.pq_dagger,
-            results.miou.miou if results.miou else float("nan"),
-            results.mask_ap.ap if results.mask_ap else float("nan"),
-            len(results.panoptic.per_image),
-        )
+        _write_results(run, source, merged, results)
+        _write_timings(run, ctx, sum(seconds) / max(len(seconds), 1))
     barrier(ctx)
     return results
+
+
+def _add(
+    accumulator: RunAccumulator, truth: GroundTruth, pred: PanopticImage, item: ImagePrediction
+) -> None:
+    """One image into the metrics: panoptic, semantic (mIoU) and detections (mask AP)."""
+    gt = truth.image(item.image_id)
+    instances = item.prediction.instances
+    accumulator.update(
+        gt,
+        pred,
+        gt_semantic=truth.semantic(gt),
+        pred_semantic=item.prediction.semantic.numpy(),
+        detections={
+            "labels": instances.labels.numpy(),
+            "scores": instances.scores.numpy(),
+            "masks": instances.masks.numpy(),
+        },
+    )
+
+
+def _write_results(
+    run: RunDirectory, source: DatasetSource, merged: RunAccumulator, results: RunResults
+) -> None:
+    """predictions/instances.json (every rank's detections) and metrics.json."""
+    assert merged.mask_ap is not None
+    merged.mask_ap.write_predictions(run.predictions / "instances.json")
+    results.write_json(run.metrics, split=source.split, dataset=source.name)
+    log.info(
+        "%s: PQ %.3f, PQ† %.3f, mIoU %.3f, mask AP %.3f on %d images",
+        run.path.name,
+        results.panoptic.overall.pq,
+        results.panoptic.overall.pq_dagger,
+        results.miou.miou if results.miou else float("nan"),
+        results.mask_ap.ap if results.mask_ap else float("nan"),
+        len(results.panoptic.per_image),
+    )
 
 
 def _write_timings(run: RunDirectory, ctx: DistributedContext, per_image: float) -> None:

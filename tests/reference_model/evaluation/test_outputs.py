@@ -139,3 +139,21 @@ def test_the_writer_writes_what_panoptic_metrics_reads(tmp_path: Path) -> None:
     ids = rgb[..., 0] + 256 * rgb[..., 1].astype(np.int64) + 65536 * rgb[..., 2].astype(np.int64)
     np.testing.assert_array_equal(ids, image.ids)
     assert not list(tmp_path.rglob("*.part"))
+
+
+def test_resizing_picks_pixels_as_torch_nearest_exact() -> None:
+    """The index gather equals F.interpolate(mode="nearest-exact") at odd scales both ways."""
+    generator = torch.Generator().manual_seed(0)
+    panoptic = torch.randint(1, 9, (13, 17), generator=generator)
+    masks = (panoptic % 2 == 0)[None]
+    labels = torch.zeros(1, dtype=torch.int64)
+    instances = Instances(torch.zeros(1, 4), labels, torch.ones(1), masks)
+    pred = PanopticPrediction(panoptic, [], panoptic % 5, instances)
+    for size in ((29, 7), (5, 40), (13, 17)):
+        resized = resize_prediction(pred, size)
+        expected = torch.nn.functional.interpolate(
+            panoptic[None, None].float(), size=size, mode="nearest-exact"
+        )[0, 0].long()
+        assert torch.equal(resized.panoptic, expected), size
+        assert torch.equal(resized.semantic, expected % 5), size
+        assert torch.equal(resized.instances.masks[0], expected % 2 == 0), size
