@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from typing import Any
+
 import torch
 from torch.utils.data import DataLoader
 
@@ -52,17 +55,7 @@ def train_loader(
         world_size=world_size,
         seed=seed,
     )
-    loader: DataLoader[Batch] = DataLoader(
-        dataset,  # type: ignore[arg-type]
-        batch_sampler=sampler,
-        num_workers=config.workers,
-        collate_fn=Collate(config.augmentation.size_divisor),
-        pin_memory=torch.cuda.is_available(),
-        worker_init_fn=_worker_init if config.workers else None,
-        prefetch_factor=2 if config.workers else None,
-        generator=_own_generator(seed),
-    )
-    return loader, sampler
+    return _loader(dataset, sampler, config, seed), sampler
 
 
 def eval_loader(
@@ -77,6 +70,13 @@ def eval_loader(
     dataset = PanopticDataset(source, EvalTransform(config.augmentation))
     indices = list(shard(len(dataset), rank, world_size))
     batches = [indices[k : k + batch_size] for k in range(0, len(indices), batch_size)]
+    return _loader(dataset, batches, config, seed=0)
+
+
+def _loader(
+    dataset: PanopticDataset, batches: Iterable[list[Any]], config: DataConfig, seed: int
+) -> DataLoader[Batch]:
+    """A DataLoader of padded batches over `batches` (lists of dataset keys)."""
     return DataLoader(
         dataset,  # type: ignore[arg-type]
         batch_sampler=batches,
@@ -84,5 +84,5 @@ def eval_loader(
         collate_fn=Collate(config.augmentation.size_divisor),
         pin_memory=torch.cuda.is_available(),
         worker_init_fn=_worker_init if config.workers else None,
-        generator=_own_generator(0),
+        generator=_own_generator(seed),
     )
