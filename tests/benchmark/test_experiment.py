@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import torch
 from panoptic_metrics import evaluate_run
 
 from benchmark import runs
@@ -50,10 +51,15 @@ TINY = [
 
 @pytest.fixture(scope="module")
 def trained(synthetic_root: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """runs/combined after `python -m benchmark.runs` (in this process)."""
+    """runs/combined after `python -m benchmark.runs` (in this process, one thread as in the
+    subprocesses that evaluate it again: the same arithmetic)."""
     output = tmp_path_factory.mktemp("runs")
     args = ["combined", "--dataset", "synthetic", "--data-root", str(synthetic_root)]
-    assert runs.main([*args, "--output", str(output), *TINY]) == 0
+    saved = torch.get_num_threads()
+    try:
+        assert runs.main([*args, "--output", str(output), *TINY, "--threads", "1"]) == 0
+    finally:
+        torch.set_num_threads(saved)
     return output / "combined"
 
 
