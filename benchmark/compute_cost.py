@@ -20,15 +20,13 @@ ReLU for the count ("abn": iABN has the same parameters and FLOPs, and traces le
 from __future__ import annotations
 
 import argparse
-import json
 import logging
-import os
-import tempfile
 import warnings
 from pathlib import Path
 from typing import Any
 
 import torch
+from panoptic_metrics.io import write_json_atomic
 from torch import nn
 from tqdm import tqdm
 
@@ -151,6 +149,32 @@ def fvcore_count(config: ModelConfig, form: str, height: int, width: int) -> dic
     }
 
 
+def cost_document(
+    config: ModelConfig,
+    *,
+    preset_name: str,
+    forms: tuple[str, ...],
+    height: int,
+    width: int,
+    fvcore: bool,
+) -> dict[str, Any]:
+    """The cost.json document: the figures of `forms` (`measure`) at height x width, with the
+    setting, and the paper's figures and notes when that is the paper's setting."""
+    result = measure(config, forms=forms, height=height, width=width, fvcore=fvcore)
+    compare = preset_name == PAPER_PRESET and (height, width) == (1024, 2048)
+    return {
+        "preset": preset_name,
+        "height": height,
+        "width": width,
+        **result,
+        "paper": PAPER if compare else None,
+        "notes": list(NOTES) if compare else [],
+        "convention": "dense_conv_macs: multiply-adds of the convs of body, FPN, RPN head and "
+        "semantic head for one image (the paper's FLOPs); ROI head excluded",
+        "versions": {"torch": torch.__version__},
+    }
+
+
 def table(result: dict[str, Any], compare: bool) -> str:
     """The figures of both forms as text, beside the paper's where they apply."""
     rows = [("params (M)", "params", 1e6), ("dense-conv MACs (G)", "dense_conv_macs", 1e9)]
@@ -181,20 +205,6 @@ def table(result: dict[str, Any], compare: bool) -> str:
     return "\n".join(lines)
 
 
-def write_json_atomic(path: Path, data: dict[str, Any]) -> None:
-    """Write JSON through a temporary file in the same folder and os.replace."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(data, f, indent=2)
-            f.write("\n")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="python -m benchmark.compute_cost", description=__doc__.split("\n")[0]
@@ -214,30 +224,21 @@ def main(argv: list[str] | None = None) -> int:
     if args.height < 64 or args.width < 64:
         print(f"error: --height and --width must be at least 64, got {args.height}x{args.width}")
         return 2
-    result = measure(
+    document = cost_document(
         preset(args.preset),
+        preset_name=args.preset,
         forms=tuple(args.forms),
         height=args.height,
         width=args.width,
         fvcore=args.fvcore,
     )
-    compare = args.preset == PAPER_PRESET and (args.height, args.width) == (1024, 2048)
-    document = {
-        "preset": args.preset,
-        "height": args.height,
-        "width": args.width,
-        **result,
-        "paper": PAPER if compare else None,
-        "notes": list(NOTES) if compare else [],
-        "convention": "dense_conv_macs: multiply-adds of the convs of body, FPN, RPN head and "
-        "semantic head for one image (the paper's FLOPs); ROI head excluded",
-        "versions": {"torch": torch.__version__},
-    }
+    result = {form: document[form] for form in args.forms}
+    compare = document["paper"] is not None
     print(table(result, compare))
     for note in NOTES if compare else ():
         print(f"- {note}")
     if args.output:
-        write_json_atomic(args.output, document)
+        write_json_atomic(document, args.output)
         print(f"wrote {args.output}")
     return 0
 

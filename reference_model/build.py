@@ -86,7 +86,9 @@ def build_instance_heads(
 
 
 def freeze_norms(model: nn.Module) -> None:
-    """Stop training the affine parameters of every norm layer (Table 1's "freeze BN")."""
+    """Freeze every norm layer (Table 1's "freeze BN"): its affine parameters stop training
+    and, as `PanopticModel.train` keeps frozen norms in eval mode, it normalises with its
+    stored statistics without updating them (torchvision's FrozenBatchNorm2d behaviour)."""
     for m in model.modules():
         if is_norm(m):
             for p in m.parameters(recurse=False):
@@ -96,15 +98,20 @@ def freeze_norms(model: nn.Module) -> None:
 def parameter_groups(
     model: nn.Module, *, weight_decay: float, weight_decay_norm: bool
 ) -> list[dict[str, Any]]:
-    """SGD parameter groups of the trainable parameters: norm layers' parameters without weight
-    decay unless `weight_decay_norm` (the config switch of the same name)."""
+    """SGD parameter groups of the trainable parameters (each once), named "decay" and "norm":
+    norm layers' parameters without weight decay unless `weight_decay_norm` (the config switch
+    of the same name)."""
     norm_params: list[nn.Parameter] = []
     other_params: list[nn.Parameter] = []
+    seen: set[int] = set()
     for m in model.modules():
-        params = [p for p in m.parameters(recurse=False) if p.requires_grad]
+        params = [p for p in m.parameters(recurse=False) if p.requires_grad and id(p) not in seen]
+        seen.update(id(p) for p in params)
         (norm_params if is_norm(m) else other_params).extend(params)
-    groups = [{"params": other_params, "weight_decay": weight_decay}]
+    groups: list[dict[str, Any]] = [
+        {"params": other_params, "weight_decay": weight_decay, "name": "decay"}
+    ]
     if norm_params:
         decay = weight_decay if weight_decay_norm else 0.0
-        groups.append({"params": norm_params, "weight_decay": decay})
+        groups.append({"params": norm_params, "weight_decay": decay, "name": "norm"})
     return groups

@@ -7,14 +7,18 @@ each comes from; where the paper is silent the value is the authors' code (mapil
 
 `to_dict` / `from_dict` round-trip a config through JSON (the run directory's `config.json`);
 `with_overrides` applies dotted-key overrides (`{"rpn.nms_threshold": 0.6}`), checked by name and
-type: an unknown key or a value of the wrong type is an error naming the key.
+type: an unknown key or a value of the wrong type is an error naming the key; `parse_overrides`
+reads them from the command line (`rpn.nms_threshold=0.6`). Every config dataclass of the
+project (model, data, training, a whole run) goes through these four functions.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import json
 import types
 import typing
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar
 
@@ -178,8 +182,20 @@ T = TypeVar("T")
 
 
 def to_dict(cfg: Any) -> dict[str, Any]:
-    """A JSON-ready dict of a config dataclass (tuples become lists)."""
-    return dataclasses.asdict(cfg)
+    """A JSON-ready dict of a config dataclass: nested configs become dicts, tuples lists."""
+    if not dataclasses.is_dataclass(cfg) or isinstance(cfg, type):
+        raise TypeError(f"expected a config dataclass, got {type(cfg).__name__}")
+    return {f.name: _json_value(getattr(cfg, f.name)) for f in dataclasses.fields(cfg)}
+
+
+def _json_value(value: Any) -> Any:
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return to_dict(value)
+    if isinstance(value, list | tuple):
+        return [_json_value(v) for v in value]
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    raise TypeError(f"cannot write {type(value).__name__} into a config: {value!r}")
 
 
 def from_dict(cls: type[T], data: dict[str, Any], *, where: str = "") -> T:
@@ -206,9 +222,26 @@ def with_overrides(cfg: T, overrides: dict[str, Any]) -> T:
                 raise KeyError(f"config override {key!r}: {part!r} is not a config section")
             node = node[part]
         if parts[-1] not in node:
-            raise KeyError(f"config override {key!r}: unknown key {parts[-1]!r}")
+            raise KeyError(
+                f"config override {key!r}: unknown key {parts[-1]!r}; known: {sorted(node)}"
+            )
         node[parts[-1]] = value
     return from_dict(type(cfg), data)
+
+
+def parse_overrides(items: Sequence[str]) -> dict[str, Any]:
+    """Command-line overrides `key=value` (dotted keys) as a dict for `with_overrides`; each
+    value is read as JSON (`0.6`, `[1, 2]`, `true`, `null`), else taken as a string."""
+    out: dict[str, Any] = {}
+    for item in items:
+        key, sep, text = item.partition("=")
+        if not sep or not key.strip():
+            raise ValueError(f"an override must look like key=value, got {item!r}")
+        try:
+            out[key.strip()] = json.loads(text)
+        except json.JSONDecodeError:
+            out[key.strip()] = text
+    return out
 
 
 def _coerce(hint: Any, value: Any, key: str) -> Any:
@@ -231,7 +264,10 @@ def _coerce(hint: Any, value: Any, key: str) -> Any:
             return tuple(_coerce(a, v, key) for a, v in zip(args, value, strict=True))
         return tuple(_coerce(item, v, key) for v in value)
     if origin in (types.UnionType, typing.Union):
-        raise TypeError(f"config {key}: union types are not supported")
+        present = [a for a in typing.get_args(hint) if a is not type(None)]
+        if len(present) != 1 or len(typing.get_args(hint)) != 2:
+            raise TypeError(f"config {key}: only `X | None` unions are supported, got {hint!r}")
+        return None if value is None else _coerce(present[0], value, key)
     if hint is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
     if hint in (int, float, str, bool):

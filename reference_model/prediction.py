@@ -123,3 +123,29 @@ def to_coco_panoptic(
         )
     annotation = {"image_id": image_id, "file_name": file_name, "segments_info": segments_info}
     return id_to_rgb(ids), annotation
+
+
+def resize_prediction(prediction: PanopticPrediction, size: tuple[int, int]) -> PanopticPrediction:
+    """The prediction at another (H, W): the panoptic, semantic and instance maps resized with
+    nearest neighbours, the boxes scaled. Evaluation brings predictions made at the test scale
+    back to the size of the ground truth this way. Segments that lose every pixel are dropped."""
+    h, w = int(size[0]), int(size[1])
+    old_h, old_w = prediction.panoptic.shape
+    if (h, w) == (old_h, old_w):
+        return prediction
+
+    # Nearest neighbours by pixel centres (F.interpolate's "nearest-exact"), as an index
+    # gather: any dtype, no float copy of the (K, H, W) masks.
+    rows = ((torch.arange(h) + 0.5) * (old_h / h)).long().clamp_(max=old_h - 1)
+    cols = ((torch.arange(w) + 0.5) * (old_w / w)).long().clamp_(max=old_w - 1)
+
+    def nearest(maps: torch.Tensor) -> torch.Tensor:  # (N, h0, w0) -> (N, h, w), same dtype
+        return maps[:, rows[:, None], cols[None, :]]
+
+    panoptic = nearest(prediction.panoptic[None])[0]
+    present = set(torch.unique(panoptic).tolist())
+    segments = [s for s in prediction.segments if s["id"] in present]
+    scale = torch.tensor([w / old_w, h / old_h, w / old_w, h / old_h])
+    inst = prediction.instances
+    instances = Instances(inst.boxes * scale, inst.labels, inst.scores, nearest(inst.masks))
+    return PanopticPrediction(panoptic, segments, nearest(prediction.semantic[None])[0], instances)

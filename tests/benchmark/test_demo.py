@@ -9,30 +9,48 @@ import pytest
 
 from benchmark import demo
 
+pytestmark = [pytest.mark.needs_torch, pytest.mark.slow]
 
-@pytest.mark.needs_torch
-def test_demo_runs_end_to_end_and_reuses_its_data(tmp_path: Path) -> None:
-    args = [
-        "--data",
-        str(tmp_path / "data"),
-        "--output",
-        str(tmp_path / "run"),
-        "--train-images",
-        "19",
-        "--val-images",
-        "19",
-        "--height",
-        "64",
-        "--width",
-        "128",
-        "--workers",
-        "1",
-    ]
+
+def test_demo_runs_end_to_end_and_reuses_its_results(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    checkout_env: dict[str, str],
+) -> None:
+    monkeypatch.setenv("PYTHONPATH", checkout_env["PYTHONPATH"])  # for the demo's children
+    args = ["--data", str(tmp_path / "data"), "--output", str(tmp_path / "run")]
+    args += ["--train-images", "19", "--val-images", "19", "--height", "64", "--width", "128"]
+    args += ["--workers", "1", "--iterations", "3", "--no-progress"]
     assert demo.main(args) == 0
+    out = capsys.readouterr().out
     summary = json.loads((tmp_path / "run" / "dataset_summary.json").read_text())
     assert summary["val"]["images"] == 19
     assert all(c["pixels"] > 0 for c in summary["val"]["classes"].values())
-    manifest = tmp_path / "data" / "synthetic.json"
-    stamp = manifest.stat().st_mtime_ns
+    for name in ("independent", "combined"):
+        run = tmp_path / "run" / name
+        metrics = json.loads((run / "metrics.json").read_text())
+        assert metrics["n_images"] == 19
+        assert f"{name}: PQ {metrics['pq']:.3f}" in out
+        config = json.loads((run / "config.json").read_text())
+        assert config["model"]["form"] == name
+        assert config["training"]["iterations"] == 3
+        assert json.loads((run / "cost.json").read_text())[name]["params"] > 0
+    report = tmp_path / "run" / "report" / "report.html"
+    assert f"report: {report}" in out
+    assert "independent" in report.read_text()
+
+    stamps = {
+        p: p.stat().st_mtime_ns
+        for p in (
+            tmp_path / "data" / "synthetic.json",
+            tmp_path / "run" / "combined" / "checkpoints" / "last.pt",
+            tmp_path / "run" / "independent" / "metrics.json",
+        )
+    }
     assert demo.main(args) == 0
-    assert manifest.stat().st_mtime_ns == stamp, "an up-to-date dataset was regenerated"
+    assert {p: p.stat().st_mtime_ns for p in stamps} == stamps, "finished work was redone"
+    # other settings: the runs start again
+    assert demo.main([*args[:-3], "--iterations", "2", "--no-progress"]) == 0
+    config = json.loads((tmp_path / "run" / "combined" / "config.json").read_text())
+    assert config["training"]["iterations"] == 2

@@ -4,6 +4,7 @@ the norm freezing and the SGD parameter groups the trainer reads."""
 from __future__ import annotations
 
 import importlib
+from collections.abc import Callable
 
 import pytest
 import torch
@@ -78,3 +79,34 @@ def test_frozen_norms_leave_nothing_of_theirs_to_train() -> None:
     groups = parameter_groups(model, weight_decay=1e-4, weight_decay_norm=False)
     assert len(groups) == 1  # no trainable norm parameter left
     assert all(p.requires_grad for p in model.roi_head.box_head.fc1.parameters())  # type: ignore[union-attr]
+
+
+def _norm_buffers(model: nn.Module) -> dict[str, torch.Tensor]:
+    return {
+        k: v.clone()
+        for k, v in model.state_dict().items()
+        if k.endswith(("running_mean", "running_var", "num_batches_tracked"))
+    }
+
+
+@pytest.mark.parametrize("form", ["combined", "independent"])
+def test_frozen_norms_keep_their_statistics_in_train_mode(form: str, make_batch: Callable) -> None:
+    """norm_frozen: the norm layers normalise with their stored statistics in train() and do
+    not update them (the rest of the network trains); unfrozen ones update them."""
+    images, targets = make_batch(2, 64, 128)
+    frozen_cfg = with_overrides(preset("tiny-synthetic"), {"norm_frozen": True})
+    for cfg, frozen in ((frozen_cfg, True), (preset("tiny-synthetic"), False)):
+        torch.manual_seed(0)
+        model = build_model(form=form, config=cfg).train()
+        norms = [m for m in model.modules() if isinstance(m, ABN)]
+        assert norms
+        assert all(m.training is not frozen for m in norms)
+        assert model.training
+        assert all(m.training for m in model.modules() if not is_norm(m))
+        before = _norm_buffers(model)
+        sum(model(images, targets).values()).backward()
+        after = _norm_buffers(model)
+        unchanged = [torch.equal(before[k], after[k]) for k in before]
+        assert all(unchanged) if frozen else not any(unchanged)
+    model.eval()
+    assert not any(m.training for m in model.modules())

@@ -1,0 +1,148 @@
+"""One run end to end: build the model, train it, evaluate it, measure its compute cost.
+
+    run_experiment(config, run_dir)   # in one process, or on every rank of a torchrun job
+
+writes the run directory of docs/contracts.md §4: config.json (the `RunConfig`), environment,
+log, checkpoints, predictions, metrics.json, timings.json and cost.json. With `resume`, a run
+interrupted anywhere continues from its last checkpoint, and a finished one is left as it is.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from panoptic_metrics.io import write_json_atomic
+
+from reference_model.build import build_model
+from reference_model.config import Form, ModelConfig, to_dict
+from reference_model.data import DataConfig, DatasetError, DatasetSource, open_split, scaled_size
+from reference_model.data.decode import load_image
+from reference_model.evaluation import EvaluationConfig, evaluate
+from reference_model.training import RunDirectory, Trainer, TrainingConfig, load_checkpoint
+from reference_model.training.distributed import DistributedContext, barrier
+
+from .compute_cost import cost_document
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """The network of a run: its form, the preset it started from and the final config."""
+
+    form: Form
+    preset: str
+    config: ModelConfig
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Everything that defines a run; config.json is `to_dict` of it."""
+
+    name: str
+    model: ModelSpec
+    data: DataConfig
+    training: TrainingConfig
+    evaluation: EvaluationConfig = field(default_factory=EvaluationConfig)
+    fvcore: bool = True  # cost.json: also fvcore's count of the whole test-time computation
+
+
+def open_splits(config: RunConfig) -> tuple[DatasetSource, DatasetSource]:
+    """The train and val splits, checked against the model's classes (DatasetError if not)."""
+    train = open_split(config.data, config.data.train_split)
+    val = open_split(config.data, config.data.val_split)
+    model = config.model.config
+    for source in (train, val):
+        classes = source.classes
+        if (classes.n_stuff, classes.n_things) != (model.num_stuff, model.num_things):
+            raise DatasetError(
+                f"{source.name} {source.split} has {classes.n_stuff} stuff and "
+                f"{classes.n_things} thing classes, the model {model.num_stuff} and "
+                f"{model.num_things} (preset {config.model.preset!r}): choose a preset for "
+                "this dataset or override model.config.num_stuff / num_things"
+            )
+    return train, val
+
+
+def is_finished(config: RunConfig, run: RunDirectory) -> bool:
+    """Whether `run` holds this configuration, fully trained and evaluated."""
+    if not (run.config.exists() and run.metrics.exists() and run.last_checkpoint.exists()):
+        return False
+    if run.read_json(run.config) != json.loads(json.dumps(to_dict(config))):
+        return False
+    done = load_checkpoint(run.last_checkpoint)["iteration"]
+    return bool(done == config.training.iterations) and (
+        run.metrics.stat().st_mtime >= run.last_checkpoint.stat().st_mtime
+    )
+
+
+def run_experiment(
+    config: RunConfig,
+    run_dir: str | Path,
+    *,
+    ctx: DistributedContext,
+    resume: bool = False,
+    progress: bool = True,
+) -> Path:
+    """Train and evaluate the run `config` in `run_dir`; returns the path of its metrics.json.
+
+    Every rank of a torchrun job calls it. With `resume`, training continues from the last
+    checkpoint and a run that is already finished is not run again. `progress`: tqdm bars.
+    """
+    run = RunDirectory(run_dir)
+    if resume and is_finished(config, run):
+        log.info("%s is trained and evaluated already: nothing to do", run.path)
+        return run.metrics
+    train_source, val_source = open_splits(config)
+    torch.manual_seed(config.training.seed)
+    model = build_model(form=config.model.form, config=config.model.config)
+    trainer = Trainer(
+        model,
+        source=train_source,
+        data=config.data,
+        config=config.training,
+        run=run,
+        run_config=to_dict(config),
+        ctx=ctx,
+        weight_decay_norm=config.model.config.weight_decay_norm,
+        progress=progress,
+    )
+    trainer.fit(resume=resume)
+    evaluate(
+        trainer.model,  # type: ignore[arg-type]
+        source=val_source,
+        data=config.data,
+        run=run,
+        ctx=ctx,
+        config=config.evaluation,
+        progress=progress,
+    )
+    if ctx.is_main:
+        height, width = test_size(val_source, config.data)
+        write_json_atomic(cost_of(config, height, width), run.path / "cost.json")
+    barrier(ctx)
+    return run.metrics
+
+
+def test_size(source: DatasetSource, data: DataConfig) -> tuple[int, int]:
+    """The (height, width) the model sees at test time: the first image scaled as evaluated."""
+    image = load_image(source.records[0].image_path)
+    aug = data.augmentation
+    return scaled_size(image.shape[0], image.shape[1], aug.test_short_side, aug.max_long_side)
+
+
+def cost_of(config: RunConfig, height: int, width: int) -> dict[str, Any]:
+    """cost.json of the run's model (its form) at the test size."""
+    return cost_document(
+        config.model.config,
+        preset_name=config.model.preset,
+        forms=(config.model.form,),
+        height=height,
+        width=width,
+        fvcore=config.fvcore,
+    )
