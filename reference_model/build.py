@@ -86,9 +86,14 @@ def build_instance_heads(
 
 
 def freeze_norms(model: nn.Module) -> None:
-    """Freeze every norm layer (Table 1's "freeze BN"): its affine parameters stop training
-    and, as `PanopticModel.train` keeps frozen norms in eval mode, it normalises with its
-    stored statistics without updating them (torchvision's FrozenBatchNorm2d behaviour)."""
+    """Freeze every norm layer's affine parameters (Table 1's "freeze BN").
+
+    As in the authors' code (seamseg `bn_frozen`: learning rate 0 on every norm parameter),
+    only the scale and shift stop training: in train mode the layers still normalise with the
+    batch statistics and update their running statistics. (The frozen body stages are another
+    matter: `Body.train` keeps their norms in eval mode, FrozenBatchNorm-style.) Keeping every
+    frozen norm in eval mode instead would turn the freshly initialised FPN and head norms
+    into identities (running mean 0, variance 1) for the whole training."""
     for m in model.modules():
         if is_norm(m):
             for p in m.parameters(recurse=False):

@@ -22,7 +22,6 @@ from .config import ModelConfig
 from .fpn import Backbone
 from .inputs import check_image_sizes, check_images, check_targets
 from .losses import semantic_loss
-from .modules.factory import frozen_norms
 from .prediction import PanopticPrediction, make_prediction
 from .roi_head import ROIHead
 from .rpn import RPN
@@ -111,15 +110,6 @@ class PanopticModel(nn.Module):
                 )
                 for i, d in enumerate(detections)
             ]
-
-    def train(self, mode: bool = True) -> PanopticModel:
-        """Train mode, except for frozen norm layers (`build.freeze_norms`, frozen body stages):
-        they stay in eval mode, normalising with their stored statistics, which stay fixed."""
-        super().train(mode)
-        if mode:
-            for module in frozen_norms(self):
-                module.eval()
-        return self
 
     def losses(
         self, images: torch.Tensor, sizes: Sizes, targets: Targets

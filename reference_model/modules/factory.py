@@ -70,17 +70,6 @@ def group_norm_act(groups: int) -> NormAct:
     return partial(GroupNormAct, groups)
 
 
-def frozen_norms(model: nn.Module) -> list[nn.Module]:
-    """The norm layers of `model` whose parameters are all frozen (`requires_grad` False)."""
-    return [
-        m
-        for m in model.modules()
-        if is_norm(m)
-        and any(True for _ in m.parameters(recurse=False))
-        and not any(p.requires_grad for p in m.parameters(recurse=False))
-    ]
-
-
 def is_norm(module: nn.Module) -> bool:
     """Whether a module is a normalisation layer (BN, ABN, in-place ABN, GroupNorm, ...)."""
     if isinstance(module, nn.modules.batchnorm._NormBase | nn.GroupNorm | nn.LayerNorm):
