@@ -15,7 +15,7 @@ PYPROJECT = nox.project.load_toml(ROOT / "pyproject.toml")
 
 nox.options.default_venv_backend = "virtualenv"  # pip sees the local torch wheels; uv does not
 nox.options.reuse_venv = "yes"
-nox.options.sessions = ["tests", "lint"]
+nox.options.sessions = ["tests", "lint", "typecheck"]
 
 # The harness: the metrics library from ./metrics (with its extras) and this project, editable.
 HARNESS = ("./metrics[all]", "-e", ".")
@@ -82,6 +82,15 @@ def lint(session: nox.Session) -> None:
     session.run("ruff", "check", ".")
     session.run("ruff", "format", "--check", ".")
     session.run("mypy", "metrics/src/panoptic_metrics")
+
+
+@nox.session
+def typecheck(session: nox.Session) -> None:
+    """mypy (strict) on reference_model and benchmark, in a venv with the harness (torch types)."""
+    # torch-free, as `lint` is, mypy sees torch as Any: every nn.Module subclass is an error and
+    # nothing tensor-valued is checked; so this session installs what the tests install
+    _install_harness(session, "test", "bench", "lint")
+    session.run("mypy", "reference_model", "benchmark", *session.posargs)
 
 
 @nox.session(default=False)

@@ -114,7 +114,7 @@ def run_experiment(
     )
     trainer.fit(resume=resume)
     evaluate(
-        trainer.model,  # type: ignore[arg-type]
+        trainer.model,
         source=val_source,
         data=config.data,
         run=run,

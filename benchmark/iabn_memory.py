@@ -53,19 +53,26 @@ VARIANTS: dict[str, VariantFactory] = {
 }
 
 
+def _channels(norm: nn.Module) -> int:
+    """The channels of one of torchvision's BatchNorm2d layers."""
+    if not isinstance(norm, nn.BatchNorm2d):
+        raise TypeError(f"expected torchvision's BatchNorm2d, got {type(norm).__name__}")
+    return norm.num_features
+
+
 class NormActBottleneck(nn.Module):
     """torchvision's Bottleneck with its BN + ReLU pairs replaced by norm-act modules."""
 
     def __init__(self, block: Bottleneck, norm_act: VariantFactory) -> None:
         super().__init__()
         self.conv1, self.conv2, self.conv3 = block.conv1, block.conv2, block.conv3
-        self.bn1 = norm_act(block.bn1.num_features, "leaky_relu")
-        self.bn2 = norm_act(block.bn2.num_features, "leaky_relu")
-        self.bn3 = norm_act(block.bn3.num_features, "identity")
+        self.bn1 = norm_act(_channels(block.bn1), "leaky_relu")
+        self.bn2 = norm_act(_channels(block.bn2), "leaky_relu")
+        self.bn3 = norm_act(_channels(block.bn3), "identity")
         self.downsample: nn.Module | None = None
         if block.downsample is not None:
-            conv, bn = block.downsample
-            self.downsample = nn.Sequential(conv, norm_act(bn.num_features, "identity"))
+            conv, bn = block.downsample.children()  # torchvision's: 1x1 conv, then BN
+            self.downsample = nn.Sequential(conv, norm_act(_channels(bn), "identity"))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.bn1(self.conv1(x))
@@ -80,10 +87,10 @@ def resnet50_body(variant: str) -> nn.Sequential:
     norm_act = VARIANTS[variant]
     net = resnet50(weights=None)
     layers = [
-        nn.Sequential(*(NormActBottleneck(block, norm_act) for block in layer))  # type: ignore[arg-type]
+        nn.Sequential(*(NormActBottleneck(block, norm_act) for block in layer))
         for layer in (net.layer1, net.layer2, net.layer3, net.layer4)
     ]
-    stem = [net.conv1, norm_act(net.bn1.num_features, "leaky_relu"), net.maxpool]
+    stem = [net.conv1, norm_act(_channels(net.bn1), "leaky_relu"), net.maxpool]
     return nn.Sequential(*stem, *layers)
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib.util
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -55,6 +56,8 @@ def _opencv() -> Decode:
 
     def load(path: Path) -> np.ndarray:
         bgr = cv2.imdecode(np.frombuffer(path.read_bytes(), np.uint8), cv2.IMREAD_UNCHANGED)
+        if bgr is None:
+            raise ValueError(f"{path}: OpenCV cannot decode it as an image")
         return np.ascontiguousarray(bgr[..., 2::-1])
 
     return _with_ids(load)
@@ -63,7 +66,7 @@ def _opencv() -> Decode:
 def _imagecodecs() -> Decode:
     import imagecodecs
 
-    out = np.empty(0, dtype=np.uint8)
+    out: np.ndarray = np.empty(0, dtype=np.uint8)  # reused while the image size stays
 
     def load(path: Path) -> np.ndarray:
         nonlocal out
@@ -89,7 +92,7 @@ def candidates() -> dict[str, Callable[[], Decode] | str]:
     out: dict[str, Callable[[], Decode] | str] = {}
     for name in ("zlib-ng", "isal", "zlib"):
         ok = name in zlib_available()
-        out[f"ours fused ({name})"] = (lambda n=name: _fused(n)) if ok else f"{name} missing"
+        out[f"ours fused ({name})"] = partial(_fused, name) if ok else f"{name} missing"
     out["ours pillow"] = lambda: PngIdDecoder(backend="pillow").decode
     modules = {"pyspng + ids": "pyspng", "opencv + ids": "cv2", "imagecodecs + ids": "imagecodecs"}
     factories = {

@@ -52,16 +52,16 @@ def summary_lines(runs: dict[str, list[PeerRun]], decode: dict[str, float]) -> l
             lines.append(
                 f"  {peer:<13} {peer_runs[0].pairs:>5} {w:8.2f} {cpu:8.2f} {rss:13.0f}  {pq:.9f}"
             )
-        cpu = {p: _median([r.cpu_s for r in rs]) for p, rs in runs.items()}
+        cpu_s = {p: _median([r.cpu_s for r in rs]) for p, rs in runs.items()}
         if "ours" in wall and "hotcoco" in wall:
             lines.append(
                 f"  ours / hotcoco:     wall {wall['ours'] / wall['hotcoco']:6.2f}  "
-                f"CPU {cpu['ours'] / cpu['hotcoco']:6.2f}  (target: wall <= 1)"
+                f"CPU {cpu_s['ours'] / cpu_s['hotcoco']:6.2f}  (target: wall <= 1)"
             )
         if "ours" in wall and "panopticapi" in wall:
             lines.append(
                 f"  panopticapi / ours: wall {wall['panopticapi'] / wall['ours']:6.2f}  "
-                f"CPU {cpu['panopticapi'] / cpu['ours']:6.2f}  (target: wall >= 6)"
+                f"CPU {cpu_s['panopticapi'] / cpu_s['ours']:6.2f}  (target: wall >= 6)"
             )
     return lines
 

@@ -232,7 +232,8 @@ def _warp(labels: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     )
     yy = np.clip(np.rint(np.arange(h)[:, None] + dy), 0, h - 1).astype(np.intp)
     xx = np.clip(np.rint(np.arange(w)[None, :] + dx), 0, w - 1).astype(np.intp)
-    return labels[yy, xx]
+    warped: np.ndarray = labels[yy, xx]
+    return warped
 
 
 def _perturb(labels: np.ndarray, label: int, category: list[int], rng: np.random.Generator) -> int:

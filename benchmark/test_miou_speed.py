@@ -29,7 +29,8 @@ def _train_ids(label_ids: np.ndarray) -> np.ndarray:
     for label in labels:
         if label.id >= 0 and not label.ignoreInEval:
             lut[label.id] = label.trainId
-    return lut[label_ids]
+    train_ids: np.ndarray = lut[label_ids]
+    return train_ids
 
 
 @pytest.fixture(scope="module")

@@ -44,6 +44,7 @@ def test_decode_speed(
             decode(path)
 
     benchmark.pedantic(decode_all, rounds=7, iterations=1, warmup_rounds=1)
+    assert benchmark.stats is not None  # set by pedantic
     ms = benchmark.stats.stats.min / len(paths) * 1000  # the least disturbed round
     benchmark.extra_info["ms_per_png"] = ms
     decode_ms[name] = ms

@@ -34,7 +34,7 @@ class Bottleneck(tv_resnet.Bottleneck):
         slope: float = LEAKY_SLOPE,
     ) -> None:
         super().__init__(inplanes, planes, stride, downsample, norm_layer=norm_act)
-        self.bn3 = norm_act(planes * self.expansion, activation="identity")  # type: ignore[call-arg]
+        self.bn3 = norm_act(planes * self.expansion, activation="identity")
         del self.relu  # the activations live in bn1, bn2 and after the addition
         self.slope = slope
 
@@ -59,7 +59,7 @@ class BasicBlock(tv_resnet.BasicBlock):
         slope: float = LEAKY_SLOPE,
     ) -> None:
         super().__init__(inplanes, planes, stride, downsample, norm_layer=norm_act)
-        self.bn2 = norm_act(planes, activation="identity")  # type: ignore[call-arg]
+        self.bn2 = norm_act(planes, activation="identity")
         del self.relu
         self.slope = slope
 
@@ -78,6 +78,12 @@ BLOCKS: dict[str, type[Bottleneck] | type[BasicBlock]] = {
 
 class ResNetBody(nn.Module):
     """ResNet without its classifier: returns the outputs of conv2..conv5 (strides 4..32)."""
+
+    # conv2..conv5, registered by name in __init__ (torchvision's names, for its state dict)
+    layer1: nn.Sequential
+    layer2: nn.Sequential
+    layer3: nn.Sequential
+    layer4: nn.Sequential
 
     def __init__(
         self,
@@ -150,7 +156,7 @@ def _make_stage(
     if stride != 1 or inplanes != out:
         downsample = nn.Sequential(
             nn.Conv2d(inplanes, out, 1, stride=stride, bias=False),
-            norm_act(out, activation="identity"),  # type: ignore[call-arg]
+            norm_act(out, activation="identity"),
         )
     blocks: list[nn.Module] = [block_cls(inplanes, width, stride, downsample, norm_act, slope)]
     blocks += [block_cls(out, width, 1, None, norm_act, slope) for _ in range(n_blocks - 1)]
@@ -164,7 +170,7 @@ def _init_weights(module: nn.Module) -> None:
             nn.init.kaiming_normal_(
                 m.weight, a=LEAKY_SLOPE, mode="fan_out", nonlinearity="leaky_relu"
             )
-        elif hasattr(m, "weight") and hasattr(m, "running_mean"):
+        elif isinstance(m, nn.modules.batchnorm._NormBase):  # BN, ABN and in-place ABN
             nn.init.ones_(m.weight)
             nn.init.zeros_(m.bias)
 

@@ -20,7 +20,10 @@ import types
 import typing
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
+
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
 
 NormName = Literal["inplace_abn_sync", "inplace_abn", "abn"]
 BlockName = Literal["bottleneck", "basic"]
@@ -178,7 +181,7 @@ def _check_model(cfg: ModelConfig) -> None:
 
 # --- serialisation and overrides ---------------------------------------------------------
 
-T = TypeVar("T")
+T = TypeVar("T", bound="DataclassInstance")
 
 
 def to_dict(cfg: Any) -> dict[str, Any]:
@@ -203,7 +206,7 @@ def from_dict(cls: type[T], data: dict[str, Any], *, where: str = "") -> T:
     if not isinstance(data, dict):
         raise TypeError(f"config{where}: expected an object, got {type(data).__name__}")
     hints = typing.get_type_hints(cls)
-    names = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    names = {f.name for f in dataclasses.fields(cls)}
     unknown = sorted(set(data) - names)
     if unknown:
         raise KeyError(f"config{where}: unknown key(s) {unknown}; known: {sorted(names)}")
@@ -247,8 +250,8 @@ def parse_overrides(items: Sequence[str]) -> dict[str, Any]:
 def _coerce(hint: Any, value: Any, key: str) -> Any:
     """Check `value` against the type hint (and convert lists to tuples); raise naming `key`."""
     origin = typing.get_origin(hint)
-    if dataclasses.is_dataclass(hint):
-        return from_dict(hint, value, where=f".{key}")  # type: ignore[arg-type]
+    if isinstance(hint, type) and dataclasses.is_dataclass(hint):
+        return from_dict(hint, value, where=f".{key}")
     if origin is Literal:
         if value not in typing.get_args(hint):
             raise ValueError(f"config {key}: {value!r} is not one of {typing.get_args(hint)}")

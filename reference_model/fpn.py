@@ -72,4 +72,5 @@ class Backbone(nn.Module):
         return self.fpn.strides
 
     def forward(self, images: torch.Tensor) -> list[torch.Tensor]:
-        return self.fpn(self.body(images))
+        levels: list[torch.Tensor] = self.fpn(self.body(images))  # P2.. (B, 256, H/4, W/4), ..
+        return levels

@@ -43,7 +43,8 @@ class SemanticNetwork(nn.Module):
 
     def logits(self, images: torch.Tensor) -> torch.Tensor:
         """(B, classes, H/4, W/4) semantic logits (upsampled to the image by the caller)."""
-        return self.semantic_head(self.backbone(images))  # type: ignore[no-any-return]
+        logits: torch.Tensor = self.semantic_head(self.backbone(images))
+        return logits
 
     def losses(self, images: torch.Tensor, targets: Targets) -> dict[str, torch.Tensor]:
         logits = upsample_logits(self.logits(images), images.shape[-2:])  # (B, C, H, W)
@@ -181,6 +182,8 @@ class IndependentModel(PanopticModel):
 def _instance_losses(
     rpn: RPN, roi_head: ROIHead, features: list[torch.Tensor], sizes: Sizes, targets: Targets
 ) -> dict[str, torch.Tensor]:
+    proposals: list[torch.Tensor]
+    losses: dict[str, torch.Tensor]
     proposals, losses = rpn(features, sizes, targets)
     losses.update(roi_head.losses(features, proposals, targets))
     return losses

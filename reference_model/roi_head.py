@@ -103,10 +103,12 @@ class MaskHead(nn.Module):
         self.convs = nn.Sequential(*layers)
         self.logits = nn.Conv2d(hidden, num_things, 1)
         nn.init.normal_(self.logits.weight, std=0.001)
+        assert self.logits.bias is not None  # built with a bias
         nn.init.zeros_(self.logits.bias)
 
     def forward(self, rois: torch.Tensor) -> torch.Tensor:
-        return self.logits(self.convs(rois))  # (R, T, 28, 28)
+        logits: torch.Tensor = self.logits(self.convs(rois))  # (R, T, 28, 28)
+        return logits
 
 
 class ROIHead(nn.Module):

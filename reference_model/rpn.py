@@ -40,6 +40,7 @@ class RPNHead(nn.Module):
         self.box = nn.Conv2d(hidden, 4 * num_anchors, 1)
         for conv in (self.objectness, self.box):
             nn.init.normal_(conv.weight, std=0.01)
+            assert conv.bias is not None  # built with a bias
             nn.init.zeros_(conv.bias)
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

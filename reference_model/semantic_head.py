@@ -82,7 +82,8 @@ class MiniDL(nn.Module):
             self.conv_pooled(pool_and_replicate(x, self.pooling_size)),  # (B, 128, h, w)
         ]
         x = self.norm_branches(torch.cat(branches, dim=1))  # (B, 384, h, w)
-        return self.norm_out(self.conv_out(x))  # (B, 128, h, w)
+        out: torch.Tensor = self.norm_out(self.conv_out(x))  # (B, 128, h, w)
+        return out
 
 
 class MiniDeepLabHead(nn.Module):
@@ -111,7 +112,8 @@ class MiniDeepLabHead(nn.Module):
             F.interpolate(m(f), size=size, mode="bilinear", align_corners=False) if k else m(f)
             for k, (m, f) in enumerate(zip(self.levels, features[:SEMANTIC_LEVELS], strict=True))
         ]
-        return self.classifier(torch.cat(outs, dim=1))  # (B, classes, H/4, W/4)
+        logits: torch.Tensor = self.classifier(torch.cat(outs, dim=1))  # (B, classes, H/4, W/4)
+        return logits
 
 
 class FPNSemanticHead(nn.Module):
@@ -141,7 +143,8 @@ class FPNSemanticHead(nn.Module):
         total = self.levels[0](features[0])  # (B, 128, H/4, W/4)
         for m, f in zip(self.levels[1:], features[1:SEMANTIC_LEVELS], strict=True):
             total = total + F.interpolate(m(f), size=size, mode="bilinear", align_corners=False)
-        return self.classifier(total)  # (B, classes, H/4, W/4)
+        logits: torch.Tensor = self.classifier(total)  # (B, classes, H/4, W/4)
+        return logits
 
 
 def semantic_head(

@@ -1,4 +1,8 @@
-"""DataLoaders for training (iteration-indexed, resumable) and evaluation (sharded by rank)."""
+"""DataLoaders for training (iteration-indexed, resumable) and evaluation (sharded by rank).
+
+A `DataLoader[Sample]` is typed by its dataset's items, as torch types it; iterated, it yields
+the padded `Batch`es of its `Collate`.
+"""
 
 from __future__ import annotations
 
@@ -8,9 +12,9 @@ from typing import Any
 import torch
 from torch.utils.data import DataLoader
 
-from .batching import Batch, Collate
+from .batching import Collate
 from .config import DataConfig
-from .dataset import PanopticDataset
+from .dataset import PanopticDataset, Sample
 from .layouts import open_dataset
 from .records import DatasetSource
 from .sampler import TrainBatchSampler, shard
@@ -43,7 +47,7 @@ def train_loader(
     seed: int = 0,
     rank: int = 0,
     world_size: int = 1,
-) -> tuple[DataLoader[Batch], TrainBatchSampler]:
+) -> tuple[DataLoader[Sample], TrainBatchSampler]:
     """One batch per iteration from `start_iteration` on, augmented as configured."""
     dataset = PanopticDataset(source, TrainTransform(config.augmentation, source.classes))
     sampler = TrainBatchSampler(
@@ -65,7 +69,7 @@ def eval_loader(
     batch_size: int = 1,
     rank: int = 0,
     world_size: int = 1,
-) -> DataLoader[Batch]:
+) -> DataLoader[Sample]:
     """This rank's shard of the split, in order, at the test scale."""
     dataset = PanopticDataset(source, EvalTransform(config.augmentation))
     indices = list(shard(len(dataset), rank, world_size))
@@ -75,10 +79,10 @@ def eval_loader(
 
 def _loader(
     dataset: PanopticDataset, batches: Iterable[list[Any]], config: DataConfig, seed: int
-) -> DataLoader[Batch]:
+) -> DataLoader[Sample]:
     """A DataLoader of padded batches over `batches` (lists of dataset keys)."""
     return DataLoader(
-        dataset,  # type: ignore[arg-type]
+        dataset,
         batch_sampler=batches,
         num_workers=config.workers,
         collate_fn=Collate(config.augmentation.size_divisor),

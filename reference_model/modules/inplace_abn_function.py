@@ -162,6 +162,7 @@ class _InPlaceABNFunction(torch.autograd.Function):
                 F.leaky_relu_(x, slope)
         ctx.mark_dirty(x)
         ctx.save_for_backward(x, invstd, count, weight, bias)
+        # torch's documented way to keep non-tensors for backward; FunctionCtx declares none
         ctx.training = training  # type: ignore[attr-defined]
         ctx.eps = eps  # type: ignore[attr-defined]
         ctx.activation = activation  # type: ignore[attr-defined]

@@ -8,7 +8,7 @@ reference the in-place variants are tested against), in-place ABN or its synchro
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from typing import Protocol
 
 import torch
 from torch import nn
@@ -16,7 +16,14 @@ from torch.nn import functional as F
 
 LEAKY_SLOPE = 0.01  # §3.1: leaky ReLU with slope 0.01, invertible as iABN needs
 
-NormAct = Callable[[int], nn.Module]
+
+class NormAct(Protocol):
+    """A norm + activation factory: channels -> module; `activation="identity"` for a plain norm.
+
+    `ABN`, the in-place ABN classes and `factory.group_norm_act(groups)` are such factories.
+    """
+
+    def __call__(self, num_features: int, /, *, activation: str = ...) -> nn.Module: ...
 
 
 class ABN(nn.BatchNorm2d):
@@ -49,4 +56,5 @@ class ABN(nn.BatchNorm2d):
         return x
 
     def extra_repr(self) -> str:
-        return f"{super().extra_repr()}, activation={self.activation}({self.activation_param})"
+        norm = super().extra_repr()  # type: ignore[no-untyped-call]  # unannotated in torch
+        return f"{norm}, activation={self.activation}({self.activation_param})"

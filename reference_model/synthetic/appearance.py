@@ -78,16 +78,18 @@ def _texture(
         return np.where(lamp, 1.0, -0.3).astype(np.float32)
     if kind == "gradient":
         return (1.0 - 2.0 * y / max(h, 1)).astype(np.float32)
+    noise: np.ndarray = smooth[y, x]  # (N,) float32, the smooth noise at the pixels
     if kind == "speckle":
-        return (
+        speckle: np.ndarray = (
             np.sign(np.sin(x * 2.3 / p + y * 1.1) * np.cos(y * 2.9 / p - x * 0.7)).astype(
                 np.float32
             )
             * 0.6
-            + smooth[y, x] * 0.4
+            + noise * 0.4
         )
+        return speckle
     if kind == "blotch":
-        return smooth[y, x]
+        return noise
     raise ValueError(f"unknown texture kind {kind!r}")
 
 
@@ -99,8 +101,8 @@ def _smooth_noise(rng: np.random.Generator, h: int, w: int, cell: int) -> np.nda
     # a box blur of one cell softens the blocks
     k = max(cell // 2, 1)
     c = np.cumsum(np.pad(fine, ((0, 0), (k, k)), mode="edge"), axis=1)
-    fine = (c[:, 2 * k :] - c[:, : -2 * k]) / (2 * k)
-    c = np.cumsum(np.pad(fine, ((k, k), (0, 0)), mode="edge"), axis=0)
+    rows = (c[:, 2 * k :] - c[:, : -2 * k]) / (2 * k)
+    c = np.cumsum(np.pad(rows, ((k, k), (0, 0)), mode="edge"), axis=0)
     return ((c[2 * k :, :] - c[: -2 * k, :]) / (2 * k)).astype(np.float32)
 
 

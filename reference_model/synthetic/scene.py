@@ -75,7 +75,8 @@ class _Canvas:
         k = self._next_instance.get(cls.label_id, 0)
         self._next_instance[cls.label_id] = k + 1
         value = cls.label_id * INSTANCE_DIVISOR + k
-        self.tints[value] = tuple(float(t) for t in self.rng.normal(0.0, 22.0, size=3))
+        red, green, blue = (float(t) for t in self.rng.normal(0.0, 22.0, size=3))
+        self.tints[value] = (red, green, blue)
         return value
 
     def polygon(self, points: Sequence[Point], value: int) -> None:
@@ -279,7 +280,7 @@ def _draw_street_furniture(canvas: _Canvas, geo: _Geometry, forced: SceneClass |
     if _wants(canvas, "vegetation", 0.7, forced):
         for _ in range(rng.integers(1, 5)):
             _draw_tree(canvas, geo)
-    n_poles = rng.integers(0, 4)
+    n_poles = int(rng.integers(0, 4))
     want_sign = _wants(canvas, "traffic sign", 0.55, forced)
     want_light = _wants(canvas, "traffic light", 0.45, forced)
     if _wants(canvas, "pole", 0.0, forced) or want_sign or want_light:
@@ -350,7 +351,8 @@ def _draw_things(canvas: _Canvas, geo: _Geometry, forced: SceneClass | None) -> 
 
 def _thing_bottom(rng: np.random.Generator, geo: _Geometry, h: int, *, far: bool = False) -> float:
     lo, hi = (0.08, 0.45) if far else (0.12, 1.0)
-    return geo.horizon + (h - geo.horizon) * float(rng.uniform(lo, hi)) ** 0.8
+    depth: float = float(rng.uniform(lo, hi)) ** 0.8  # float ** float is Any in typeshed
+    return geo.horizon + (h - geo.horizon) * depth
 
 
 def _thing_x(canvas: _Canvas, geo: _Geometry, name: str, y_bottom: float, width: float) -> float:

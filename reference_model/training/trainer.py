@@ -17,7 +17,7 @@ import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import torch
 import torch.distributed as dist
@@ -38,6 +38,8 @@ from .schedule import WarmupMultiStepLR
 
 log = logging.getLogger(__name__)
 
+ModelT = TypeVar("ModelT", bound=nn.Module)
+
 
 @dataclass(frozen=True)
 class TrainResult:
@@ -49,7 +51,7 @@ class TrainResult:
     last_losses: dict[str, float]
 
 
-class Trainer:
+class Trainer(Generic[ModelT]):
     """Train `model` on `source` as configured, writing into `run`.
 
     Args:
@@ -68,7 +70,7 @@ class Trainer:
 
     def __init__(
         self,
-        model: nn.Module,
+        model: ModelT,
         *,
         source: DatasetSource,
         data: DataConfig,
@@ -171,7 +173,7 @@ class Trainer:
             bad = {k: float(v.detach()) for k, v in losses.items()}
             raise FloatingPointError(f"non-finite loss at iteration {self.iteration + 1}: {bad}")
         self.optimizer.zero_grad(set_to_none=True)
-        self.scaler.scale(total).backward()  # type: ignore[no-untyped-call]
+        self.scaler.scale(total).backward()
         if self.config.clip_grad_norm is not None:
             self.scaler.unscale_(self.optimizer)
             nn.utils.clip_grad_norm_(self.model.parameters(), self.config.clip_grad_norm)
