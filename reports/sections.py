@@ -73,8 +73,9 @@ def _table_view(table: Table) -> dict[str, Any]:
     ]
     return {
         "name": table.name,
-        "title": TABLE_TITLES.get(table.name, ""),
+        "title": table.title or TABLE_TITLES.get(table.name, ""),
         "caption": table.caption,
+        "notes": list(table.notes),
         "header": columns,
         "rows": rows,
         "has_paper": "paper" in table.row_kinds,
