@@ -165,7 +165,7 @@ def glance_cost(runs_cost: CostFigures, files: Sequence[CostFigures]) -> CostFig
 def _difference(mine: float | None, paper: float | None) -> str | None:
     if mine is None or not paper:
         return None
-    return f"{100 * (mine / paper - 1):+.1f}%".replace("-", "−")
+    return f"{100 * (mine / paper - 1):+.2f}%".replace("-", "−")
 
 
 def _rows(cost: CostFigures, differences: bool) -> list[dict[str, Any]]:
@@ -200,24 +200,33 @@ def table_name(cost: CostFigures, taken: Sequence[str] = ()) -> str:
 def _title_and_caption(cost: CostFigures, runs: bool) -> tuple[str, str]:
     h, w = PAPER_COST_SIZE
     paper = (
-        f"the paper's §5.4 figures at {h}×{w}; ratio = independent / combined. The paper "
-        "states ≈ 51.8% more parameters and ≈ 50.4% more FLOPs for the independent models; "
-        "its absolute FLOPs (0.864 / 0.514 T) give 68.1% more."
+        f"beside the paper's §5.4 figures at {h}×{w}. The paper states ≈ 51.8% more parameters "
+        "and ≈ 50.4% more FLOPs for the independent models; its absolute FLOPs (0.864 / 0.514 "
+        "T) give 68.1% more."
     )
     at = cost.setting or "a setting not recorded"
     if runs:
         title = f"The runs' models ({cost.setting})" if cost.setting else "The runs' models"
-        return title, f"The runs' cost.json (measured at {at}) beside {paper}"
+        return title, f"The runs' cost.json (measured at {at}) {paper}"
     source = Path(cost.source).name
     if not cost.paper_setting:
-        return f"Our network at {at}", f"{source}: benchmark.compute_cost at {at}, beside {paper}"
+        return f"Our network at {at}", f"{source}: benchmark.compute_cost at {at}, {paper}"
     caption = (
         f"{source}: benchmark.compute_cost's count of our network at {at}, the paper's way "
         "(multiply-adds of the dense convolutions of body, FPN, RPN head and semantic head; "
-        f"the ROI head per detection apart), beside {paper} “vs paper”: ours relative to the "
-        "paper's figure."
+        f"the ROI head per detection apart), {paper} Δ: ours relative to the paper's figure."
     )
     return f"Our network in the paper's configuration ({cost.preset}, {h}×{w})", caption
+
+
+def _header(frame: pd.DataFrame, ours: str) -> tuple[dict[str, str], tuple[tuple[str, int], ...]]:
+    """Short headings under a row of groups: per form ours / paper (/ Δ), then the ratio."""
+    labels = {"ratio": ours, "ratio (paper)": "paper"}
+    groups: list[tuple[str, int]] = [("", 1)]
+    for form in FORMS:
+        labels |= {form: ours, f"{form} (paper)": "paper", f"{form} vs paper": "Δ"}
+        groups.append((form, sum(c.startswith(form) for c in frame.columns)))
+    return labels, (*groups, ("independent / combined", 2))
 
 
 def cost_table(cost: CostFigures, name: str = "cost") -> Table | None:
@@ -229,5 +238,8 @@ def cost_table(cost: CostFigures, name: str = "cost") -> Table | None:
         return None
     frame = pd.DataFrame(_rows(cost, differences=cost.paper_setting))
     title, caption = _title_and_caption(cost, runs=name == "cost")
+    labels, groups = _header(frame, "runs" if name == "cost" else "ours")
     rows = ("reproduced",) * len(frame)
-    return Table(name, caption, frame, rows, {}, title=title, notes=cost.notes)
+    return Table(
+        name, caption, frame, rows, {}, title=title, notes=cost.notes, labels=labels, groups=groups
+    )

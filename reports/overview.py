@@ -92,18 +92,20 @@ def cost_cards(cost: CostFigures) -> list[Card]:
     """Parameters and dense-conv multiply-adds, independent / combined, beside the paper's
     ratio; the card says where the figures come from (`cost.glance_cost` chose them)."""
     h, w = PAPER_COST_SIZE
-    if cost.paper_setting:  # counted at the paper's preset and size
-        where = f"our network, {cost.preset} at {h}×{w}"
+    if cost.paper_setting:  # counted at the paper's preset and size: say it once
+        ours, at = f"ours, {cost.preset} {h}×{w}", ""
     else:
-        where = f"the runs' models, {cost.setting}" if cost.setting else "the runs' models"
+        ours = f"the runs' models ({cost.setting})" if cost.setting else "the runs' models"
+        at = f" at {h}×{w}"
     cards = []
     for key, label, scale, unit in COST_CARDS:
         mine, paper = ratio(cost.forms, key), ratio(PAPER_COST, key)
         if mine is None or paper is None:
             continue
         details = (
-            f"independent / combined: {_amounts(cost.forms, key, scale, unit)} ({where})",
-            f"paper ({h}×{w}): {paper:.3f}× = {_amounts(PAPER_COST, key, scale, unit)}",
+            "independent / combined",
+            f"{ours}: {_amounts(cost.forms, key, scale, unit)}",
+            f"paper: {paper:.3f}× ({_amounts(PAPER_COST, key, scale, unit)}{at})",
         )
         cards.append(Card(label, f"{mine:.3f}×", details))
     return cards

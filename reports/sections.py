@@ -76,7 +76,8 @@ def _table_view(table: Table) -> dict[str, Any]:
         "title": table.title or TABLE_TITLES.get(table.name, ""),
         "caption": table.caption,
         "notes": list(table.notes),
-        "header": columns,
+        "header": [table.labels.get(c, c) for c in columns],
+        "groups": [{"label": label, "span": span} for label, span in table.groups],
         "rows": rows,
         "has_paper": "paper" in table.row_kinds,
     }

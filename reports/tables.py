@@ -40,7 +40,8 @@ class Table:
 
     `intervals` maps a column to the (low, high) columns of its confidence interval: those
     stay in the frame (and the CSV) but show as the column's note, not as columns. `notes`
-    explain the table (the page lists them under it; the CSV has the frame only).
+    explain the table (the page lists them under it; the CSV has the frame only). `labels`
+    and `groups` only change the page's header: the frame and the CSV keep the full names.
     """
 
     name: str
@@ -51,6 +52,8 @@ class Table:
     intervals: Mapping[str, tuple[str, str]] = field(default_factory=dict)
     title: str = ""  # the heading over the table (default: by its name, `sections.py`)
     notes: tuple[str, ...] = ()  # shown as a list under the caption
+    labels: Mapping[str, str] = field(default_factory=dict)  # shorter headings on the page
+    groups: tuple[tuple[str, int], ...] = ()  # a heading row above: (label, columns spanned)
 
     @property
     def columns(self) -> list[str]:

@@ -38,7 +38,7 @@ def _csv(report: Report, name: str) -> pd.DataFrame:
 
 
 def _difference(mine: float, paper: float) -> str:
-    return f"{100 * (mine / paper - 1):+.1f}%".replace("-", "−")
+    return f"{100 * (mine / paper - 1):+.2f}%".replace("-", "−")
 
 
 def test_the_paper_configuration_has_its_own_table_beside_the_papers(
@@ -77,6 +77,10 @@ def test_the_page_labels_each_cost_table_and_lists_the_files_notes(
     runs += f"{runs_cost['height']}×{runs_cost['width']})"
     assert section.index(ours) < section.index('id="table-cost-paper') < section.index(runs)
     assert section.index(runs) < section.index('id="table-cost"')
+    # Short headings under a row of groups: ours / paper / Δ per form, then the ratios.
+    assert '<th colspan="3">combined</th><th colspan="3">independent</th>' in section
+    assert "<th>ours</th><th>paper</th><th>Δ</th>" in section
+    assert '<th colspan="2">combined</th>' in section  # the runs' table: no Δ
     notes = re.search(rf'<ul class="table-notes" id="notes-{PAPER_TABLE}">(.*?)</ul>', section)
     assert notes, "the cost file's notes are not listed under its table"
     items = re.findall(r"<li>(.*?)</li>", notes.group(1))
@@ -101,8 +105,9 @@ def test_the_cost_cards_use_the_paper_configuration(
         assert card in page
         theirs = runs_cost["independent"][key] / runs_cost["combined"][key]
         assert f'<div class="big">{theirs:.3f}×</div>' not in page
-        assert f"paper (1024×2048): {paper:.3f}×" in page
-    assert "(our network, paper-cityscapes at 1024×2048)" in page
+        assert f"paper: {paper:.3f}× (" in page
+    params = [written[f]["params"] / 1e6 for f in ("independent", "combined")]
+    assert f"ours, paper-cityscapes 1024×2048: {params[0]:.2f} / {params[1]:.2f} M" in page
 
 
 def test_without_a_paper_configuration_the_cards_use_the_runs_figures(
@@ -118,7 +123,10 @@ def test_without_a_paper_configuration_the_cards_use_the_runs_figures(
     ratio = written["independent"]["params"] / written["combined"]["params"]
     assert cards["parameters"].value == f"{ratio:.3f}×"
     setting = f"preset {written['preset']}, {written['height']}×{written['width']}"
-    assert cards["parameters"].details[0].endswith(f"(the runs' models, {setting})")
+    independent, combined = (written[f]["params"] / 1e6 for f in ("independent", "combined"))
+    amounts = f"{independent:.2f} / {combined:.2f} M"
+    assert cards["parameters"].details[1] == f"the runs' models ({setting}): {amounts}"
+    assert cards["parameters"].details[2] == "paper: 1.518× (78.06 / 51.43 M at 1024×2048)"
     assert cost_cards(CostFigures({}, "", ())) == []  # nothing counted: no cost cards
 
 
