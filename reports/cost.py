@@ -168,6 +168,15 @@ def _difference(mine: float | None, paper: float | None) -> str | None:
     return f"{100 * (mine / paper - 1):+.2f}%".replace("-", "−")
 
 
+def _amount(value: float | None, scale: float, spec: str) -> str | None:
+    """`value / scale` in the row's format; three significant digits below 0.1 (a small
+    model's T of multiply-adds would read 0.001 in the paper's format)."""
+    if value is None:
+        return None
+    scaled = value / scale
+    return spec.format(scaled) if abs(scaled) >= 0.1 or scaled == 0 else f"{scaled:#.3g}"
+
+
 def _rows(cost: CostFigures, differences: bool) -> list[dict[str, Any]]:
     rows = []
     for key, label, scale, spec in FIGURES:
@@ -175,8 +184,8 @@ def _rows(cost: CostFigures, differences: bool) -> list[dict[str, Any]]:
         for form in FORMS:
             mine = cost.forms.get(form, {}).get(key)
             paper = PAPER_COST[form].get(key)
-            row[f"{form}"] = None if mine is None else spec.format(mine / scale)
-            row[f"{form} (paper)"] = None if paper is None else spec.format(paper / scale)
+            row[f"{form}"] = _amount(mine, scale, spec)
+            row[f"{form} (paper)"] = _amount(paper, scale, spec)
             if differences:
                 row[f"{form} vs paper"] = _difference(mine, paper)
         for label_suffix, forms in (("", cost.forms), (" (paper)", PAPER_COST)):
