@@ -6,7 +6,7 @@ paper's configuration, counted the paper's way: `python -m benchmark.compute_cos
 paper-cityscapes --height 1024 --width 2048 --output <demo output>/cost-paper-cityscapes-
 1024x2048.json`. It is a `Job` of `demo_jobs.run_jobs`, queued after the two runs: on 2 cores
 it starts when the first run ends and counts on the core that run leaves free (one thread,
-about a minute and 2.6 GB: fvcore traces a real forward pass of each form at 1024x2048).
+about 45 s and 4.6 GB: fvcore traces a real forward pass of each form at 1024x2048).
 
 The file is kept and reused while it is current: the same preset and size, a full count of
 both forms (fvcore's included), and parameters and multiply-adds equal to a fresh count on the
@@ -31,14 +31,15 @@ log = logging.getLogger("demo")
 
 # Seconds of the count on one thread of a 2-core machine: the start-up (imports, building the
 # models), and per dense-conv multiply-add of both forms (fvcore's trace runs the forward pass).
-# Measured: paper-cityscapes at 1024x2048 (1.317 T dense MACs of both forms) took 56 s.
+# Measured with MALLOC_ENV: paper-cityscapes at 1024x2048 (1.317 T dense MACs of both forms)
+# took 44 s in the demo and 51 s in a trial, each beside a training run on the other core.
 SECONDS_START = 5.0
-SECONDS_PER_DENSE_MAC = 51.0 / 1.317e12
+SECONDS_PER_DENSE_MAC = 43.0 / 1.317e12
 # glibc's malloc keeps the count's large buffers (up to 4 GiB each) in its heap instead of
 # mapping fresh pages for each and returning them: on a 2-core machine, with a run training on
 # the other core, the count took 73 s and slowed that run's iterations to twice their time for
 # ~20 s (the kernel faulting in pages: 18 s of system time); with these 51 s, 7 s of system
-# time, and the run 12% slower while it lasts. Peak memory: 4.2 instead of 2.6 GB.
+# time, and the run 12% slower while it lasts. Peak memory: 4.2-4.6 instead of 2.6 GB.
 MALLOC_ENV = {"MALLOC_MMAP_THRESHOLD_": str(2**32), "MALLOC_TRIM_THRESHOLD_": str(2**33)}
 # The figures a cached file must hold for each form, equal to a fresh count on the meta device.
 CHECKED = ("params", "dense_conv_macs", "roi_macs_per_detection")

@@ -58,7 +58,7 @@ def test_by_default_the_demo_counts_the_paper_configuration(tmp_path: Path) -> N
     fresh = _fresh("paper-cityscapes", 1024, 2048)
     macs = sum(fresh[f]["dense_conv_macs"] for f in FORMS)
     assert job.estimate == pytest.approx(SECONDS_START + macs * SECONDS_PER_DENSE_MAC)
-    assert 50 < job.estimate < 70  # the 56 s measured on one thread of a 2-core machine
+    assert 40 < job.estimate < 60  # 44-51 s measured on one thread of a 2-core machine
 
 
 def test_size_and_preset_options_are_checked(capsys: pytest.CaptureFixture[str]) -> None:
