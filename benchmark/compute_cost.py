@@ -100,12 +100,19 @@ def spread_boxes(n: int, height: int, width: int) -> torch.Tensor:
 
 
 def measure(
-    config: ModelConfig, *, forms: tuple[str, ...], height: int, width: int, fvcore: bool
+    config: ModelConfig,
+    *,
+    forms: tuple[str, ...],
+    height: int,
+    width: int,
+    fvcore: bool,
+    progress: bool = True,
 ) -> dict[str, Any]:
-    """The cost figures of each form (the JSON objects `combined` / `independent`)."""
+    """The cost figures of each form (the JSON objects `combined` / `independent`);
+    `progress`: a tqdm bar over the forms."""
     config = with_overrides(config, {"body.weights": "scratch", "norm": "abn"})
     out: dict[str, Any] = {}
-    for form in tqdm(forms, desc="compute cost", unit="form"):
+    for form in tqdm(forms, desc="compute cost", unit="form", disable=not progress):
         model = meta_model(lambda form=form: build_model(form=form, config=config))
         roi = roi_macs_per_detection(model)
         macs = dense_conv_macs(model, height, width)
@@ -215,6 +222,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--output", type=Path, help="JSON file to write (atomically)")
     p.add_argument("--forms", nargs="+", default=list(FORMS), choices=FORMS)
     p.add_argument("--no-fvcore", dest="fvcore", action="store_false", help="skip fvcore's trace")
+    p.add_argument("--threads", type=int, help="torch CPU threads (default: torch's)")
     return p
 
 
@@ -224,6 +232,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.height < 64 or args.width < 64:
         print(f"error: --height and --width must be at least 64, got {args.height}x{args.width}")
         return 2
+    if args.threads is not None:
+        if args.threads < 1:
+            print(f"error: --threads must be at least 1, got {args.threads}")
+            return 2
+        torch.set_num_threads(args.threads)
     document = cost_document(
         preset(args.preset),
         preset_name=args.preset,

@@ -6,8 +6,10 @@ Stages, each skipped when its output is already there and up to date:
 3. runs: `independent` and `combined` (tiny-synthetic preset, the synthetic schedule of
    `benchmark.runs`) trained, evaluated and costed, concurrently, one `python -m
    benchmark.runs` process each (one thread each: on 2 cores that is ~1.8x faster than one
-   run after the other with 2 threads);
-4. report: `reports.build_report` over the two runs; its path is printed.
+   run after the other with 2 threads); queued behind them, the count of our network in the
+   paper's configuration (`demo_cost`: paper-cityscapes at 1024x2048, kept in the output
+   folder and reused), which starts on the core the first run to end leaves free;
+4. report: `reports.build_report` over the two runs and that cost file; its path is printed.
 
 One progress bar covers the whole demo; its unit is an estimated second of this machine's
 kind (2 CPU cores), so its rate and the time left adapt to a slower or faster machine.
@@ -29,9 +31,11 @@ from panoptic_metrics.io import write_json_atomic
 from PIL import Image
 
 from reference_model.config import to_dict
+from reference_model.presets import PRESETS
 from reference_model.synthetic import CLASSES, generate
 
-from .demo_jobs import DemoProgress, RunJob, run_jobs
+from .demo_cost import plan_cost
+from .demo_jobs import DemoProgress, Job, RunJob, run_jobs, schedule_seconds
 from .runs import build_config
 
 log = logging.getLogger("demo")
@@ -47,6 +51,17 @@ SECONDS_RUN_OVERHEAD = 10.0
 SECONDS_REPORT = 20.0
 
 
+def _size(text: str) -> tuple[int, int]:
+    """HEIGHTxWIDTH, each at least 64 (the network's largest stride)."""
+    try:
+        height, width = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected HEIGHTxWIDTH, got {text!r}") from None
+    if min(height, width) < 64:
+        raise argparse.ArgumentTypeError(f"height and width must be at least 64, got {text!r}")
+    return height, width
+
+
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m benchmark.demo", description=__doc__.split("\n")[0])
     p.add_argument("--data", default="data/synthetic", help="synthetic dataset folder")
@@ -59,6 +74,20 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--iterations", type=int, help="training iterations (default: the schedule's)")
     p.add_argument("--workers", type=int, default=len(os.sched_getaffinity(0)))
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument(
+        "--cost-preset",
+        default="paper-cityscapes",
+        choices=sorted(PRESETS),
+        help="the model preset counted for the report's cost section (default %(default)s)",
+    )
+    p.add_argument(
+        "--cost-size",
+        type=_size,
+        default=(1024, 2048),
+        metavar="HxW",
+        help="the image size of that count (default 1024x2048, the paper's)",
+    )
+    p.add_argument("--no-cost", action="store_true", help="no count beyond the runs' own cost.json")
     return p
 
 
@@ -147,11 +176,16 @@ def main(argv: list[str] | None = None) -> int:
     output.mkdir(parents=True, exist_ok=True)
     start, cpu_start = time.perf_counter(), _cpu_seconds()
     parallel = min(len(RUNS), len(os.sched_getaffinity(0)))
-    jobs = plan_runs(args, output)
-    estimates = [j.estimate for j in jobs]
+    runs = plan_runs(args, output)
+    jobs: list[Job] = list(runs)
+    cost_files: tuple[Path, ...] = ()
+    if not args.no_cost:
+        path, cost_job = plan_cost(output, args.cost_preset, *args.cost_size)
+        cost_files = (path,)
+        jobs += [cost_job] if cost_job else []
     stages = {
         "data": (args.train_images + args.val_images) * SECONDS_PER_DATA_IMAGE,
-        "runs": max(estimates) if parallel > 1 else sum(estimates),
+        "runs": schedule_seconds([j.estimate for j in jobs], parallel),
         "report": SECONDS_REPORT,
     }
     with DemoProgress(stages, enabled=not args.no_progress) as progress:
@@ -159,21 +193,22 @@ def main(argv: list[str] | None = None) -> int:
         root, fresh = stage_data(args)
         summary = stage_summary(root, output)
         progress.start("runs")
-        for job in jobs:
-            job.clear_if_stale(fresh_data=fresh)
+        for run in runs:
+            run.clear_if_stale(fresh_data=fresh)
         if not run_jobs(jobs, output / "logs", progress, parallel=parallel):
             return 1
         progress.start("report")
-        from reports import build_report  # matplotlib and pandas: only now
+        from reports import ReportOptions, build_report  # matplotlib and pandas: only now
 
-        report = build_report([j.run_dir for j in jobs], output=output / "report")
+        options = ReportOptions(cost_files=cost_files)
+        report = build_report([r.run_dir for r in runs], output=output / "report", options=options)
         progress.finish()
     for split, info in summary.items():
         missing = [n for n, c in info["classes"].items() if c["pixels"] == 0]
         log.info("%s: %d images, classes missing: %s", split, info["images"], missing or "none")
-    for job in jobs:
-        metrics = json.loads((job.run_dir / "metrics.json").read_text())
-        print(f"{job.name}: PQ {metrics['pq']:.3f}, PQ† {metrics['pq_dagger']:.3f} ({job.run_dir})")
+    for run in runs:
+        metrics = json.loads((run.run_dir / "metrics.json").read_text())
+        print(f"{run.name}: PQ {metrics['pq']:.3f}, PQ† {metrics['pq_dagger']:.3f} ({run.run_dir})")
     wall, cpu = time.perf_counter() - start, _cpu_seconds() - cpu_start
     print(f"demo finished in {wall:.0f} s wall, {cpu:.0f} CPU s; report: {report}")
     return 0

@@ -1,25 +1,29 @@
-"""The demo's runs as child processes, and one progress bar over the whole demo.
+"""The demo's jobs as child processes, and one progress bar over the whole demo.
 
 Each run is a `python -m benchmark.runs` process writing its console to `<output>/logs/`.
 Their progress is read from what they write anyway: the last iteration in `log.jsonl` and the
-number of PNGs in `predictions/panoptic/`. The bar's unit is an estimated second, so tqdm's
-rate and time left hold for the whole demo, not just the current stage.
+number of PNGs in `predictions/panoptic/`. Other jobs (`demo_cost.CostJob`) follow the same
+`Job` protocol. The jobs start in order, `parallel` at a time, each as soon as a slot is free.
+The bar's unit is an estimated second, so tqdm's rate and time left hold for the whole demo,
+not just the current stage.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import IO, Any
+from typing import IO, Any, Protocol
 
 from tqdm import tqdm
 
@@ -27,6 +31,31 @@ log = logging.getLogger("demo")
 
 ROOT = Path(__file__).resolve().parents[1]  # the checkout: benchmark/ and reference_model/
 POLL_SECONDS = 1.0
+
+
+class Job(Protocol):
+    """A child process of the demo: its command line (run with `--threads N` appended), the
+    seconds it is expected to take, and what it has done. `running_for`: None while it waits,
+    the seconds since it started while it runs, `math.inf` once it has ended."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def command(self) -> list[str]: ...
+
+    @property
+    def required(self) -> bool: ...  # does the demo fail when this job fails?
+
+    @property
+    def estimate(self) -> float: ...
+
+    @property
+    def env(self) -> dict[str, str]: ...  # environment variables of its own
+
+    def done_seconds(self, running_for: float | None) -> float: ...
+
+    def note(self, running_for: float | None) -> str: ...
 
 
 @dataclass(frozen=True)
@@ -48,6 +77,14 @@ class RunJob:
     def estimate(self) -> float:
         return self.train_seconds + self.eval_seconds + self.fixed_seconds
 
+    @property
+    def required(self) -> bool:
+        return True
+
+    @property
+    def env(self) -> dict[str, str]:
+        return {}
+
     def clear_if_stale(self, *, fresh_data: bool) -> None:
         """Remove the run directory if it was made for other data or with another config."""
         config = self.run_dir / "config.json"
@@ -55,12 +92,15 @@ class RunJob:
             log.info("runs: %s was made with other data or settings: starting again", self.run_dir)
             shutil.rmtree(self.run_dir)
 
-    def done_seconds(self) -> float:
+    def done_seconds(self, running_for: float | None = None) -> float:
         """The estimated seconds of work done so far, from the files the run has written."""
         trained = _last_iteration(self.run_dir / "log.jsonl") / self.iterations
         folder = self.run_dir / "predictions" / "panoptic"
         evaluated = len(list(folder.glob("*.png"))) / self.val_images if folder.is_dir() else 0
         return self.train_seconds * min(trained, 1.0) + self.eval_seconds * min(evaluated, 1.0)
+
+    def note(self, running_for: float | None = None) -> str:
+        return f"{self.name} {_last_iteration(self.run_dir / 'log.jsonl')}/{self.iterations}"
 
 
 def _last_iteration(path: Path) -> int:
@@ -126,29 +166,41 @@ class DemoProgress:
             self.bar.update(step)
 
 
-def run_jobs(jobs: list[RunJob], logs: Path, progress: DemoProgress, *, parallel: int) -> bool:
-    """Run the jobs, `parallel` at a time, each with `threads` torch threads (the cores shared
-    out); returns True when every one succeeded (a failure prints the end of its console)."""
-    threads = max(1, len(os.sched_getaffinity(0)) // parallel)
+def run_jobs(jobs: Sequence[Job], logs: Path, progress: DemoProgress, *, parallel: int) -> bool:
+    """Run the jobs in order, `parallel` at a time, each with the cores shared out among the
+    jobs that can run at once when it starts; returns True unless a required job failed (a
+    failure prints the end of its console; another job's failure is only reported)."""
+    cores = len(os.sched_getaffinity(0))
     logs.mkdir(parents=True, exist_ok=True)
     pending = list(jobs)
-    running: list[tuple[RunJob, subprocess.Popen[str]]] = []
+    running: list[tuple[Job, subprocess.Popen[str]]] = []
+    started: dict[str, float] = {}
+    ended: set[str] = set()
     with ExitStack() as files:
         try:
             while pending or running:
                 while pending and len(running) < parallel:
                     job = pending.pop(0)
+                    threads = max(1, cores // min(parallel, len(running) + 1 + len(pending)))
                     console = files.enter_context(open(logs / f"{job.name}.log", "w"))
                     running.append((job, _start(job, threads, console)))
+                    started[job.name] = time.perf_counter()
                 time.sleep(POLL_SECONDS)
                 for job, process in list(running):
                     if process.poll() is None:
                         continue
                     running.remove((job, process))
+                    ended.add(job.name)
                     if process.returncode:
                         _report_failure(job, logs / f"{job.name}.log", process.returncode)
-                        return False
-                progress.update_stage(_stage_done(jobs, parallel), _note(jobs))
+                        if job.required:
+                            return False
+                clocks = {
+                    n: math.inf if n in ended else time.perf_counter() - t0
+                    for n, t0 in started.items()
+                }
+                done = _stage_done(jobs, parallel, clocks)
+                progress.update_stage(done, ", ".join(j.note(clocks.get(j.name)) for j in jobs))
         finally:
             for _, process in running:
                 process.terminate()  # our own children only
@@ -156,8 +208,8 @@ def run_jobs(jobs: list[RunJob], logs: Path, progress: DemoProgress, *, parallel
     return True
 
 
-def _start(job: RunJob, threads: int, console: IO[str]) -> subprocess.Popen[str]:
-    env = dict(os.environ, OMP_NUM_THREADS=str(threads))
+def _start(job: Job, threads: int, console: IO[str]) -> subprocess.Popen[str]:
+    env = dict(os.environ, OMP_NUM_THREADS=str(threads)) | job.env
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH")) if p)
     log.info("runs: starting %s (%d thread(s)): %s", job.name, threads, " ".join(job.command))
     return subprocess.Popen(
@@ -169,24 +221,26 @@ def _start(job: RunJob, threads: int, console: IO[str]) -> subprocess.Popen[str]
     )
 
 
-def _stage_done(jobs: list[RunJob], parallel: int) -> float:
-    """Estimated seconds done of the runs stage: one after the other, the sum of the work
-    done; side by side, the stage's length less the longest time any run still needs."""
-    if parallel == 1:
-        return sum(min(j.done_seconds(), j.estimate) for j in jobs)
-    return max(j.estimate for j in jobs) - max(j.estimate - j.done_seconds() for j in jobs)
+def schedule_seconds(seconds: Sequence[float], parallel: int) -> float:
+    """How long jobs of these durations take when started in order, `parallel` at a time,
+    each as soon as a slot is free (as `run_jobs` does): the end of the last one."""
+    slots = [0.0] * max(1, parallel)
+    for s in seconds:
+        slots[slots.index(min(slots))] += max(s, 0.0)
+    return max(slots)
 
 
-def _note(jobs: list[RunJob]) -> str:
-    return ", ".join(
-        f"{j.name} {_last_iteration(j.run_dir / 'log.jsonl')}/{j.iterations}" for j in jobs
-    )
+def _stage_done(jobs: Sequence[Job], parallel: int, clocks: dict[str, float]) -> float:
+    """Estimated seconds done of the stage: its planned length less the time the work that is
+    left still needs, scheduled the same way (finished jobs need none)."""
+    left = [max(j.estimate - j.done_seconds(clocks.get(j.name)), 0.0) for j in jobs]
+    total = schedule_seconds([j.estimate for j in jobs], parallel)
+    return total - schedule_seconds(left, parallel)
 
 
-def _report_failure(job: RunJob, console: Path, status: int) -> None:
+def _report_failure(job: Job, console: Path, status: int) -> None:
     tail = console.read_text(encoding="utf-8", errors="replace").splitlines()[-20:]
-    print(
-        f"\nerror: run {job.name} failed (exit status {status}); {console} ends:", file=sys.stderr
-    )
+    what = "error" if job.required else "warning"
+    print(f"\n{what}: {job.name} failed (exit status {status}); {console} ends:", file=sys.stderr)
     for line in tail:
         print(f"  {line}", file=sys.stderr)

@@ -1,4 +1,9 @@
-"""Command line: `python -m reports RUNS... --output DIR` writes DIR/report.html and its files."""
+"""Command line: `python -m reports RUNS... --output DIR` writes DIR/report.html and its files.
+
+`--cost FILE` (repeatable) adds a cost file that is no run's, e.g. our network in the paper's
+configuration: `python -m benchmark.compute_cost --preset paper-cityscapes --height 1024
+--width 2048 --output FILE`.
+"""
 
 from __future__ import annotations
 
@@ -30,6 +35,15 @@ def _parser() -> argparse.ArgumentParser:
         help="resamples of the PQ/PQ† confidence intervals (default %(default)s)",
     )
     p.add_argument("--seed", type=int, default=0, help="seed of the resampling (default 0)")
+    p.add_argument(
+        "--cost",
+        type=Path,
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="a cost file of benchmark.compute_cost that is no run's (repeatable), e.g. the "
+        "paper-cityscapes preset at 1024x2048: shown as its own table in the cost section",
+    )
     return p
 
 
@@ -46,6 +60,7 @@ def main(argv: list[str] | None = None) -> int:
         gt_folder=args.gt_folder,
         images=args.images,
         bootstrap=BootstrapSettings(n_samples=args.bootstrap_samples, seed=args.seed),
+        cost_files=tuple(args.cost),
     )
     report = write_report(args.runs, args.output, options)
     if report.notices:  # each was logged as a warning above

@@ -26,7 +26,7 @@ from panoptic_metrics import PanopticInputError
 
 from . import __version__
 from .categories import category_colours, run_categories
-from .cost import cost_table, gather_cost
+from .cost import CostFigures, cost_table, gather_cost, glance_cost, read_cost_file, table_name
 from .curves import training_curves
 from .figures import Plot
 from .groundtruth import locate
@@ -47,7 +47,9 @@ TITLE = "Seamless Scene Segmentation: reproduction report"
 @dataclass(frozen=True)
 class ReportOptions:
     """What to build: the title, how many qualitative panels and from which ground truth
-    (found from the runs' config.json when not given), how the intervals are drawn."""
+    (found from the runs' config.json when not given), how the intervals are drawn, and cost
+    files that belong to no run (`benchmark.compute_cost --output F`, e.g. our network in the
+    paper's configuration), each shown as its own table beside the paper's figures."""
 
     title: str = TITLE
     panels: int = 3
@@ -55,6 +57,7 @@ class ReportOptions:
     gt_folder: Path | None = None
     images: Path | None = None
     bootstrap: BootstrapSettings = field(default_factory=BootstrapSettings)
+    cost_files: tuple[Path, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -76,15 +79,26 @@ def _per_class_section(runs: Sequence[RunData]) -> Section:
     return Section("per-class", "Per class", lead, plots=plots, notices=notices)
 
 
-def _cost_section(runs: Sequence[RunData]) -> Section:
-    cost = gather_cost(runs)
-    tables = [t for t in (cost_table(cost), timing_table(runs)) if t is not None]
-    notices = list(cost.notices)
-    if not cost.forms:
-        notices.append("no run has a usable cost.json: the cost comparison is missing")
+def _cost_section(
+    runs: Sequence[RunData], runs_cost: CostFigures, files: Sequence[CostFigures]
+) -> Section:
+    """The cost files' tables (our network as the paper counts it) first, then the runs'."""
+    tables: list[Table] = []
+    for cost in files:
+        table = cost_table(cost, table_name(cost, [t.name for t in tables]))
+        tables += [table] if table is not None else []
+    tables += [t for t in (cost_table(runs_cost), timing_table(runs)) if t is not None]
+    notices = [n for cost in files for n in cost.notices] + list(runs_cost.notices)
+    if not runs_cost.forms:
+        notices.append("no run has a usable cost.json: the runs' cost comparison is missing")
     if not any(r.timings for r in runs):
         notices.append("no run has a usable timings.json: latency and memory are missing")
     lead = "Does the combined model cost a fraction of the two independent ones? (paper §5.4)"
+    if any(cost.paper_setting and cost.forms for cost in files):
+        lead += (
+            " First our network in the paper's configuration, counted as the paper counts; "
+            "then the smaller models the runs trained, and what they measured."
+        )
     return Section("cost", "Compute cost", lead, tables=tables, notices=notices)
 
 
@@ -159,11 +173,13 @@ def write_report(
         raise ValueError(f"options.panels must be >= 0, got {options.panels}")
     runs = [load_run(p) for p in run_dirs]
     intervals = bootstrap_runs(runs, options.bootstrap)
+    runs_cost = gather_cost(runs)
+    cost_files = [read_cost_file(p) for p in options.cost_files]
     sections = [
         ablation_section(runs, intervals),
         _per_class_section(runs),
         histogram_section(runs),
-        _cost_section(runs),
+        _cost_section(runs, runs_cost, cost_files),
         _panel_section(runs, options),
         _curves_section(runs),
         _config_section(runs),
@@ -171,7 +187,8 @@ def write_report(
     folder = Path(output) if output is not None else default_output(run_dirs)
     tables, plots = _write_outputs(folder, sections)
     notices = [f"{r.name}: {n}" for r in runs for n in r.notices]
-    html = render_page(_context(runs, sections, notices, intervals, options))
+    glance = glance_cost(runs_cost, cost_files)
+    html = render_page(_context(runs, sections, notices, intervals, options, glance))
     page = write_atomic(folder / "report.html", html)
     all_notices = notices + [n for s in sections for n in s.notices]
     for notice in all_notices:
@@ -191,7 +208,8 @@ def build_report(
         run_dirs: run directories (docs/contracts.md §4); the differences are taken to the
             one named `combined`.
         output: the report folder; default `report/` beside the first run directory.
-        options: title, panels, ground truth, bootstrap settings (`ReportOptions()`).
+        options: title, panels, ground truth, bootstrap settings, cost files of no run
+            (`ReportOptions()`).
 
     Missing or damaged run files never raise: the page says what is missing, and each
     notice is logged as a warning.
@@ -209,6 +227,7 @@ def _context(
     notices: list[str],
     intervals: Intervals,
     options: ReportOptions,
+    cost: CostFigures,
 ) -> dict[str, Any]:
     summaries = [summarise(r) for r in runs]
     return {
@@ -219,7 +238,7 @@ def _context(
         "hardware_line": common([s.hardware or s.device for s in summaries]),
         "commit_line": common([s.commit for s in summaries]),
         "runs": [s.__dict__ for s in summaries],
-        "cards": glance_cards(runs, intervals, gather_cost(runs).forms),
+        "cards": glance_cards(runs, intervals, cost),
         "notices": notices,
         "sections": [s.render() for s in sections],
     }

@@ -2,7 +2,8 @@
 
 Does the combined model match the independent ones (each run's PQ with its interval, and the
 paired difference to `combined`), at what fraction of the cost (parameters and multiply-adds,
-independent / combined, beside the paper's ratio), and where do PQ and PQ† disagree most
+independent / combined, beside the paper's ratio: our network in the paper's configuration
+when a cost file has it, else the runs' models), and where do PQ and PQ† disagree most
 (the largest per-class gap of panoptic_metrics' `analysis.dagger_gaps`)?
 """
 
@@ -15,10 +16,10 @@ from dataclasses import dataclass
 from panoptic_metrics.analysis import dagger_gaps
 from panoptic_metrics.bootstrap import BootstrapResult, Interval
 
-from .cost import ratio
+from .cost import CostFigures, ratio
 from .figures import run_colour
 from .intervals import REFERENCE_RUN, Intervals
-from .paper import PAPER_COST
+from .paper import PAPER_COST, PAPER_COST_SIZE
 from .runs import RunData, number
 
 
@@ -78,14 +79,35 @@ def difference_cards(runs: Sequence[RunData], intervals: Intervals) -> list[Card
     ]
 
 
-def cost_cards(forms: Mapping[str, Mapping[str, float]]) -> list[Card]:
-    """Parameters and dense-conv multiply-adds, independent / combined, beside the paper's."""
+COST_CARDS = (("params", "parameters", 1e6, "M"), ("dense_conv_macs", "dense-conv MACs", 1e12, "T"))
+
+
+def _amounts(forms: Mapping[str, Mapping[str, float]], key: str, scale: float, unit: str) -> str:
+    a, b = forms["independent"][key] / scale, forms["combined"][key] / scale
+    digits = 2 if unit == "M" else 3
+    return f"{a:.{digits}f} / {b:.{digits}f} {unit}"
+
+
+def cost_cards(cost: CostFigures) -> list[Card]:
+    """Parameters and dense-conv multiply-adds, independent / combined, beside the paper's
+    ratio; the card says where the figures come from (`cost.glance_cost` chose them)."""
+    h, w = PAPER_COST_SIZE
+    if cost.paper_setting:  # counted at the paper's preset and size: say it once
+        ours, at = f"ours, {cost.preset} {h}×{w}", ""
+    else:
+        ours = f"the runs' models ({cost.setting})" if cost.setting else "the runs' models"
+        at = f" at {h}×{w}"
     cards = []
-    for key, label in (("params", "parameters"), ("dense_conv_macs", "dense-conv MACs")):
-        mine, paper = ratio(forms, key), ratio(PAPER_COST, key)
-        if mine is not None:
-            detail = f"independent / combined; paper: {paper:.3f}×" if paper else ""
-            cards.append(Card(label, f"{mine:.3f}×", (detail,)))
+    for key, label, scale, unit in COST_CARDS:
+        mine, paper = ratio(cost.forms, key), ratio(PAPER_COST, key)
+        if mine is None or paper is None:
+            continue
+        details = (
+            "independent / combined",
+            f"{ours}: {_amounts(cost.forms, key, scale, unit)}",
+            f"paper: {paper:.3f}× ({_amounts(PAPER_COST, key, scale, unit)}{at})",
+        )
+        cards.append(Card(label, f"{mine:.3f}×", details))
     return cards
 
 
@@ -103,13 +125,11 @@ def gap_card(runs: Sequence[RunData]) -> list[Card]:
     return [Card("PQ − PQ† differ most on", name, (detail,))]
 
 
-def glance_cards(
-    runs: Sequence[RunData], intervals: Intervals, forms: Mapping[str, Mapping[str, float]]
-) -> list[Card]:
-    """Every card, in reading order."""
+def glance_cards(runs: Sequence[RunData], intervals: Intervals, cost: CostFigures) -> list[Card]:
+    """Every card, in reading order; `cost`: the figures of the cost cards."""
     return (
         run_cards(runs, intervals)
         + difference_cards(runs, intervals)
-        + cost_cards(forms)
+        + cost_cards(cost)
         + gap_card(runs)
     )

@@ -102,6 +102,8 @@ PAPER_COST: dict[str, dict[str, float]] = {
     "independent": {"params": 78.06e6, "dense_conv_macs": 0.864e12},
 }
 PAPER_COST_SIZE = (1024, 2048)
+# The model preset of the paper's counts (the Cityscapes configuration, 19 classes).
+PAPER_COST_PRESET = "paper-cityscapes"
 
 _DATASET_ALIASES = {
     "cityscapes": "cityscapes",

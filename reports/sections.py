@@ -73,9 +73,11 @@ def _table_view(table: Table) -> dict[str, Any]:
     ]
     return {
         "name": table.name,
-        "title": TABLE_TITLES.get(table.name, ""),
+        "title": table.title or TABLE_TITLES.get(table.name, ""),
         "caption": table.caption,
-        "header": columns,
+        "notes": list(table.notes),
+        "header": [table.labels.get(c, c) for c in columns],
+        "groups": [{"label": label, "span": span} for label, span in table.groups],
         "rows": rows,
         "has_paper": "paper" in table.row_kinds,
     }

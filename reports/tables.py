@@ -39,7 +39,9 @@ class Table:
     """A named table: its frame, caption, a CSS kind per row and a format per column.
 
     `intervals` maps a column to the (low, high) columns of its confidence interval: those
-    stay in the frame (and the CSV) but show as the column's note, not as columns.
+    stay in the frame (and the CSV) but show as the column's note, not as columns. `notes`
+    explain the table (the page lists them under it; the CSV has the frame only). `labels`
+    and `groups` only change the page's header: the frame and the CSV keep the full names.
     """
 
     name: str
@@ -48,6 +50,10 @@ class Table:
     row_kinds: tuple[str, ...]
     formats: Mapping[str, str]
     intervals: Mapping[str, tuple[str, str]] = field(default_factory=dict)
+    title: str = ""  # the heading over the table (default: by its name, `sections.py`)
+    notes: tuple[str, ...] = ()  # shown as a list under the caption
+    labels: Mapping[str, str] = field(default_factory=dict)  # shorter headings on the page
+    groups: tuple[tuple[str, int], ...] = ()  # a heading row above: (label, columns spanned)
 
     @property
     def columns(self) -> list[str]:

@@ -5,7 +5,8 @@ of 64x128). Their predictions are the ground truth with known, seeded edits; the
 is what panoptic_metrics computes on those predictions (`evaluate_coco(...).to_json()`, mIoU
 from `MiouAccumulator`, mask AP from `MaskAP`, joined as contracts §4 says), so every key the
 report reads is checked against the library's real output. log.jsonl, timings.json and
-cost.json hold seeded numbers (the trainer's and compute_cost's shapes).
+cost.json hold seeded numbers (the trainer's and compute_cost's shapes); so does the cost file
+of no run that the shared report also shows (our network in the paper's configuration).
 """
 
 from __future__ import annotations
@@ -43,6 +44,30 @@ COST = {
         "roi_macs_per_detection": 3.0e7,
         "fvcore_flops": 4.4e9,
     },
+}
+# A cost file of no run in compute_cost's shape at the paper's preset and size; its figures are
+# what `python -m benchmark.compute_cost --preset paper-cityscapes --height 1024 --width 2048`
+# wrote, its notes shortened. The tests derive what they assert from the file, not from these.
+PAPER_CONFIG_COST = {
+    "preset": "paper-cityscapes",
+    "height": 1024,
+    "width": 2048,
+    "combined": {
+        "params": 51_434_387,
+        "dense_conv_macs": 513_885_470_720,
+        "roi_macs_per_detection": 529_343_488,
+        "fvcore_flops": 581_193_392_128,
+    },
+    "independent": {
+        "params": 78_288_851,
+        "dense_conv_macs": 803_493_773_312,
+        "roi_macs_per_detection": 529_343_488,
+        "fvcore_flops": 871_953_031_168,
+    },
+    "notes": [
+        "combined params: the authors' modules for 19 classes give 51.434 M.",
+        "independent dense MACs: 0.803 T, 7% below the paper's 0.864 T <not verifiable>.",
+    ],
 }
 # Both spellings of the commit that environment.json may use (nested and flat).
 ENVIRONMENTS: dict[str, dict[str, Any]] = {
@@ -241,9 +266,21 @@ def complete_runs(synthetic_root: Path, tmp_path_factory: pytest.TempPathFactory
 
 
 @pytest.fixture(scope="session")
-def built_report(complete_runs: list[Path], tmp_path_factory: pytest.TempPathFactory) -> Report:
-    """The report of the complete runs with 3 panels, built once; read-only for the tests."""
-    return write_report(complete_runs, tmp_path_factory.mktemp("report"), ReportOptions(panels=3))
+def paper_cost_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """`PAPER_CONFIG_COST` as a file beside no run; read-only for the tests."""
+    path = tmp_path_factory.mktemp("cost") / "cost-paper-cityscapes-1024x2048.json"
+    path.write_text(json.dumps(PAPER_CONFIG_COST, indent=1))
+    return path
+
+
+@pytest.fixture(scope="session")
+def built_report(
+    complete_runs: list[Path], paper_cost_file: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Report:
+    """The report of the complete runs with 3 panels and the paper-configuration cost file,
+    built once; read-only for the tests."""
+    options = ReportOptions(panels=3, cost_files=(paper_cost_file,))
+    return write_report(complete_runs, tmp_path_factory.mktemp("report"), options)
 
 
 @pytest.fixture

@@ -104,6 +104,7 @@ def test_the_report_opens_cleanly_in_chromium(
         "table-runs",
         "table-ablation",
         "table-differences",
+        "table-cost-paper-cityscapes-1024x2048",
         "table-cost",
         "table-timings",
     ]

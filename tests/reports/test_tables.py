@@ -183,6 +183,9 @@ def test_cost_table_puts_the_runs_figures_beside_the_papers(complete_runs: list[
     assert params["ratio (paper)"] == f"{78.06 / 51.43:.3f}×"  # 1.518: "≈ 51.8% more"
     macs = rows.loc["dense-conv multiply-adds (T)"]
     assert macs["combined (paper)"] == "0.514"
+    # Below 0.1 three significant digits, not the paper's 0.001 T for a small model.
+    assert macs["combined"] == f"{written['combined']['dense_conv_macs'] / 1e12:#.3g}"
+    assert macs["combined"] != f"{written['combined']['dense_conv_macs'] / 1e12:.3f}"
     assert macs["independent (paper)"] == "0.864"
     assert PAPER_COST["independent"]["dense_conv_macs"] == 0.864e12
 
