@@ -86,11 +86,11 @@ def lint(session: nox.Session) -> None:
 
 @nox.session
 def typecheck(session: nox.Session) -> None:
-    """mypy (strict) on reference_model and benchmark, in a venv with the harness (torch types)."""
+    """mypy (strict) on reference_model, benchmark and reports, in the harness venv."""
     # torch-free, as `lint` is, mypy sees torch as Any: every nn.Module subclass is an error and
     # nothing tensor-valued is checked; so this session installs what the tests install
     _install_harness(session, "test", "bench", "lint")
-    session.run("mypy", "reference_model", "benchmark", *session.posargs)
+    session.run("mypy", "reference_model", "benchmark", "reports", *session.posargs)
 
 
 @nox.session(default=False)

@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import logging
 import warnings
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -113,7 +114,7 @@ def measure(
     config = with_overrides(config, {"body.weights": "scratch", "norm": "abn"})
     out: dict[str, Any] = {}
     for form in tqdm(forms, desc="compute cost", unit="form", disable=not progress):
-        model = meta_model(lambda form=form: build_model(form=form, config=config))
+        model = meta_model(partial(build_model, form=form, config=config))
         roi = roi_macs_per_detection(model)
         macs = dense_conv_macs(model, height, width)
         result: dict[str, Any] = {

@@ -180,12 +180,18 @@ def read_json(path: str | os.PathLike[str]) -> Any:
         raise PanopticInputError(str(path), f"invalid JSON ({exc})") from None
 
 
+# The process umask, read once at import (os.umask can only be read by setting it).
+_UMASK = os.umask(0o022)
+os.umask(_UMASK)
+
+
 def write_text_atomic(text: str, path: str | os.PathLike[str]) -> None:
     """Write `text` to `path` through a temporary file in the same folder and a rename."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
     try:
+        os.fchmod(fd, 0o666 & ~_UMASK)  # mkstemp makes it 0600; plain open() would not
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(text)
         os.replace(tmp, path)

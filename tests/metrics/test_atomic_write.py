@@ -1,0 +1,28 @@
+"""Results files are written atomically and readable like any file the user writes."""
+
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+
+import pytest
+from panoptic_metrics.io import write_json_atomic, write_text_atomic
+
+
+def test_atomic_write_has_the_mode_of_a_plain_write(tmp_path: Path) -> None:
+    plain = tmp_path / "plain.json"
+    plain.write_text("{}")
+    atomic = tmp_path / "atomic.json"
+    write_json_atomic({"pq": 0.5}, atomic)
+    assert stat.S_IMODE(atomic.stat().st_mode) == stat.S_IMODE(plain.stat().st_mode)
+    assert atomic.read_text() == '{\n "pq": 0.5\n}\n'
+
+
+def test_a_failed_write_leaves_the_old_file_and_no_temporary(tmp_path: Path) -> None:
+    target = tmp_path / "results.json"
+    write_text_atomic("old", target)
+    with pytest.raises(ValueError, match="Out of range float"):
+        write_json_atomic({"pq": float("nan")}, target)
+    assert target.read_text() == "old"
+    assert os.listdir(tmp_path) == ["results.json"]
