@@ -43,7 +43,9 @@ log = logging.getLogger("demo")
 RUNS = ("independent", "combined")
 # Seconds per unit on a 2-core machine with both runs training at once (one thread each),
 # measured with the default settings: a training iteration, an evaluated image, a generated
-# image, and the fixed costs (start-up and cost.json of a run; the report).
+# image, and the fixed costs (start-up and cost.json of a run; the report). Measured on the
+# faster of the 2-core machines seen; only their ratios matter for the time left, which the
+# bar takes from the rate it sees (a machine measured 2.1x slower gave a right estimate).
 SECONDS_PER_ITERATION = {"independent": 0.50, "combined": 0.41}
 SECONDS_PER_EVAL_IMAGE = {"independent": 0.15, "combined": 0.13}
 SECONDS_PER_DATA_IMAGE = 0.03
