@@ -97,7 +97,7 @@ PRESET_OF = {
 # from scratch on this small dataset converges faster with the larger rate), x0.1 for the
 # last fifth, 25 warm-up iterations. 500 iterations keep `nox -s demo` within its 15 minutes on
 # the slowest 2-core machine measured (1.06 s per independent iteration beside the combined
-# run: 577 s for the whole demo, ~12 min with the virtualenv); the combined model reaches PQ
+# run: 577-620 s for the whole demo, 12m54s with the virtualenv); the combined model reaches PQ
 # 0.47 (1000 iterations: 0.54, but 19 min there). See README "What the demo does".
 SYNTHETIC_TRAINING = TrainingConfig(
     iterations=500,
