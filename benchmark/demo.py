@@ -45,7 +45,8 @@ RUNS = ("independent", "combined")
 # measured with the default settings: a training iteration, an evaluated image, a generated
 # image, and the fixed costs (start-up and cost.json of a run; the report). Measured on the
 # faster of the 2-core machines seen; only their ratios matter for the time left, which the
-# bar takes from the rate it sees (a machine measured 2.1x slower gave a right estimate).
+# bar takes from the rate it sees: on a machine 2.1x slower, its time left was within 20% of
+# the true one from the first minute to the last two (then, as the runs end, off by up to 2x).
 SECONDS_PER_ITERATION = {"independent": 0.50, "combined": 0.41}
 SECONDS_PER_EVAL_IMAGE = {"independent": 0.15, "combined": 0.13}
 SECONDS_PER_DATA_IMAGE = 0.03
