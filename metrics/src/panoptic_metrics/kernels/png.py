@@ -9,7 +9,8 @@ computed only where colours change. The previous row is read back from the id ou
 unfiltered image never exists as bytes. Alpha bytes are skipped: each channel's filtering
 depends on that channel only.
 
-Palette and other layouts go through the plain byte-wise `unfilter_row` and a palette lookup.
+Palette, greyscale and interlaced images go through `rows_to_values`: the plain byte-wise
+`unfilter_row`, then a palette lookup or the samples, written to each pass's pixels.
 The plain-Python twins of these kernels are in `png/reference.py`, written from the PNG
 specification. (The RGB -> ids pass of a decoded image is `kernels.rgb_to_ids`.)
 """
@@ -198,25 +199,80 @@ def unfilter_row(kind: int, raw: np.ndarray, prev: np.ndarray, cur: np.ndarray, 
     return True
 
 
+# Sample layouts of `rows_to_values`.
+RGB_IDS, PALETTE_IDS, GREY8, GREY16 = 0, 1, 2, 3
+# Status codes of `rows_to_values`.
+ROWS_OK, BAD_FILTER, BAD_PALETTE_INDEX = 0, 1, 2
+
+
 @njit(cache=True, nogil=True)
-def palette_row_to_ids(row: np.ndarray, bit_depth: int, colors: np.ndarray, out: np.ndarray) -> int:
-    """Map one unfiltered row of palette indices to the ids of their colours.
+def rows_to_values(
+    data: np.ndarray,
+    nrows: int,
+    first: int,
+    rows: np.ndarray,
+    unit: int,
+    layout: int,
+    bit_depth: int,
+    colors: np.ndarray,
+    out: np.ndarray,
+    origin: tuple[int, int],
+    step: tuple[int, int],
+) -> tuple[int, int, int]:
+    """Unfilter rows of any layout byte by byte and write their values into `out`.
+
+    The rows belong to one Adam7 pass, or to the whole image (origin (0, 0), step (1, 1)):
+    row y of the pass, pixel x, is image pixel `out[y0 + dy * y, x0 + dx * x]`.
 
     Args:
-        row: uint8, the unfiltered row (indices packed `8 // bit_depth` to a byte, high first).
-        bit_depth: 1, 2, 4 or 8.
-        colors: int64 ids of the palette entries.
-        out: the row of ids to write.
+        data: uint8, `nrows` filtered rows of `1 + rows.shape[1]` bytes each.
+        nrows: number of rows in `data`.
+        first: the pass row number of the first row in `data`.
+        rows: (2, row_bytes) uint8, the previous and the current unfiltered row by parity of
+            the pass row number (all zeros when the pass starts: the row above the first).
+        unit: the predictor distance in bytes (the specification's `bpp`).
+        layout: RGB_IDS (8-bit RGB or RGBA: R + 256 G + 65536 B), PALETTE_IDS (the id of
+            the colour of the index), GREY8 or GREY16 (the sample value).
+        bit_depth: bits per sample (palette indices: 1, 2, 4 or 8).
+        colors: int64 ids of the palette entries (PALETTE_IDS only).
+        out: (height, width) integer values of the whole image.
+        origin, step: (y0, x0) and (dy, dx) of the pass.
 
     Returns:
-        -1, or the first index that is not in the palette.
+        (ROWS_OK, 0, 0); (BAD_FILTER, index in `data` of the row, its filter type); or
+        (BAD_PALETTE_INDEX, image row, the index that is not in the palette).
     """
-    per_byte = 8 // bit_depth
-    mask = (1 << bit_depth) - 1
-    for x in range(out.shape[0]):
-        shift = 8 - bit_depth * (x % per_byte + 1)
-        index = (_i64(row[x // per_byte]) >> shift) & mask
-        if index >= colors.shape[0]:
-            return index
-        out[x] = colors[index]
-    return -1
+    y0, x0 = origin
+    dy, dx = step
+    stride = rows.shape[1] + 1
+    width = (out.shape[1] - x0 + dx - 1) // dx
+    per_byte = 8 // bit_depth if bit_depth < 8 else 1
+    mask = (1 << bit_depth) - 1 if bit_depth < 8 else 0xFF
+    for r in range(nrows):
+        y = first + r
+        prev, cur = rows[(y + 1) % 2], rows[y % 2]
+        base = r * stride
+        kind = data[base]
+        if not unfilter_row(kind, data[base + 1 : base + stride], prev, cur, unit):
+            return BAD_FILTER, r, _i64(kind)
+        target = out[y0 + dy * y]
+        if layout == RGB_IDS:
+            for x in range(width):
+                i = unit * x
+                target[x0 + dx * x] = (
+                    _i64(cur[i]) | (_i64(cur[i + 1]) << 8) | (_i64(cur[i + 2]) << 16)
+                )
+        elif layout == PALETTE_IDS:
+            for x in range(width):
+                shift = 8 - bit_depth * (x % per_byte + 1)
+                index = (_i64(cur[x // per_byte]) >> shift) & mask
+                if index >= colors.shape[0]:
+                    return BAD_PALETTE_INDEX, y0 + dy * y, index
+                target[x0 + dx * x] = colors[index]
+        elif layout == GREY8:
+            for x in range(width):
+                target[x0 + dx * x] = cur[x]
+        else:  # GREY16, big-endian
+            for x in range(width):
+                target[x0 + dx * x] = (_i64(cur[2 * x]) << 8) | _i64(cur[2 * x + 1])
+    return ROWS_OK, 0, 0

@@ -4,12 +4,18 @@ Two ways, both validated by `format.parse` first (signature, CRCs, header, chunk
 
 - "fused" (the default): inflate in blocks of rows (zlib-ng when installed) and undo the row
   filters straight into ids with the numba kernel of `kernels/png.py`; no intermediate image.
-- "pillow": Pillow decodes the pixels; also used for interlaced PNGs by "fused".
+  Palette and interlaced (Adam7) images go through the byte-wise kernel `rows_to_values`,
+  pass by pass, with the same checks: every row of every pass present, every filter type
+  valid, the zlib stream complete and its checksum right.
+- "pillow": Pillow decodes the pixels of non-interlaced images (Pillow reads an interlaced
+  stream that ends after its first passes as an image with void rows, so interlaced images
+  are always decoded by the fused path).
 
 Accepted: 8-bit RGB; 8-bit RGBA (alpha ignored, as panopticapi does); palette PNGs of any bit
 depth (ids of the palette colours, so a losslessly optimised PNG keeps its ids; panopticapi
 would read the palette indices instead). Refused with an error naming the file: greyscale and
-16-bit PNGs, whose ids would be ambiguous.
+16-bit PNGs, whose ids would be ambiguous, and animated PNGs. `read_grey` reads the 8- and
+16-bit greyscale values of a label PNG (Cityscapes' instanceIds) the same way.
 """
 
 from __future__ import annotations
@@ -18,15 +24,24 @@ import io
 import os
 import warnings
 from pathlib import Path
+from types import ModuleType
 from typing import Literal
 
 import numpy as np
 from PIL import Image
 
 from ..kernels import rgb_to_ids
-from ..kernels.png import palette_row_to_ids, rgb_rows_to_ids, unfilter_row
+from ..kernels.png import (
+    BAD_FILTER,
+    GREY8,
+    GREY16,
+    PALETTE_IDS,
+    RGB_IDS,
+    rgb_rows_to_ids,
+    rows_to_values,
+)
 from . import inflate
-from .format import PALETTE, RGB, RGBA, PngError, PngFile, PngHeader, parse
+from .format import GREY, PALETTE, RGB, RGBA, PngError, PngFile, PngHeader, parse
 
 Backend = Literal["fused", "pillow"]
 Source = str | os.PathLike[str] | bytes
@@ -97,10 +112,10 @@ class PngIdDecoder:
         png = parse(data, name, max_pixels=self.max_pixels)
         _check_layout(png.header, name, self.rgb_only)
         ids = self._output(png.header, out)
-        if self.backend == "pillow" or png.header.interlaced:
+        if self.backend == "pillow" and not png.header.interlaced:
             _decode_pillow(data, name, ids)
-        elif png.header.color_type == PALETTE:
-            self._decode_palette(png, name, ids)
+        elif png.header.color_type == PALETTE or png.header.interlaced:
+            _decode_values(png, name, ids, self.zlib, self.block_rows)
         else:
             self._decode_rgb(png, name, ids)
         return ids
@@ -139,31 +154,6 @@ class PngIdDecoder:
             if bad >= 0:
                 _bad_filter(name, row0 + bad, block[bad * (header.row_bytes + 1)])
 
-    def _decode_palette(self, png: PngFile, name: str, ids: np.ndarray) -> None:
-        header, palette = png.header, png.palette
-        assert palette is not None  # format.parse checks it
-        colors = palette.astype(np.int64) @ np.array([1, 256, 65536], dtype=np.int64)
-        stride = header.row_bytes + 1
-        rows = np.zeros((2, header.row_bytes), dtype=np.uint8)
-        blocks = inflate.inflate_rows(
-            png.idat, header.row_bytes, header.height, self.block_rows, self.zlib, name
-        )
-        for row0, block in blocks:
-            data = np.frombuffer(block, dtype=np.uint8)
-            for r in range(len(block) // stride):
-                y = row0 + r
-                prev, cur = rows[(y + 1) % 2], rows[y % 2]
-                raw = data[r * stride + 1 : (r + 1) * stride]
-                if not unfilter_row(int(data[r * stride]), raw, prev, cur, header.filter_unit):
-                    _bad_filter(name, y, block[r * stride])
-                bad = palette_row_to_ids(cur, header.bit_depth, colors, ids[y])
-                if bad >= 0:
-                    raise PngError(
-                        name,
-                        f"palette index {bad} in row {y} is not in the {len(colors)}-colour "
-                        "palette",
-                    )
-
 
 def _check_layout(header: PngHeader, name: str, rgb_only: bool) -> None:
     """Refuse the layouts whose segment ids are ambiguous (or all but RGB with `rgb_only`)."""
@@ -180,12 +170,83 @@ def _check_layout(header: PngHeader, name: str, rgb_only: bool) -> None:
     )
 
 
-def _bad_filter(name: str, row: int, kind: int) -> None:
-    raise PngError(name, f"corrupt image data: invalid filter type {kind} in row {row}")
+def _bad_filter(name: str, row: int, kind: int, where: str = "") -> None:
+    raise PngError(name, f"corrupt image data: invalid filter type {kind} in row {row}{where}")
+
+
+def _decode_values(
+    png: PngFile, name: str, out: np.ndarray, zlib: ModuleType, block_rows: int
+) -> None:
+    """Any layout, interlaced or not: unfilter byte by byte, pass by pass, into `out`."""
+    header = png.header
+    colors = np.zeros(0, dtype=np.int64)
+    if header.color_type == PALETTE:
+        assert png.palette is not None  # format.parse checks it
+        colors = png.palette.astype(np.int64) @ np.array([1, 256, 65536], dtype=np.int64)
+        layout = PALETTE_IDS
+    elif header.color_type == GREY:
+        layout = GREY16 if header.bit_depth == 16 else GREY8
+    else:
+        layout = RGB_IDS
+    stream = inflate.Inflater(png.idat, zlib, name)
+    for part in header.passes():
+        if part.width == 0 or part.height == 0:
+            continue  # an empty Adam7 pass has no bytes in the stream
+        where = f" of Adam7 pass {part.number}" if header.interlaced else ""
+        row_bytes = header.bytes_of(part.width)
+        rows = np.zeros((2, row_bytes), dtype=np.uint8)
+        for first, block in stream.rows(row_bytes, part.height, block_rows, where):
+            nrows = len(block) // (row_bytes + 1)
+            status, at, value = rows_to_values(
+                np.frombuffer(block, dtype=np.uint8),
+                nrows,
+                first,
+                rows,
+                header.filter_unit,
+                layout,
+                header.bit_depth,
+                colors,
+                out,
+                (part.y0, part.x0),
+                (part.dy, part.dx),
+            )
+            if status == BAD_FILTER:
+                _bad_filter(name, first + at, value, where)
+            elif status != 0:
+                raise PngError(
+                    name,
+                    f"palette index {value} in row {at} is not in the {len(colors)}-colour "
+                    "palette",
+                )
+    stream.finish()
+
+
+def read_grey(
+    source: Source,
+    *,
+    name: str | None = None,
+    max_pixels: int | None = DEFAULT_MAX_PIXELS,
+    zlib: str = "auto",
+) -> np.ndarray:
+    """The (height, width) uint32 samples of an 8- or 16-bit greyscale PNG (a label map).
+
+    Raises:
+        PngError: as `PngIdDecoder.decode`, or a layout other than 8- or 16-bit greyscale.
+    """
+    if isinstance(source, bytes):
+        data, name = source, name or "<bytes>"
+    else:
+        data, name = Path(source).read_bytes(), name or os.fspath(source)
+    png = parse(data, name, max_pixels=max_pixels)
+    if png.header.color_type != GREY or png.header.bit_depth not in (8, 16):
+        raise PngError(name, f"{png.header.description} PNG: expected 8- or 16-bit greyscale")
+    out = np.empty((png.header.height, png.header.width), dtype=np.uint32)
+    _decode_values(png, name, out, inflate.zlib_module(zlib), 64)
+    return out
 
 
 def _decode_pillow(data: bytes, name: str, ids: np.ndarray) -> None:
-    """Pillow decodes the pixels (the fallback, and the path for interlaced PNGs)."""
+    """Pillow decodes the pixels (the "pillow" backend, non-interlaced PNGs only)."""
     try:
         with warnings.catch_warnings():
             # the size was checked against max_pixels; Pillow's own warning threshold is lower

@@ -2,7 +2,8 @@
 
 Only what a segment-id PNG needs is kept: the header (IHDR), the palette (PLTE) and the
 compressed image data (the IDAT chunks, joined). Every chunk's CRC is checked. Ancillary
-chunks are skipped; an unknown critical chunk is an error, as the PNG specification asks.
+chunks are skipped; an unknown critical chunk is an error, as the PNG specification asks, and
+so are APNG's animation chunks.
 """
 
 from __future__ import annotations
@@ -33,6 +34,19 @@ _BIT_DEPTHS = {
     RGBA: (8, 16),
 }
 _KNOWN_CRITICAL = {b"IHDR", b"PLTE", b"IDAT", b"IEND"}
+# APNG's chunks: decoders that know them show the animation's frames, the others the default
+# image, so an animated PNG is refused rather than read one way or the other.
+_ANIMATION = {b"acTL", b"fcTL", b"fdAT"}
+# Adam7 passes (specification §8.2): (x0, y0, dx, dy).
+ADAM7 = (
+    (0, 0, 8, 8),
+    (4, 0, 8, 8),
+    (0, 4, 4, 8),
+    (2, 0, 4, 4),
+    (0, 2, 2, 4),
+    (1, 0, 2, 2),
+    (0, 1, 1, 2),
+)
 _CHUNK_HEAD = struct.Struct(">I4s")
 _IHDR = struct.Struct(">IIBBBBB")
 
@@ -67,7 +81,29 @@ class PngHeader:
     @property
     def row_bytes(self) -> int:
         """Bytes of one unfiltered row of the whole (non-interlaced) image."""
-        return (self.width * self.channels * self.bit_depth + 7) // 8
+        return self.bytes_of(self.width)
+
+    def bytes_of(self, width: int) -> int:
+        """Bytes of one unfiltered row of `width` pixels."""
+        return (width * self.channels * self.bit_depth + 7) // 8
+
+    def passes(self) -> list[PngPass]:
+        """The image's passes in stream order: the seven Adam7 passes (empty ones included,
+        which have no data in the stream), or one pass of the whole image."""
+        if not self.interlaced:
+            return [PngPass(1, 0, 0, 1, 1, self.height, self.width)]
+        return [
+            PngPass(
+                k + 1,
+                y0,
+                x0,
+                dy,
+                dx,
+                max(0, (self.height - y0 + dy - 1) // dy),
+                max(0, (self.width - x0 + dx - 1) // dx),
+            )
+            for k, (x0, y0, dx, dy) in enumerate(ADAM7)
+        ]
 
     @property
     def filter_unit(self) -> int:
@@ -78,6 +114,20 @@ class PngHeader:
     def description(self) -> str:
         name = COLOR_TYPE_NAMES[self.color_type]
         return f"{self.bit_depth}-bit {name}{' (interlaced)' if self.interlaced else ''}"
+
+
+@dataclass(frozen=True)
+class PngPass:
+    """One pass of an image: its pixels are (y0 + dy * y, x0 + dx * x) for y < height,
+    x < width (the whole image: origin 0, step 1)."""
+
+    number: int
+    y0: int
+    x0: int
+    dy: int
+    dx: int
+    height: int
+    width: int
 
 
 @dataclass(frozen=True)
@@ -134,6 +184,10 @@ def parse(data: bytes, name: str, *, max_pixels: int | None = None) -> PngFile:
             idat.append(bytes(body))
         elif kind == b"IEND":
             break
+        elif kind in _ANIMATION:
+            raise PngError(
+                name, f"animated PNG (APNG chunk {_kind(kind)}): segment ids need a still image"
+            )
         elif kind[:1].isupper() and kind not in _KNOWN_CRITICAL:
             raise PngError(name, f"unsupported critical chunk {_kind(kind)}")
         idat_done = idat_done or (bool(idat) and kind != b"IDAT")

@@ -49,34 +49,81 @@ def zlib_module(name: str = "auto") -> ModuleType:
     return importlib.import_module(_MODULES[name])
 
 
+class Inflater:
+    """One PNG zlib stream, inflated in blocks of whole rows; `finish` checks its end.
+
+    Interlaced images read the rows of each Adam7 pass in turn from the same stream.
+    """
+
+    def __init__(self, stream: bytes, module: ModuleType, name: str) -> None:
+        self._inflater = module.decompressobj()
+        self._error: type[Exception] = module.error
+        self._tail = stream
+        self._image_bytes = 0
+        self.name = name
+
+    def _decompress(self, max_length: int) -> bytes:
+        try:
+            out: bytes = self._inflater.decompress(self._tail, max_length)
+        except self._error as error:
+            raise PngError(self.name, f"corrupt image data (zlib: {error})") from error
+        self._tail = self._inflater.unconsumed_tail
+        return out
+
+    def rows(
+        self, row_bytes: int, nrows: int, block_rows: int, where: str = ""
+    ) -> Iterator[tuple[int, bytes]]:
+        """Yield `(first_row, data)` blocks of whole filtered rows (filter byte + `row_bytes`).
+
+        Raises:
+            PngError: corrupt compressed data, or a stream that ends before the last row.
+        """
+        stride = row_bytes + 1
+        row = 0
+        while row < nrows:
+            count = min(block_rows, nrows - row)
+            block = self._decompress(count * stride)
+            if len(block) != count * stride:  # the whole stream was given: it ended early
+                got = row + len(block) // stride
+                raise PngError(self.name, f"truncated image data: {got} of {nrows} rows{where}")
+            self._image_bytes += len(block)
+            yield row, block
+            row += count
+
+    def finish(self) -> None:
+        """Read the stream to its end, checking its Adler-32 checksum.
+
+        Data after the last row is ignored, as libpng does, up to as much as the image itself
+        (at least 64 KiB): more is refused rather than inflated without bound.
+
+        Raises:
+            PngError: a wrong checksum, a stream without its end, or too much data after it.
+        """
+        extra, limit = 0, max(self._image_bytes, 1 << 16)
+        while not self._inflater.eof:
+            before = len(self._tail)
+            out = self._decompress(1 << 16)
+            extra += len(out)
+            if self._inflater.eof:
+                break
+            if not out and len(self._tail) == before:  # no input left that could end it
+                raise PngError(self.name, "truncated image data: the zlib stream has no end")
+            if extra > limit:
+                raise PngError(
+                    self.name, f"corrupt image data: more than {limit} bytes after the last row"
+                )
+
+
 def inflate_rows(
     stream: bytes, row_bytes: int, nrows: int, block_rows: int, module: ModuleType, name: str
 ) -> Iterator[tuple[int, bytes]]:
-    """Yield `(first_row, data)` blocks of whole filtered rows (filter byte + `row_bytes`).
-
-    The zlib trailer (Adler-32 checksum) is checked after the last row; data after the image
-    is ignored, as libpng does.
+    """Yield `(first_row, data)` blocks of whole filtered rows (filter byte + `row_bytes`) of a
+    non-interlaced image, then check the end of the stream (`Inflater.finish`).
 
     Raises:
-        PngError: corrupt compressed data, or fewer rows than the header declares.
+        PngError: corrupt compressed data, fewer rows than the header declares, a wrong
+            checksum or a stream without its end.
     """
-    stride = row_bytes + 1
-    inflater = module.decompressobj()
-    tail = stream
-    row = 0
-    try:
-        while row < nrows:
-            count = min(block_rows, nrows - row)
-            block = inflater.decompress(tail, count * stride)
-            tail = inflater.unconsumed_tail
-            if len(block) != count * stride:  # the whole stream was given: it ended early
-                got = row + len(block) // stride
-                raise PngError(name, f"truncated image data: {got} of {nrows} rows")
-            yield row, block
-            row += count
-        if not inflater.eof:
-            inflater.decompress(tail, 1 << 16)  # reads the checksum; extra rows are ignored
-            if not inflater.eof and not inflater.unconsumed_tail:
-                raise PngError(name, "truncated image data: the zlib stream has no end")
-    except module.error as error:
-        raise PngError(name, f"corrupt image data (zlib: {error})") from error
+    inflater = Inflater(stream, module, name)
+    yield from inflater.rows(row_bytes, nrows, block_rows)
+    inflater.finish()

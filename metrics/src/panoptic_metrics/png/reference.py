@@ -10,7 +10,7 @@ import zlib
 
 import numpy as np
 
-from .format import PALETTE, RGB, RGBA, PngFile
+from .format import GREY, PALETTE, RGB, RGBA, PngFile
 
 
 def _paeth(a: int, b: int, c: int) -> int:
@@ -22,7 +22,7 @@ def _paeth(a: int, b: int, c: int) -> int:
 
 
 def unfilter(filtered: bytes, row_bytes: int, height: int, unit: int) -> np.ndarray:
-    """The (height, row_bytes) unfiltered bytes of a non-interlaced image's filtered rows."""
+    """The (height, row_bytes) unfiltered bytes of the filtered rows of an image or a pass."""
     out = np.zeros((height, row_bytes), dtype=np.uint8)
     prev = [0] * row_bytes
     for y in range(height):
@@ -40,18 +40,39 @@ def unfilter(filtered: bytes, row_bytes: int, height: int, unit: int) -> np.ndar
     return out
 
 
-def ids(png: PngFile) -> np.ndarray:
-    """The int64 segment ids of a parsed 8-bit RGB/RGBA or palette PNG (not interlaced)."""
+def _values(rows: np.ndarray, png: PngFile, width: int) -> np.ndarray:
+    """The int64 values of (n, row_bytes) unfiltered rows of `width` pixels."""
     header = png.header
-    rows = unfilter(zlib.decompress(png.idat), header.row_bytes, header.height, header.filter_unit)
+    n = rows.shape[0]
     if header.color_type in (RGB, RGBA):
-        pixels = rows.reshape(header.height, header.width, header.channels).astype(np.int64)
+        pixels = rows.reshape(n, width, header.channels).astype(np.int64)
         return pixels[..., 0] + 256 * pixels[..., 1] + 65536 * pixels[..., 2]
+    if header.bit_depth == 16:
+        return rows.reshape(n, width, 2).astype(np.int64) @ np.array([256, 1], dtype=np.int64)
+    bits = np.unpackbits(rows, axis=1).reshape(n, -1, header.bit_depth)
+    weights = 1 << np.arange(header.bit_depth - 1, -1, -1)
+    index = (bits * weights).sum(axis=-1)[:, :width]
+    if header.color_type == GREY:
+        return index.astype(np.int64)
     assert header.color_type == PALETTE
     assert png.palette is not None
-    bits = np.unpackbits(rows, axis=1).reshape(header.height, -1, header.bit_depth)
-    weights = 1 << np.arange(header.bit_depth - 1, -1, -1)
-    index = (bits * weights).sum(axis=-1)[:, : header.width]
     colors = png.palette.astype(np.int64)
     result: np.ndarray = colors[index, 0] + 256 * colors[index, 1] + 65536 * colors[index, 2]
     return result
+
+
+def ids(png: PngFile) -> np.ndarray:
+    """The int64 values of a parsed PNG: segment ids of 8-bit RGB/RGBA or palette images, the
+    samples of 8- or 16-bit greyscale ones; interlaced or not."""
+    header = png.header
+    stream = zlib.decompress(png.idat)
+    out = np.zeros((header.height, header.width), dtype=np.int64)
+    for part in header.passes():
+        if part.width == 0 or part.height == 0:
+            continue
+        row_bytes = header.bytes_of(part.width)
+        size = part.height * (row_bytes + 1)
+        rows = unfilter(stream[:size], row_bytes, part.height, header.filter_unit)
+        stream = stream[size:]
+        out[part.y0 :: part.dy, part.x0 :: part.dx] = _values(rows, png, part.width)
+    return out
