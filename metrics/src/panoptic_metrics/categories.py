@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 
+from .checks import fits_int64, is_int, is_text, show
 from .errors import PanopticInputError
 
 
@@ -35,6 +36,11 @@ class CategorySet:
     def __post_init__(self) -> None:
         if not self.categories:
             raise PanopticInputError("categories", "the category set is empty")
+        for c in self.categories:
+            if not is_int(c.id) or not fits_int64(int(c.id)):
+                raise PanopticInputError(
+                    "categories", f"category id {show(c.id)} is not a 64-bit integer"
+                )
         ids = np.array([c.id for c in self.categories], dtype=np.int64)
         order = np.argsort(ids, kind="stable")
         duplicated = ids[order][1:][np.diff(ids[order]) == 0]
@@ -49,20 +55,35 @@ class CategorySet:
     def from_coco(
         cls, items: Iterable[Mapping[str, Any]], *, source: str = "categories"
     ) -> CategorySet:
-        """Build from a COCO-panoptic `categories` list (`id`, `name`, `isthing`)."""
+        """Build from a COCO-panoptic `categories` list (`id`, `name`, `isthing`).
+
+        Raises:
+            PanopticInputError: not a list of objects; an id that is not a 64-bit integer, an
+                `isthing` other than 0/1, a `name` that is not text; a duplicate id.
+        """
+        if isinstance(items, str | bytes | Mapping) or not isinstance(items, Iterable):
+            raise PanopticInputError(source, f"expected a list of categories, got {show(items)}")
         out = []
         for k, item in enumerate(items):
             if not isinstance(item, Mapping):
-                raise PanopticInputError(source, f"category #{k} is not an object: {item!r}")
+                raise PanopticInputError(source, f"category #{k} is not an object: {show(item)}")
             cid, isthing = item.get("id"), item.get("isthing", 0)
-            if isinstance(cid, bool) or not isinstance(cid, int):
-                raise PanopticInputError(source, f"category #{k} has no integer id: {item!r}")
+            if isinstance(cid, bool) or not isinstance(cid, int) or not fits_int64(cid):
+                raise PanopticInputError(
+                    source, f"category #{k} has no 64-bit integer id: {show(item)}"
+                )
             if isthing not in (0, 1):  # also accepts True/False
                 raise PanopticInputError(
-                    source, f"category {cid} has isthing={isthing!r}, expected 0 or 1"
+                    source, f"category {cid} has isthing={show(isthing)}, expected 0 or 1"
                 )
-            out.append(Category(cid, str(item.get("name", cid)), bool(isthing)))
-        return cls(tuple(out))
+            name = item.get("name", str(cid))
+            if not is_text(name):
+                raise PanopticInputError(source, f"category {cid} has name={show(name)}")
+            out.append(Category(cid, name, bool(isthing)))
+        try:
+            return cls(tuple(out))
+        except PanopticInputError as exc:
+            raise PanopticInputError(source, exc.problem) from None
 
     def to_coco(self) -> list[dict[str, Any]]:
         """The COCO-panoptic `categories` list (without colours)."""

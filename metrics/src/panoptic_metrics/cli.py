@@ -3,6 +3,10 @@
     panoptic-metrics evaluate --gt-json F --gt-folder D --pred-json F --pred-folder D \
         [--workers N] [--output results.json] [--per-class-csv F] [--mode strict|pixels]
     panoptic-metrics compare A.json B.json [--samples N] [--seed S] [--confidence C]
+
+Exit status: 0 done; 2 bad input (one line naming the file and the problem); 3 an unexpected
+error, a bug (one line, the traceback with `--debug`). Every output is rendered before the
+first is written, and each is written atomically: a failure leaves earlier files as they were.
 """
 
 from __future__ import annotations
@@ -10,6 +14,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+import traceback
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -17,7 +22,7 @@ from . import __version__
 from .bootstrap import paired_bootstrap
 from .errors import PanopticInputError
 from .evaluate import evaluate_coco
-from .io import read_json, write_text_atomic
+from .io import json_text, read_json, write_text_atomic
 from .matching import MODES
 from .results import PanopticResults
 from .tables import class_table, comparison_table, per_class_csv, summary_table
@@ -35,8 +40,12 @@ def _parser() -> argparse.ArgumentParser:
         prog="panoptic-metrics", description="Panoptic quality (PQ, SQ, RQ, PQ†) evaluation."
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--debug", action="store_true", help="show the traceback of an unexpected error"
+    )
     sub = parser.add_subparsers(dest="command", required=True)
-    ev = sub.add_parser("evaluate", help="evaluate COCO-panoptic predictions")
+    ev = sub.add_parser("evaluate", parents=[common], help="evaluate COCO-panoptic predictions")
     ev.add_argument("--gt-json", type=Path, required=True, help="ground-truth JSON")
     ev.add_argument("--gt-folder", type=Path, required=True, help="ground-truth PNG folder")
     ev.add_argument("--pred-json", type=Path, required=True, help="prediction JSON")
@@ -48,7 +57,9 @@ def _parser() -> argparse.ArgumentParser:
     ev.add_argument("--per-class-csv", type=Path, help="write the per-class table as CSV here")
     ev.add_argument("--mode", choices=MODES, default="strict", help="default: strict (panopticapi)")
     ev.add_argument("--no-progress", action="store_true", help="no progress bar")
-    cmp = sub.add_parser("compare", help="paired bootstrap difference of two results files")
+    cmp = sub.add_parser(
+        "compare", parents=[common], help="paired bootstrap difference of two results files"
+    )
     cmp.add_argument("a", type=Path, help="results JSON of prediction set A")
     cmp.add_argument("b", type=Path, help="results JSON of prediction set B (same images)")
     cmp.add_argument("--samples", type=_positive, default=1000, help="bootstrap resamples")
@@ -67,16 +78,27 @@ def _evaluate(args: argparse.Namespace) -> int:
         workers=args.workers,
         progress=not args.no_progress,
     )
-    print(summary_table(results))
-    print()
-    print(class_table(results))
+    # everything rendered first: an error while rendering leaves no file half-updated
+    outputs = []
     if args.output:
-        results.write_json(args.output)
-        print(f"\nwrote {args.output}")
+        outputs.append((args.output, json_text(results.to_json())))
     if args.per_class_csv:
-        write_text_atomic(per_class_csv(results), args.per_class_csv)
-        print(f"wrote {args.per_class_csv}")
+        outputs.append((args.per_class_csv, per_class_csv(results)))
+    tables = f"{summary_table(results)}\n\n{class_table(results)}"
+    print(tables)
+    if outputs:
+        print()
+    for path, text in outputs:
+        _write(text, path)
+        print(f"wrote {path}")
     return 0
+
+
+def _write(text: str, path: Path) -> None:
+    try:
+        write_text_atomic(text, path)
+    except OSError as exc:
+        raise PanopticInputError(str(path), f"cannot write the file ({exc})") from None
 
 
 def _compare(args: argparse.Namespace) -> int:
@@ -89,12 +111,26 @@ def _compare(args: argparse.Namespace) -> int:
     return 0
 
 
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line; returns the exit status (2 for bad input)."""
+    """Run the command line; returns the exit status (2 for bad input, 3 for a bug)."""
     args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
         return _evaluate(args) if args.command == "evaluate" else _compare(args)
     except PanopticInputError as exc:
-        print(f"panoptic-metrics: error: {exc}", file=sys.stderr)
+        print(f"panoptic-metrics: error: {_one_line(str(exc))}", file=sys.stderr)
         return 2
+    except Exception as exc:  # any other is a bug: one line, a hint, no output written
+        if args.debug:
+            traceback.print_exc()
+        print(
+            f"panoptic-metrics: internal error: {type(exc).__name__}: {_one_line(str(exc))} "
+            "(a bug: please report it with the command and its input; --debug shows the "
+            "traceback)",
+            file=sys.stderr,
+        )
+        return 3

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from . import kernels
+from .checks import show
 from .errors import PanopticInputError
 from .readers.arrays import as_array, is_integer_array
 from .segmentation import ImageId
@@ -32,6 +33,8 @@ __all__ = [
 ]
 
 Rle = dict[str, Any]  # {"size": [h, w], "counts": bytes}, pycocotools' compressed RLE
+# pycocotools keeps sizes and run lengths in 32-bit unsigned integers.
+_MAX_SIDE, _MAX_COUNT = 2**31, 2**32
 
 
 def require_pycocotools() -> ModuleType:
@@ -101,15 +104,15 @@ def normalize_rle(rle: Any, where: str) -> Rle:
     """
     if not isinstance(rle, Mapping) or "size" not in rle or "counts" not in rle:
         raise PanopticInputError(
-            where, f"expected an RLE {{'size': [h, w], 'counts': ...}}, got {rle!r:.80}"
+            where, f"expected an RLE {{'size': [h, w], 'counts': ...}}, got {show(rle)}"
         )
     size = rle["size"]
     if (
         not isinstance(size, Sequence)
         or len(size) != 2
-        or not all(_is_int(s) and s >= 0 for s in size)
+        or not all(_is_int(s) and 0 <= s < _MAX_SIDE for s in size)
     ):
-        raise PanopticInputError(where, f"RLE size must be [height, width], got {size!r:.80}")
+        raise PanopticInputError(where, f"RLE size must be [height, width], got {show(size)}")
     h, w = int(size[0]), int(size[1])
     counts = rle["counts"]
     if isinstance(counts, str):
@@ -125,6 +128,8 @@ def normalize_rle(rle: Any, where: str) -> Rle:
     elif isinstance(counts, Sequence) and all(_is_int(c) for c in counts):
         if any(c < 0 for c in counts):
             raise PanopticInputError(where, "RLE counts must not be negative")
+        if any(c >= _MAX_COUNT for c in counts):
+            raise PanopticInputError(where, f"RLE counts must be below {_MAX_COUNT}")
         total = int(sum(int(c) for c in counts))
         counts = require_pycocotools().frPyObjects({"size": [h, w], "counts": list(counts)}, h, w)[
             "counts"

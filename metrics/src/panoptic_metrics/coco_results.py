@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from .coco_instances import Detections, Rle, common_size, normalize_rle
+from .checks import show
 from .errors import PanopticInputError
 from .io import read_json, write_text_atomic
 from .segmentation import ImageId, image_id_of
@@ -43,6 +44,13 @@ def write_coco_results(
     return len(results)
 
 
+def _finite(number: float) -> bool:
+    try:
+        return math.isfinite(number)
+    except OverflowError:  # an integer too large for a float
+        return False
+
+
 def _entry(entry: Any, where: str, category_ids: Collection[int]) -> tuple[ImageId, Any]:
     if not isinstance(entry, Mapping) or not entry.keys() >= _KEYS:
         raise PanopticInputError(where, "needs image_id, category_id, segmentation and score")
@@ -50,10 +58,10 @@ def _entry(entry: Any, where: str, category_ids: Collection[int]) -> tuple[Image
     category, score = entry["category_id"], entry["score"]
     if isinstance(category, bool) or not isinstance(category, int) or category not in category_ids:
         raise PanopticInputError(
-            where, f"category_id {category!r} is not one of {sorted(category_ids)}"
+            where, f"category_id {show(category)} is not one of {sorted(category_ids)}"
         )
-    if isinstance(score, bool) or not isinstance(score, int | float) or not math.isfinite(score):
-        raise PanopticInputError(where, f"score must be a finite number, got {score!r}")
+    if isinstance(score, bool) or not isinstance(score, int | float) or not _finite(score):
+        raise PanopticInputError(where, f"score must be a finite number, got {show(score)}")
     return image_id, (category, float(score), normalize_rle(entry["segmentation"], where))
 
 

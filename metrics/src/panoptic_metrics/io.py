@@ -19,6 +19,7 @@ from typing import Any, BinaryIO
 
 import numpy as np
 
+from .checks import is_text, show
 from .errors import PanopticInputError
 from .png import PngError, PngIdDecoder
 
@@ -50,7 +51,7 @@ def _open(path: str | os.PathLike[str]) -> BinaryIO:
         return open(path, "rb")
     except FileNotFoundError:
         raise PanopticInputError(str(path), "file not found") from None
-    except OSError as exc:
+    except (OSError, ValueError) as exc:  # ValueError: a NUL byte or a lone surrogate
         raise PanopticInputError(str(path), f"cannot read the file ({exc})") from None
 
 
@@ -153,10 +154,10 @@ def safe_join(folder: str | os.PathLike[str], file_name: Any, *, source: str) ->
     """`folder / file_name`, refusing names that could leave the folder.
 
     Refused: non-strings, empty names, absolute paths (POSIX or Windows, drive letters), any
-    `..` component, NUL bytes. Subfolders (`city/x.png`) are allowed.
+    `..` component, NUL bytes, lone surrogates. Subfolders (`city/x.png`) are allowed.
     """
-    if not isinstance(file_name, str) or not file_name or "\x00" in file_name:
-        raise PanopticInputError(source, f"file_name {file_name!r} is not a valid file name")
+    if not is_text(file_name) or not file_name or "\x00" in file_name:
+        raise PanopticInputError(source, f"file_name {show(file_name)} is not a valid file name")
     posix, windows = PurePosixPath(file_name), PureWindowsPath(file_name)
     if posix.is_absolute() or windows.is_absolute() or windows.drive or windows.root:
         raise PanopticInputError(
@@ -168,7 +169,8 @@ def safe_join(folder: str | os.PathLike[str], file_name: Any, *, source: str) ->
 
 
 def read_json(path: str | os.PathLike[str]) -> Any:
-    """Parse a JSON file; a missing or malformed file is a PanopticInputError naming it."""
+    """Parse a JSON file; a missing or malformed file is a PanopticInputError naming it, and
+    so is one nested too deeply for the parser or with an integer of thousands of digits."""
     try:
         with open(path, encoding="utf-8") as f:
             return json.load(f)
@@ -176,7 +178,9 @@ def read_json(path: str | os.PathLike[str]) -> Any:
         raise PanopticInputError(str(path), "file not found") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise PanopticInputError(str(path), f"cannot read the file ({exc})") from None
-    except json.JSONDecodeError as exc:
+    except RecursionError:
+        raise PanopticInputError(str(path), "invalid JSON (nested too deeply)") from None
+    except ValueError as exc:  # JSONDecodeError, or an integer too long to convert
         raise PanopticInputError(str(path), f"invalid JSON ({exc})") from None
 
 
@@ -200,9 +204,14 @@ def write_text_atomic(text: str, path: str | os.PathLike[str]) -> None:
         raise
 
 
+def json_text(data: Any) -> str:
+    """The text `write_json_atomic` writes: strict JSON (NaN is refused: use None)."""
+    return json.dumps(data, indent=1, allow_nan=False) + "\n"
+
+
 def write_json_atomic(data: Any, path: str | os.PathLike[str]) -> None:
     """Write strict JSON (NaN is refused: use None) atomically."""
-    write_text_atomic(json.dumps(data, indent=1, allow_nan=False) + "\n", path)
+    write_text_atomic(json_text(data), path)
 
 
 def json_float(x: float) -> float | None:

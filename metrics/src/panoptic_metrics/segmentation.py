@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 
+from .checks import fits_int64, is_int, is_text, show
 from .errors import PanopticInputError
 
 ImageId = str | int
@@ -19,10 +20,14 @@ def image_id_of(value: Any, source: str) -> ImageId:
     COCO numbers its images, Cityscapes' panoptic JSON names them with strings.
     """
     if isinstance(value, str):
+        if not is_text(value):
+            raise PanopticInputError(source, f"image_id {show(value)} is not valid text")
         return value
-    if isinstance(value, int | np.integer) and not isinstance(value, bool | np.bool_):
+    if is_int(value):
+        if not fits_int64(int(value)):
+            raise PanopticInputError(source, f"image_id {show(value)} does not fit 64 bits")
         return int(value)
-    raise PanopticInputError(source, f"image_id must be an integer or a string, got {value!r}")
+    raise PanopticInputError(source, f"image_id must be an integer or a string, got {show(value)}")
 
 
 # Maps are int64 or uint32 (what the PNG reader returns); other integer types are converted.
@@ -66,7 +71,7 @@ class Segments:
 
         Raises:
             PanopticInputError: a missing or non-integer field, id 0 or negative, a duplicate
-                id, an `iscrowd` other than 0/1, an `area` below 1.
+                id, an `iscrowd` other than 0/1, an `area` below 1, a value beyond int64.
         """
         if not isinstance(segments_info, Sequence) or isinstance(segments_info, str | bytes):
             raise PanopticInputError(source, "segments_info is not a list")
@@ -106,18 +111,27 @@ def _integer(item: Mapping[str, Any], key: str, default: int | None) -> int | No
 
 def _parse_segment(item: Any, k: int, source: str) -> tuple[int, int, int, int]:
     if not isinstance(item, Mapping):
-        raise PanopticInputError(source, f"segment #{k} is not an object: {item!r}")
+        raise PanopticInputError(source, f"segment #{k} is not an object: {show(item)}")
     sid, cat = _integer(item, "id", None), _integer(item, "category_id", None)
     if sid is None or cat is None:
         raise PanopticInputError(
-            source, f"segment #{k} needs integer 'id' and 'category_id', got {dict(item)!r}"
+            source, f"segment #{k} needs integer 'id' and 'category_id', got {show(dict(item))}"
         )
+    for key, value in (("id", sid), ("category_id", cat)):
+        if not fits_int64(value):
+            raise PanopticInputError(
+                source, f"segment #{k} has {key} {show(value)}, beyond the 64-bit integer range"
+            )
     crowd = item.get("iscrowd", 0)
     if crowd not in (0, 1):
-        raise PanopticInputError(source, f"segment {sid} has iscrowd={crowd!r}, expected 0 or 1")
+        raise PanopticInputError(
+            source, f"segment {sid} has iscrowd={show(crowd)}, expected 0 or 1"
+        )
     area = _integer(item, "area", -1)
-    if area is None or (area < 1 and "area" in item):
-        raise PanopticInputError(source, f"segment {sid} has area={item.get('area')!r}")
+    if area is None or (area < 1 and "area" in item) or not fits_int64(area):
+        raise PanopticInputError(
+            source, f"segment {sid} has area={show(item.get('area'))}: expected a pixel count"
+        )
     return sid, cat, int(crowd), area
 
 

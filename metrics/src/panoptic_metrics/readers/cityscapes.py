@@ -9,17 +9,16 @@ v, the category is the label id. cityscapesscripts is an optional extra, importe
 from __future__ import annotations
 
 import os
-import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PIL import Image
 
 from ..categories import Category, CategorySet
 from ..errors import PanopticInputError
 from ..io import DEFAULT_MAX_PIXELS, read_png_header
+from ..png import PngError, read_grey
 from ..segmentation import ImageId, PanopticImage, Segments
 
 SUFFIX = "_gtFine_instanceIds.png"
@@ -61,11 +60,13 @@ def _decode_instance_ids(path: Path, max_pixels: int) -> np.ndarray:
             "(a decompression bomb? raise max_pixels if the image is genuine)",
         )
     try:
-        with Image.open(path) as image:
-            image.load()
-            values = np.asarray(image)
-    except (OSError, SyntaxError, ValueError, EOFError, zlib.error) as exc:
-        raise PanopticInputError(str(path), f"corrupt or truncated PNG ({exc})") from None
+        data = path.read_bytes()
+    except OSError as exc:
+        raise PanopticInputError(str(path), f"cannot read the file ({exc})") from None
+    try:
+        values = read_grey(data, name=str(path), max_pixels=max_pixels)
+    except PngError as exc:
+        raise PanopticInputError(str(path), f"corrupt or truncated PNG ({exc.problem})") from None
     return values.astype(np.int64)
 
 
@@ -126,7 +127,7 @@ class CityscapesSource:
         out: np.ndarray | None = None,
         max_pixels: int = DEFAULT_MAX_PIXELS,
     ) -> PanopticImage:
-        """Read the image; `out` is unused (the map is small-valued and read by Pillow)."""
+        """Read the image; `out` is unused (the map is small-valued and read whole)."""
         image = read_cityscapes_instance_ids(
             self.path, image_id=self.image_id, max_pixels=max_pixels
         )
