@@ -22,6 +22,7 @@ from .matching import (
     check_mode,
 )
 from .results import ClassResult, ImageResult, PanopticResults, Quality
+from .segmentation import image_id_of
 
 
 def _quality(per_class: scores.ClassScores, mask: np.ndarray, what: str) -> Quality:
@@ -144,8 +145,8 @@ def results_from_json(data: Any, *, source: str) -> PanopticResults:
         histogram = np.array([v["iou_histogram"] for v in per_class.values()], dtype=np.int64)
         index = {c.id: k for k, c in enumerate(categories.categories)}
         images = [_image_stats(row, index) for row in data["per_image"]]
-        mode = data["mode"]
-    except (KeyError, TypeError, ValueError) as exc:
+        mode = check_mode(data["mode"])
+    except (KeyError, TypeError, ValueError, AttributeError, OverflowError) as exc:
         raise PanopticInputError(
             source, f"not a panoptic_metrics results file ({type(exc).__name__}: {exc})"
         ) from None
@@ -157,4 +158,4 @@ def _image_stats(row: Mapping[str, Any], index: Mapping[int, int]) -> ImageStats
     classes = np.array([c for c, _ in items], dtype=np.int64)
     sums = np.array([v for _, v in items], dtype=np.float64).reshape(len(items), len(SUM_COLUMNS))
     empty = np.zeros(0, dtype=np.int64)
-    return ImageStats(row["image_id"], classes, sums, empty, empty)
+    return ImageStats(image_id_of(row["image_id"], "image_id"), classes, sums, empty, empty)
