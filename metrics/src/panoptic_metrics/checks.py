@@ -19,6 +19,7 @@ _SHOW = reprlib.Repr()
 _SHOW.maxstring = 60
 _SHOW.maxother = 60
 _SHOW.maxlong = 40
+_SHOW.maxlevel = _SHOW.maxdict = _SHOW.maxlist = 3
 
 
 def show(value: Any) -> str:
