@@ -6,6 +6,8 @@ once per venv. Tool versions come from pyproject.toml's dependency groups.
 
 from __future__ import annotations
 
+import os
+import shutil
 from pathlib import Path
 
 import nox
@@ -91,6 +93,35 @@ def typecheck(session: nox.Session) -> None:
     # nothing tensor-valued is checked; so this session installs what the tests install
     _install_harness(session, "test", "bench", "lint")
     session.run("mypy", "reference_model", "benchmark", "reports", *session.posargs)
+
+
+@nox.session(default=False)
+def fuzz(session: nox.Session) -> None:
+    """The long run of the fuzz suite (tests/metrics/fuzz): about 60,000 damaged PNGs and JSON
+    documents, with numba's bounds checks on; prints the inputs accepted and refused per family.
+
+    Environment: FUZZ_EXAMPLES (examples per family), FUZZ_MUTANTS (inputs per example, at
+    most), FUZZ_SEED; pytest arguments after `--`.
+    """
+    session.install("./metrics[all]", *nox.project.dependency_groups(PYPROJECT, "metrics-test"))
+    cache = Path(session.create_tmp()) / "numba-boundscheck"
+    shutil.rmtree(cache, ignore_errors=True)  # cached kernels were compiled without the checks
+    env = {
+        "NUMBA_BOUNDSCHECK": "1",
+        "NUMBA_CACHE_DIR": str(cache),
+        "FUZZ_EXAMPLES": os.environ.get("FUZZ_EXAMPLES", "600"),
+        "FUZZ_MUTANTS": os.environ.get("FUZZ_MUTANTS", "12"),
+        "FUZZ_SEED": os.environ.get("FUZZ_SEED", "1"),
+    }
+    session.run(
+        "pytest",
+        *PYTEST_FLAGS,
+        "-p",
+        "no:cacheprovider",
+        "tests/metrics/fuzz",
+        *session.posargs,
+        env=env,
+    )
 
 
 @nox.session(default=False)

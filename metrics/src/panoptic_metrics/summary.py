@@ -9,6 +9,7 @@ import numpy as np
 
 from . import scores
 from .categories import Category, CategorySet
+from .checks import results_values
 from .errors import PanopticInputError
 from .matching import (
     DAGGER_IOU,
@@ -128,6 +129,7 @@ def _image_results(
 def results_from_json(data: Any, *, source: str) -> PanopticResults:
     """Rebuild `PanopticResults` from its JSON form (the sums; the scores are recomputed)."""
     try:
+        results_values(data)
         per_class: Mapping[str, Any] = data["per_class"]
         categories = CategorySet(
             tuple(
