@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import struct
 import zlib
@@ -48,7 +49,9 @@ def _expect(data: CocoSet, message: str, names: str | Path, workers: int = 1) ->
     assert str(names) in str(err.value), err.value
 
 
-def _png(path: Path, width: int, height: int, depth: int, colour: int, raw: bytes) -> None:
+def _png(
+    path: Path, width: int, height: int, depth: int, colour: int, raw: bytes, interlace: int = 0
+) -> None:
     """A minimal PNG writer (for what Pillow will not write: 16-bit RGB, lying headers)."""
 
     def chunk(kind: bytes, body: bytes) -> bytes:
@@ -56,7 +59,7 @@ def _png(path: Path, width: int, height: int, depth: int, colour: int, raw: byte
             struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
         )
 
-    ihdr = struct.pack(">IIBBBBB", width, height, depth, colour, 0, 0, 0)
+    ihdr = struct.pack(">IIBBBBB", width, height, depth, colour, 0, 0, interlace)
     data = chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b"")
     path.write_bytes(b"\x89PNG\r\n\x1a\n" + data)
 
@@ -217,3 +220,98 @@ def test_missing_folder_and_broken_json(data: CocoSet) -> None:
     data.pred_folder.mkdir()
     data.pred_json.write_text("{ not json")
     _expect(data, "invalid JSON", data.pred_json)
+
+
+def _set_segment_field(key: str, value: Any, annotation: int = 0):  # type: ignore[no-untyped-def]
+    def edit(content: dict[str, Any]) -> None:
+        content["annotations"][annotation]["segments_info"][0][key] = value
+
+    return edit
+
+
+@pytest.mark.parametrize("side", ["gt", "pred"])
+@pytest.mark.parametrize("key", ["id", "category_id", "area"])
+@pytest.mark.parametrize("value", [2**63, 2**64 + 1, 2**70, 1e300])
+def test_json_values_beyond_64_bits_are_refused_by_name(
+    data: CocoSet, side: str, key: str, value: Any
+) -> None:
+    """Issue 11: these raised OverflowError from numpy (a traceback, exit 1)."""
+    path = data.gt_json if side == "gt" else data.pred_json
+    _edit_json(path, _set_segment_field(key, value))
+    shown = "1e+300" if isinstance(value, float) else str(value)
+    _expect(data, f"{key}[ =]{re.escape(shown)}", path)
+
+
+@pytest.mark.parametrize(
+    ("categories", "message"),
+    [
+        (5, "expected a list of categories, got 5"),
+        ({"id": 1}, "expected a list of categories"),
+        ([{"id": 2**70}], "no 64-bit integer id"),
+        ([{"id": 1, "name": "\ud800"}], "has name='\\ud800'"),
+        ([1, 2], "category #0 is not an object"),
+    ],
+)
+def test_bad_category_lists_are_refused_by_name(
+    data: CocoSet, categories: Any, message: str
+) -> None:
+    def edit(content: dict[str, Any]) -> None:
+        content["categories"] = categories
+
+    _edit_json(data.gt_json, edit)
+    _expect(data, re.escape(message), data.gt_json)
+
+
+@pytest.mark.parametrize("image_id", [2**64, "\udc80x"])
+def test_bad_image_ids_are_refused_by_name(data: CocoSet, image_id: Any) -> None:
+    def edit(content: dict[str, Any]) -> None:
+        content["annotations"][0]["image_id"] = image_id
+
+    _edit_json(data.pred_json, edit)
+    _expect(data, "image_id", data.pred_json)
+
+
+def test_a_file_name_with_a_lone_surrogate_is_refused_by_name(data: CocoSet) -> None:
+    """Issue 11: `"\\ud800"` raised UnicodeEncodeError when the PNG was opened."""
+
+    def edit(content: dict[str, Any]) -> None:
+        content["annotations"][0]["file_name"] = "\ud800.png"
+
+    _edit_json(data.pred_json, edit)
+    _expect(data, "is not a valid file name", data.pred_json)
+
+
+def test_deeply_nested_json_is_refused_by_name(data: CocoSet) -> None:
+    """Issue 11: 100,000 levels raised RecursionError."""
+    data.pred_json.write_text("[" * 100_000 + "]" * 100_000)
+    _expect(data, "nested too deeply", data.pred_json)
+    data.pred_json.write_text('{"annotations": [' + "9" * 5000 + "]}")
+    _expect(data, "invalid JSON", data.pred_json)
+
+
+def test_interlaced_prediction_missing_its_last_pass_is_refused(data: CocoSet) -> None:
+    """Issue 11: evaluated with exit 0 and PQ 0.417 instead of 1.0 when Pillow decoded it."""
+    png = _first_png(data)
+    with Image.open(png) as image:
+        rgb = np.asarray(image.convert("RGB"))
+    h, w = rgb.shape[:2]
+    stream = b""
+    for x0, y0, dx, dy in ((0, 0, 8, 8), (4, 0, 8, 8), (0, 4, 4, 8), (2, 0, 4, 4)):
+        stream += b"".join(b"\x00" + row.tobytes() for row in rgb[y0::dy, x0::dx])
+    for x0, y0, dx, dy in ((0, 2, 2, 4), (1, 0, 2, 2)):  # passes 5 and 6; pass 7 missing
+        stream += b"".join(b"\x00" + row.tobytes() for row in rgb[y0::dy, x0::dx])
+    _png(png, w, h, 8, 2, stream, interlace=1)
+    _expect(data, "0 of 24 rows of Adam7 pass 7", png)
+    whole = stream + b"".join(b"\x00" + row.tobytes() for row in rgb[1::2])
+    _png(png, w, h, 8, 2, whole, interlace=1)
+    ids = rgb.astype(np.int64) @ np.array([1, 256, 65536])
+    assert np.array_equal(read_panoptic_png(png), ids)
+
+
+def test_two_to_the_27_pixels_wide_interlaced_png_is_refused_by_name(tmp_path: Path) -> None:
+    """Issue 11: a bare MemoryError from Pillow's overflow guard."""
+    path = tmp_path / "wide.png"
+    _png(path, 2**27, 1, 8, 2, b"\0\0\0\0", interlace=1)
+    with pytest.raises(PanopticInputError, match="truncated image data") as err:
+        read_panoptic_png(path)
+    assert str(path) in str(err.value)

@@ -141,3 +141,63 @@ def test_console_script_end_to_end(
     assert failed.returncode == 2
     assert f"panoptic-metrics: error: {broken}: invalid JSON" in failed.stderr
     assert json.loads(strict.read_text()) == default.to_json()  # the earlier output is kept
+
+
+@pytest.mark.parametrize("value", [2**63, 2**64 + 1, 2**70, 1e300])
+def test_values_beyond_64_bits_exit_2_with_one_line(
+    random_set: CocoSet, tmp_path: Path, capsys: pytest.CaptureFixture[str], value: float
+) -> None:
+    """Issue 11: a segment id of 2**63 (or an area of 1e300) in a prediction was a traceback."""
+    broken = tmp_path / "pred.json"
+    content = json.loads(random_set.pred_json.read_text())
+    content["annotations"][0]["segments_info"][0]["id"] = value
+    broken.write_text(json.dumps(content))
+    data = CocoSet(random_set.gt_json, random_set.gt_folder, broken, random_set.pred_folder)
+    assert main(_evaluate_args(data, "--workers", "1")) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert err.startswith(f"panoptic-metrics: error: {broken}")
+    assert "beyond the 64-bit integer range" in err
+
+
+def test_an_unexpected_error_exits_3_with_one_line_and_writes_nothing(
+    random_set: CocoSet,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Any exception but PanopticInputError is a bug: exit 3, one line asking for a report,
+    the traceback only with --debug; the outputs are rendered before any is written."""
+    out, table = tmp_path / "results.json", tmp_path / "classes.csv"
+    out.write_text("previous results")
+
+    def broken_csv(results: object) -> str:
+        raise RuntimeError("rendering failed\non two lines")
+
+    monkeypatch.setattr("panoptic_metrics.cli.per_class_csv", broken_csv)
+    args = _evaluate_args(random_set, "--workers", "1", "--output", str(out))
+    assert main([*args, "--per-class-csv", str(table)]) == 3
+    captured = capsys.readouterr()
+    assert captured.err == (
+        "panoptic-metrics: internal error: RuntimeError: rendering failed on two lines (a bug: "
+        "please report it with the command and its input; --debug shows the traceback)\n"
+    )
+    assert captured.out == ""  # nothing printed before the outputs were rendered
+    assert out.read_text() == "previous results"
+    assert not table.exists()
+    assert main([*args, "--per-class-csv", str(table), "--debug"]) == 3
+    err = capsys.readouterr().err
+    assert "Traceback (most recent call last)" in err
+    assert err.endswith("--debug shows the traceback)\n")
+
+
+def test_an_unwritable_output_exits_2(
+    random_set: CocoSet, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    args = _evaluate_args(random_set, "--workers", "1", "--output", str(blocker / "r.json"))
+    assert main(args) == 2
+    assert f"panoptic-metrics: error: {blocker / 'r.json'}: cannot write the file" in (
+        capsys.readouterr().err
+    )

@@ -8,7 +8,6 @@ kernels (`panoptic_metrics.png.reference`), written from the PNG specification.
 from __future__ import annotations
 
 import io
-import warnings
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +15,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from panoptic_metrics.png import PngIdDecoder, parse, read_ids, reference
+from panoptic_metrics.png import PngIdDecoder, parse, read_grey, read_ids, reference
 from panoptic_metrics.png.inflate import available, zlib_module
 from PIL import Image
 
@@ -195,18 +194,45 @@ def test_fused_kernel_matches_the_specification_twin(
     assert np.array_equal(PngIdDecoder(block_rows=2).decode(data), expected)
 
 
-def test_pillow_fallback_does_not_repeat_the_size_check(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Interlaced PNGs go to Pillow after our own max_pixels check: no second warning."""
-    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 100)  # 9 x 13 = 117 pixels: Pillow warns
-    data = png_files.encode(
-        _pixels("rgb", 9, 13, np.random.default_rng(1))["pixels"], color_type=2, interlace=True
-    )
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
-        assert np.array_equal(PngIdDecoder().decode(data), pillow_ids_unchecked(data))
+@pytest.mark.parametrize("backend", ["fused", "pillow"])
+def test_interlaced_pngs_are_never_decoded_by_pillow(
+    backend: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Pillow reads an interlaced stream that ends after its first passes as void rows, so
+    interlaced PNGs always take the library's own path, whatever the backend."""
+    rng = np.random.default_rng(1)
+    data = png_files.encode(_pixels("rgb", 9, 13, rng)["pixels"], color_type=2, interlace=True)
+    expected = pillow_ids(data)
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise AssertionError("Pillow was asked to decode an interlaced PNG")
+
+    monkeypatch.setattr(Image, "open", refuse)
+    assert np.array_equal(PngIdDecoder(backend=backend).decode(data), expected)  # type: ignore[arg-type]
 
 
-def pillow_ids_unchecked(data: bytes) -> np.ndarray:
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-        return pillow_ids(data)
+@pytest.mark.parametrize("layout", ["rgb", "rgba", "palette8", "palette4", "palette2", "palette1"])
+def test_interlaced_every_size_of_the_passes_matches_pillow(layout: str) -> None:
+    """1x1 to 17x13: every combination of empty and non-empty Adam7 passes, mixed filters,
+    against Pillow and the specification twin."""
+    rng = np.random.default_rng(len(layout) + 7)
+    decoder = PngIdDecoder(block_rows=2)
+    for h in range(1, 14):
+        for w in range(1, 18):
+            data = png_files.encode(**_pixels(layout, h, w, rng), interlace=True, seed=h + w)
+            expected = pillow_ids(data)
+            assert np.array_equal(reference.ids(parse(data, "x")), expected)
+            assert np.array_equal(decoder.decode(data), expected), (h, w)
+
+
+@pytest.mark.parametrize("depth", [8, 16])
+@pytest.mark.parametrize("interlace", [False, True])
+def test_greyscale_label_maps_read_like_pillow(depth: int, interlace: bool) -> None:
+    rng = np.random.default_rng(depth)
+    for h, w in [(1, 1), (5, 3), (13, 17)]:
+        values = rng.integers(0, 2**depth, size=(h, w))
+        data = png_files.encode(values, color_type=0, bit_depth=depth, interlace=interlace)
+        with Image.open(io.BytesIO(data)) as image:
+            expected = np.asarray(image).astype(np.int64)
+        assert np.array_equal(expected, values)
+        assert np.array_equal(read_grey(data), values)

@@ -229,3 +229,94 @@ def test_a_failure_leaves_the_decoder_usable(tmp_path: Path) -> None:
         decoder.decode(bad)
     assert np.array_equal(decoder.decode(_good()), expected)
     assert struct.unpack(">I", _good()[16:20])[0] == 12  # the width the tests assume
+
+
+def _interlaced_stream(h: int = 10, w: int = 12) -> bytes:
+    """The filtered data of an interlaced RGB image, every pass in order."""
+    data = png_files.encode(_rgb(h, w), color_type=2, interlace=True)
+    start = _idat_offset(data)
+    (length,) = struct.unpack(">I", data[start : start + 4])
+    return zlib.decompress(data[start + 8 : start + 8 + length])
+
+
+def _interlaced_with_stream(stream: bytes, h: int = 10, w: int = 12) -> bytes:
+    return (
+        png_files.SIGNATURE
+        + png_files.ihdr(w, h, 8, 2, interlace=1)
+        + png_files.chunk(b"IDAT", stream)
+        + png_files.chunk(b"IEND", b"")
+    )
+
+
+@pytest.mark.parametrize("options", BACKENDS, ids=["fused", "pillow"])
+def test_interlaced_png_missing_its_last_pass_is_refused(
+    options: dict[str, Any], tmp_path: Path
+) -> None:
+    """Issue 11: a stream that ends cleanly after pass 6; Pillow returns row 1, 3, ... void."""
+    filtered = _interlaced_stream()
+    last_pass = 5 * (1 + 12 * 3)  # pass 7: rows 1, 3, 5, 7, 9 of the full width
+    stream = zlib.compress(filtered[:-last_pass])
+    _expect(
+        _interlaced_with_stream(stream),
+        tmp_path,
+        "truncated image data: 0 of 5 rows of Adam7 pass 7",
+        **options,
+    )
+    partial = zlib.compress(filtered[: -last_pass + 37 * 2 + 5])
+    _expect(_interlaced_with_stream(partial), tmp_path, "2 of 5 rows of Adam7 pass 7", **options)
+
+
+def test_issue_11_reproducer_one_pixel_wide_two_high(tmp_path: Path) -> None:
+    """The reproducer of issue 11: 1x2 interlaced, pass 7 (row 1) missing."""
+    data = _interlaced_with_stream(zlib.compress(bytes([0, 10, 20, 30])), h=2, w=1)
+    _expect(data, tmp_path, "0 of 1 rows of Adam7 pass 7")
+    whole = _interlaced_with_stream(zlib.compress(bytes([0, 10, 20, 30, 0, 1, 2, 3])), h=2, w=1)
+    ids = _decode(whole, tmp_path)
+    assert ids.tolist() == [[10 + 256 * 20 + 65536 * 30], [1 + 256 * 2 + 65536 * 3]]
+
+
+@pytest.mark.parametrize("options", BACKENDS, ids=["fused", "pillow"])
+def test_interlaced_checksum_and_filters_are_checked(
+    options: dict[str, Any], tmp_path: Path
+) -> None:
+    stream = zlib.compress(_interlaced_stream())
+    bad_checksum = stream[:-4] + bytes(4)
+    _expect(_interlaced_with_stream(bad_checksum), tmp_path, "corrupt image data", **options)
+    _expect(_interlaced_with_stream(stream[:-2]), tmp_path, "zlib stream has no end", **options)
+    filtered = bytearray(_interlaced_stream())
+    filtered[2 * (1 + 2 * 3)] = 7  # pass 2 starts after pass 1's 2 rows of 2 pixels
+    _expect(
+        _interlaced_with_stream(zlib.compress(bytes(filtered))),
+        tmp_path,
+        "invalid filter type 7 in row 0 of Adam7 pass 2",
+        **options,
+    )
+
+
+def test_a_checksum_after_much_trailing_data_is_still_checked(tmp_path: Path) -> None:
+    """Rows after the image are ignored (as libpng does), but the checksum after them counts;
+    more trailing data than the image itself is refused rather than inflated."""
+    stream = zlib.compress(_filtered() + bytes(300))
+    assert _decode(_with_stream(stream), tmp_path).shape == (10, 12)
+    _expect(_with_stream(stream[:-4] + bytes(4)), tmp_path, "incorrect data check")
+    bomb = zlib.compress(_filtered() + bytes(1 << 20))
+    _expect(_with_stream(bomb), tmp_path, "more than 65536 bytes after the last row")
+
+
+def test_two_to_the_27_pixels_wide_interlaced_png_is_refused_by_name(tmp_path: Path) -> None:
+    """Issue 11: Pillow's overflow guard raised a bare MemoryError on this header."""
+    data = _interlaced_with_stream(zlib.compress(bytes(4)), h=1, w=2**27)
+    _expect(data, tmp_path, "truncated image data: 0 of 1 rows of Adam7 pass 1")
+
+
+@pytest.mark.parametrize("options", BACKENDS, ids=["fused", "pillow"])
+@pytest.mark.parametrize("interlace", [False, True])
+def test_animated_pngs_are_refused(
+    interlace: bool, options: dict[str, Any], tmp_path: Path
+) -> None:
+    """Issue 11: an acTL and a 2x2 fcTL before the IDAT of a 4x4 image decoded to 4x4 on one
+    path and to the 2x2 frame on the other."""
+    actl = png_files.chunk(b"acTL", struct.pack(">II", 1, 0))
+    fctl = png_files.chunk(b"fcTL", struct.pack(">IIIIIHHBB", 0, 2, 2, 0, 0, 1, 1, 0, 0))
+    data = png_files.encode(_rgb(4, 4), color_type=2, interlace=interlace, before_idat=actl + fctl)
+    _expect(data, tmp_path, "animated PNG \\(APNG chunk acTL\\)", **options)

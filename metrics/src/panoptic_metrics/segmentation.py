@@ -120,7 +120,8 @@ def _parse_segment(item: Any, k: int, source: str) -> tuple[int, int, int, int]:
     for key, value in (("id", sid), ("category_id", cat)):
         if not fits_int64(value):
             raise PanopticInputError(
-                source, f"segment #{k} has {key} {show(value)}, beyond the 64-bit integer range"
+                source,
+                f"segment #{k} has {key} {show(item[key])}, beyond the 64-bit integer range",
             )
     crowd = item.get("iscrowd", 0)
     if crowd not in (0, 1):
