@@ -15,8 +15,8 @@ from collections.abc import Collection, Mapping
 from pathlib import Path
 from typing import Any
 
-from .coco_instances import Detections, Rle, common_size, normalize_rle
 from .checks import show
+from .coco_instances import Detections, Rle, common_size, normalize_rle
 from .errors import PanopticInputError
 from .io import read_json, write_text_atomic
 from .segmentation import ImageId, image_id_of

@@ -215,8 +215,7 @@ def _decode_values(
             elif status != 0:
                 raise PngError(
                     name,
-                    f"palette index {value} in row {at} is not in the {len(colors)}-colour "
-                    "palette",
+                    f"palette index {value} in row {at} is not in the {len(colors)}-colour palette",
                 )
     stream.finish()
 

@@ -51,7 +51,7 @@ def _values(rows: np.ndarray, png: PngFile, width: int) -> np.ndarray:
         return rows.reshape(n, width, 2).astype(np.int64) @ np.array([256, 1], dtype=np.int64)
     bits = np.unpackbits(rows, axis=1).reshape(n, -1, header.bit_depth)
     weights = 1 << np.arange(header.bit_depth - 1, -1, -1)
-    index = (bits * weights).sum(axis=-1)[:, :width]
+    index: np.ndarray = (bits * weights).sum(axis=-1)[:, :width]
     if header.color_type == GREY:
         return index.astype(np.int64)
     assert header.color_type == PALETTE
