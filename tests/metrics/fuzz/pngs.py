@@ -20,6 +20,7 @@ from tests.metrics import png_files
 # greyscale of label maps) and some refused ones (16-bit colour, grey+alpha, 1-bit grey).
 LAYOUTS = [(2, 8), (6, 8), (3, 1), (3, 2), (3, 4), (3, 8), (0, 8), (0, 16)]
 REFUSED_LAYOUTS = [(2, 16), (6, 16), (4, 8), (0, 1)]
+FILTERS: list[int | str] = ["mixed", 0, 1, 2, 3, 4]  # a filter type on every row, or mixed
 
 
 @dataclass(frozen=True)
@@ -128,7 +129,7 @@ def pngs(
     laced = draw(st.booleans()) if interlace is None else interlace
     rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
     pixels, palette = _pixels(rng, h, w, color_type, depth, draw(st.booleans()))
-    filters = draw(st.sampled_from(["mixed", 0, 1, 2, 3, 4]))
+    filters = draw(st.sampled_from(FILTERS))
     data = png_files.encode(
         pixels,
         color_type=color_type,

@@ -56,11 +56,11 @@ json_values = st.recursive(
     max_leaves=8,
 )
 
-CATEGORIES = [
+CATEGORIES: list[dict[str, Any]] = [
     {"id": 1, "name": "person", "isthing": 1},
     {"id": 2, "name": "road", "isthing": 0},
 ]
-PANOPTIC = {
+PANOPTIC: dict[str, Any] = {
     "images": [{"id": 1, "height": 4, "width": 5}, {"id": "b", "height": 4, "width": 5}],
     "annotations": [
         {
@@ -86,7 +86,7 @@ RESULTS_CLASS = {
     "pq_dagger_iou_sum": 0.0,
     "iou_histogram": [0, 1, 0],
 }
-RESULTS = {
+RESULTS: dict[str, Any] = {
     "per_class": {"1": RESULTS_CLASS, "2": {**RESULTS_CLASS, "name": "road", "isthing": False}},
     "per_image": [
         {"image_id": 1, "classes": {"1": [1, 1, 0, 0.75, 0, 0.0], "2": [1, 1, 0, 0.75, 0, 0.0]}},
@@ -94,7 +94,7 @@ RESULTS = {
     ],
     "mode": "strict",
 }
-COCO_RESULTS = [
+COCO_RESULTS: list[dict[str, Any]] = [
     {"image_id": 1, "category_id": 1, "segmentation": {"size": [2, 2], "counts": "04"}, "score": 1},
     {
         "image_id": 1,

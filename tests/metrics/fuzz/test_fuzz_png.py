@@ -102,12 +102,15 @@ def test_ihdr_fields(png: Png, edits: list[tuple[str, int]], target: Path) -> No
     """Any field of the header changed (its CRC right): sizes up to 2^32 - 1, unknown depths,
     colour types and methods, the interlace flag of a non-interlaced stream and back."""
     for field, value in edits:
-        if field == "methods":
-            edited = replace(png, ihdr_fields=(value % 256, (value >> 8) % 256 or value % 3))
-        elif field in ("bit_depth", "color_type", "interlace"):
-            edited = replace(png, **{field: value % 256})
-        else:
-            edited = replace(png, **{field: value})
+        byte = value % 256
+        edited = {
+            "width": lambda: replace(png, width=value),
+            "height": lambda: replace(png, height=value),
+            "bit_depth": lambda: replace(png, bit_depth=byte),
+            "color_type": lambda: replace(png, color_type=byte),
+            "interlace": lambda: replace(png, interlace=byte),
+            "methods": lambda: replace(png, ihdr_fields=(byte, (value >> 8) % 256 or value % 3)),
+        }[field]()
         check_png("IHDR fields", edited.to_bytes(), target)
 
 
