@@ -19,4 +19,7 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
             f"{family:24} {n:7} inputs: {counts['accepted']:7} accepted, "
             f"{counts['refused']:7} refused"
         )
-    terminalreporter.write_line(f"{'all families':24} {total:7} inputs, no contract break")
+    failed = len(terminalreporter.stats.get("failed", []))
+    terminalreporter.write_line(
+        f"{'all families':24} {total:7} inputs; {failed} failing tests (contract breaks)"
+    )
