@@ -15,9 +15,11 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     for family, counts in sorted(COUNTS.items()):
         n = counts["accepted"] + counts["refused"]
         total += n
+        other = counts["accepted where Pillow refuses"]
         terminalreporter.write_line(
             f"{family:24} {n:7} inputs: {counts['accepted']:7} accepted, "
             f"{counts['refused']:7} refused"
+            + (f" ({other} decodes of accepted files that Pillow refuses)" if other else "")
         )
     failed = len(terminalreporter.stats.get("failed", []))
     terminalreporter.write_line(

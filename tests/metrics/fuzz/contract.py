@@ -24,7 +24,7 @@ from hypothesis import HealthCheck, seed, settings
 from hypothesis import strategies as st
 from panoptic_metrics.errors import PanopticInputError
 from panoptic_metrics.io import read_panoptic_png
-from panoptic_metrics.png import PngError, PngIdDecoder, read_grey
+from panoptic_metrics.png import PngError, PngIdDecoder, parse, read_grey, reference
 from PIL import Image
 
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "0"))  # 0: the CI-fast default
@@ -81,6 +81,17 @@ def pillow_values(data: bytes) -> np.ndarray:
     return rgb[..., 0] + 256 * rgb[..., 1] + 65536 * rgb[..., 2]
 
 
+def _expected(data: bytes, path: Path, family: str) -> np.ndarray:
+    """Pillow's values; where Pillow refuses a file the library accepts (it checks ancillary
+    chunks, such as a tRNS of the wrong length, that segment ids do not use), the values of
+    the plain-Python twin written from the PNG specification."""
+    try:
+        return pillow_values(data)
+    except (OSError, SyntaxError, ValueError, EOFError):
+        COUNTS[family]["accepted where Pillow refuses"] += 1
+        return reference.ids(parse(data, str(path)))
+
+
 def _named(message: str, name: str) -> None:
     assert name in message, f"the error does not name the file: {message}"
 
@@ -100,7 +111,8 @@ def check_png(family: str, data: bytes, path: Path) -> str:
         _named(str(exc), str(path))
         outcomes.append("refused")
     else:
-        assert np.array_equal(ids, pillow_values(data)), "read_panoptic_png differs from Pillow"
+        expected = _expected(data, path, family)
+        assert np.array_equal(ids, expected), "read_panoptic_png differs from Pillow"
         outcomes.append("accepted")
     decoders: list[Callable[[], np.ndarray]] = [
         lambda: PngIdDecoder(block_rows=2).decode(data, name=str(path)),
@@ -113,7 +125,8 @@ def check_png(family: str, data: bytes, path: Path) -> str:
             _named(str(exc), str(path))
             outcomes.append("refused")
         else:
-            assert np.array_equal(values, pillow_values(data)), "the decoder differs from Pillow"
+            expected = _expected(data, path, family)
+            assert np.array_equal(values, expected), "the decoder differs from Pillow"
             outcomes.append("accepted")
     outcome = "accepted" if "accepted" in outcomes else "refused"
     COUNTS[family][outcome] += 1
