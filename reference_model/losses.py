@@ -12,7 +12,7 @@ import math
 import torch
 from torch.nn import functional as F
 
-IGNORE_INDEX = 255  # docs/contracts.md §1: the ignore label of semantic targets
+from .data.categories import IGNORE_INDEX
 
 LOSS_KEYS = ("rpn_objectness", "rpn_box", "roi_class", "roi_box", "roi_mask", "semantic")
 INSTANCE_LOSS_KEYS = LOSS_KEYS[:5]

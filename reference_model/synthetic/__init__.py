@@ -4,8 +4,10 @@
 image in memory. Needs numpy and Pillow only (no torch).
 """
 
+from panoptic_metrics.io import ids_to_rgb  # the PNG encoding the dataset is written in
+
 from .classes import CLASSES, STUFF, THINGS, SceneClass, coco_categories
-from .export import SyntheticSample, generate, ids_to_rgb, make_sample, panoptic_segments
+from .export import SyntheticSample, generate, make_sample, panoptic_segments
 
 __all__ = [
     "CLASSES",

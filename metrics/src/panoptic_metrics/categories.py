@@ -10,14 +10,21 @@ import numpy as np
 
 from .errors import PanopticInputError
 
+RGB = tuple[int, int, int]
+
 
 @dataclass(frozen=True)
 class Category:
-    """One evaluated class: `id` is the dataset's own category id (Cityscapes: the label id)."""
+    """One evaluated class: `id` is the dataset's own category id (Cityscapes: the label id).
+
+    `color` is its display colour where the dataset gives one; it takes no part in equality
+    (two sets naming the same classes describe the same evaluation).
+    """
 
     id: int
     name: str
     isthing: bool
+    color: RGB | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True)
@@ -49,7 +56,8 @@ class CategorySet:
     def from_coco(
         cls, items: Iterable[Mapping[str, Any]], *, source: str = "categories"
     ) -> CategorySet:
-        """Build from a COCO-panoptic `categories` list (`id`, `name`, `isthing`)."""
+        """Build from a COCO-panoptic `categories` list (`id`, `name`, `isthing`, and `color`
+        where it is three integers in 0..255)."""
         out = []
         for k, item in enumerate(items):
             if not isinstance(item, Mapping):
@@ -61,12 +69,16 @@ class CategorySet:
                 raise PanopticInputError(
                     source, f"category {cid} has isthing={isthing!r}, expected 0 or 1"
                 )
-            out.append(Category(cid, str(item.get("name", cid)), bool(isthing)))
+            out.append(Category(cid, str(item.get("name", cid)), bool(isthing), _rgb(item)))
         return cls(tuple(out))
 
     def to_coco(self) -> list[dict[str, Any]]:
-        """The COCO-panoptic `categories` list (without colours)."""
-        return [{"id": c.id, "name": c.name, "isthing": int(c.isthing)} for c in self.categories]
+        """The COCO-panoptic `categories` list (with the colours that are known)."""
+        return [
+            {"id": c.id, "name": c.name, "isthing": int(c.isthing)}
+            | ({} if c.color is None else {"color": list(c.color)})
+            for c in self.categories
+        ]
 
     def __len__(self) -> int:
         return len(self.categories)
@@ -106,3 +118,13 @@ class CategorySet:
                 source, f"unknown category ids {bad} (not in the evaluated category set)"
             )
         return self._sorted_index[pos_clipped]
+
+
+def _rgb(item: Mapping[str, Any]) -> RGB | None:
+    """The entry's `color` if it is three integers in 0..255 (display only: else none)."""
+    value = item.get("color")
+    if not isinstance(value, list | tuple) or len(value) != 3:
+        return None
+    if not all(isinstance(v, int) and not isinstance(v, bool) and 0 <= v < 256 for v in value):
+        return None
+    return (value[0], value[1], value[2])

@@ -7,8 +7,19 @@ from .arrays import (
     from_label_divisor,
     from_segments,
 )
-from .cityscapes import cityscapes_categories, cityscapes_sources, read_cityscapes_instance_ids
-from .coco import CocoPanoptic, load_coco_panoptic, pair_images, read_coco_panoptic_image
+from .cityscapes import (
+    cityscapes_categories,
+    cityscapes_sources,
+    from_instance_ids,
+    read_cityscapes_instance_ids,
+)
+from .coco import (
+    CocoPanoptic,
+    load_coco_panoptic,
+    pair_images,
+    parse_coco_panoptic,
+    read_coco_panoptic_image,
+)
 
 __all__ = [
     "CocoPanoptic",
@@ -17,10 +28,12 @@ __all__ = [
     "cityscapes_sources",
     "encode_label_divisor",
     "from_category_instance",
+    "from_instance_ids",
     "from_label_divisor",
     "from_segments",
     "load_coco_panoptic",
     "pair_images",
+    "parse_coco_panoptic",
     "read_cityscapes_instance_ids",
     "read_coco_panoptic_image",
 ]
