@@ -16,9 +16,8 @@ from typing import Any
 
 from panoptic_metrics import PanopticInputError
 from panoptic_metrics.io import read_json
-from panoptic_metrics.readers import parse_coco_panoptic
 from panoptic_metrics.readers.cityscapes import CityscapesSource
-from panoptic_metrics.readers.coco import CocoPanopticSource
+from panoptic_metrics.readers.coco import CocoPanopticSource, parse_coco_panoptic
 from panoptic_metrics.segmentation import ImageId
 
 from .categories import ClassMapping

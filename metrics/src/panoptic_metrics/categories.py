@@ -10,8 +10,6 @@ import numpy as np
 
 from .errors import PanopticInputError
 
-RGB = tuple[int, int, int]
-
 
 @dataclass(frozen=True)
 class Category:
@@ -24,7 +22,7 @@ class Category:
     id: int
     name: str
     isthing: bool
-    color: RGB | None = field(default=None, compare=False)
+    color: tuple[int, int, int] | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True)
@@ -69,7 +67,9 @@ class CategorySet:
                 raise PanopticInputError(
                     source, f"category {cid} has isthing={isthing!r}, expected 0 or 1"
                 )
-            out.append(Category(cid, str(item.get("name", cid)), bool(isthing), _rgb(item)))
+            out.append(
+                Category(cid, str(item.get("name", cid)), bool(isthing), _rgb(item.get("color")))
+            )
         return cls(tuple(out))
 
     def to_coco(self) -> list[dict[str, Any]]:
@@ -120,11 +120,9 @@ class CategorySet:
         return self._sorted_index[pos_clipped]
 
 
-def _rgb(item: Mapping[str, Any]) -> RGB | None:
-    """The entry's `color` if it is three integers in 0..255 (display only: else none)."""
-    value = item.get("color")
-    if not isinstance(value, list | tuple) or len(value) != 3:
-        return None
-    if not all(isinstance(v, int) and not isinstance(v, bool) and 0 <= v < 256 for v in value):
-        return None
-    return (value[0], value[1], value[2])
+def _rgb(value: Any) -> tuple[int, int, int] | None:
+    """`value` as a colour if it is three integers in 0..255 (display only: else none)."""
+    valid = isinstance(value, list | tuple) and len(value) == 3
+    if valid and all(type(v) is int and 0 <= v < 256 for v in value):
+        return (value[0], value[1], value[2])
+    return None

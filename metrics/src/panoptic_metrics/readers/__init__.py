@@ -13,13 +13,7 @@ from .cityscapes import (
     from_instance_ids,
     read_cityscapes_instance_ids,
 )
-from .coco import (
-    CocoPanoptic,
-    load_coco_panoptic,
-    pair_images,
-    parse_coco_panoptic,
-    read_coco_panoptic_image,
-)
+from .coco import CocoPanoptic, load_coco_panoptic, pair_images, read_coco_panoptic_image
 
 __all__ = [
     "CocoPanoptic",
@@ -33,7 +27,6 @@ __all__ = [
     "from_segments",
     "load_coco_panoptic",
     "pair_images",
-    "parse_coco_panoptic",
     "read_cityscapes_instance_ids",
     "read_coco_panoptic_image",
 ]
