@@ -1,7 +1,7 @@
 """The embedded synthetic street-scene dataset: seeded, deterministic, 19 Cityscapes classes.
 
 `python -m reference_model.synthetic --help` writes a dataset to disk; `make_sample` draws one
-image in memory. Needs numpy and Pillow only (no torch).
+image in memory. Needs numpy, Pillow and panoptic_metrics only (no torch).
 """
 
 from panoptic_metrics.io import ids_to_rgb  # the PNG encoding the dataset is written in
