@@ -131,11 +131,7 @@ class PanopticResults:
 
     def to_json(self) -> dict[str, Any]:
         """The JSON object of docs/contracts.md §3 (NaN written as null)."""
-        return {
-            "pq": json_float(self.pq),
-            "sq": json_float(self.sq),
-            "rq": json_float(self.rq),
-            "pq_dagger": json_float(self.pq_dagger),
+        return _scores_json(self) | {
             "things": _quality_json(self.things),
             "stuff": _quality_json(self.stuff),
             "per_class": {str(c.category.id): _class_json(c) for c in self.per_class},
@@ -164,14 +160,13 @@ class PanopticResults:
                     for cid, v in per_class.items()
                 )
             )
-            sums = [[json_number(v[k]) for k in _SUM_KEYS] for v in per_class.values()]
-            histogram = [[json_count(n) for n in v["iou_histogram"]] for v in per_class.values()]
+            entries = per_class.values()
+            sums = np.array([[json_number(v[k]) for k in _SUM_KEYS] for v in entries])
+            histogram = np.array([[json_count(n) for n in v["iou_histogram"]] for v in entries])
             index = {c.id: k for k, c in enumerate(categories.categories)}
             images = [_image_stats(row, index, source) for row in data["per_image"]]
             mode = check_mode(data["mode"])
-        return build_results(
-            categories, mode, np.array(sums, dtype=np.float64), np.array(histogram), images
-        )
+        return build_results(categories, mode, sums, histogram.astype(np.int64), images)
 
     def to_dataframe(self, kind: str = "per_class") -> Any:
         """A pandas DataFrame of the per-class (index: category id) or per-image results."""
@@ -288,49 +283,26 @@ def _image_results(
     )
 
 
+def _scores_json(x: Quality | ClassResult | ImageResult | PanopticResults) -> dict[str, Any]:
+    return {k: json_float(getattr(x, k)) for k in ("pq", "sq", "rq", "pq_dagger")}
+
+
 def _quality_json(q: Quality) -> dict[str, Any]:
-    return {
-        "pq": json_float(q.pq),
-        "sq": json_float(q.sq),
-        "rq": json_float(q.rq),
-        "pq_dagger": json_float(q.pq_dagger),
-        "n": q.n,
-    }
+    return _scores_json(q) | {"n": q.n}
 
 
 def _class_json(c: ClassResult) -> dict[str, Any]:
-    return {
-        "name": c.category.name,
-        "isthing": c.category.isthing,
-        "pq": json_float(c.pq),
-        "sq": json_float(c.sq),
-        "rq": json_float(c.rq),
-        "pq_dagger": json_float(c.pq_dagger),
-        "tp": c.tp,
-        "fp": c.fp,
-        "fn": c.fn,
-        "iou_sum": c.iou_sum,
-        "pq_dagger_n": c.dagger_n,
-        "pq_dagger_iou_sum": c.dagger_iou_sum,
-        "iou_histogram": list(c.iou_histogram),
-    }
+    head = {"name": c.category.name, "isthing": c.category.isthing} | _scores_json(c)
+    sums = (c.tp, c.fp, c.fn, c.iou_sum, c.dagger_n, c.dagger_iou_sum)
+    return head | dict(zip(_SUM_KEYS, sums, strict=True)) | {"iou_histogram": list(c.iou_histogram)}
 
 
 def _image_json(i: ImageResult, ids: np.ndarray) -> dict[str, Any]:
     """An image's JSON row; its sums keyed by category id (`ids`: the id of each index)."""
+    head = {"image_id": i.image_id} | _scores_json(i)
+    totals = {"tp": i.tp, "fp": i.fp, "fn": i.fn, "iou_sum": i.iou_sum}
     classes = zip(ids[i.stats.classes].tolist(), i.stats.sums.tolist(), strict=True)
-    return {
-        "image_id": i.image_id,
-        "pq": json_float(i.pq),
-        "sq": json_float(i.sq),
-        "rq": json_float(i.rq),
-        "pq_dagger": json_float(i.pq_dagger),
-        "tp": i.tp,
-        "fp": i.fp,
-        "fn": i.fn,
-        "iou_sum": i.iou_sum,
-        "classes": {str(cid): values for cid, values in classes},
-    }
+    return head | totals | {"classes": {str(cid): values for cid, values in classes}}
 
 
 def _image_stats(row: Mapping[str, Any], index: Mapping[int, int], source: str) -> ImageStats:
