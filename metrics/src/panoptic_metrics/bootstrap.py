@@ -95,14 +95,9 @@ def bootstrap(
     _check(n_samples, confidence, results.n_images)
     isthing = results.categories.isthing
     ((pq, dagger),) = _resampled_scores([results.image_sums()], isthing, n_samples, seed)
-    return BootstrapResult(
-        pq=_interval(results.pq, pq, confidence),
-        pq_dagger=_interval(results.pq_dagger, dagger, confidence),
-        confidence=confidence,
-        n_samples=n_samples,
-        seed=seed,
-        n_images=results.n_images,
-    )
+    pq_ci = _interval(results.pq, pq, confidence)
+    dagger_ci = _interval(results.pq_dagger, dagger, confidence)
+    return BootstrapResult(pq_ci, dagger_ci, confidence, n_samples, seed, results.n_images)
 
 
 def paired_bootstrap(
@@ -127,18 +122,11 @@ def paired_bootstrap(
         raise PanopticInputError(
             "compare", "the two results are not on the same images (a paired comparison needs them)"
         )
-    sums_b = b.image_sums()[[position[i] for i in ids_a]]
-    both = [a.image_sums(), sums_b]
+    both = [a.image_sums(), b.image_sums()[[position[i] for i in ids_a]]]  # b in a's order
     (pq_a, dg_a), (pq_b, dg_b) = _resampled_scores(both, a.categories.isthing, n_samples, seed)
     diff = pq_a - pq_b
     diff = diff[~np.isnan(diff)]
     p_value = min(1.0, 2 * min(np.mean(diff <= 0), np.mean(diff >= 0))) if diff.size else np.nan
-    return BootstrapResult(
-        pq=_interval(a.pq - b.pq, pq_a - pq_b, confidence),
-        pq_dagger=_interval(a.pq_dagger - b.pq_dagger, dg_a - dg_b, confidence),
-        confidence=confidence,
-        n_samples=n_samples,
-        seed=seed,
-        n_images=a.n_images,
-        p_value=float(p_value),
-    )
+    pq = _interval(a.pq - b.pq, pq_a - pq_b, confidence)
+    dagger = _interval(a.pq_dagger - b.pq_dagger, dg_a - dg_b, confidence)
+    return BootstrapResult(pq, dagger, confidence, n_samples, seed, a.n_images, float(p_value))

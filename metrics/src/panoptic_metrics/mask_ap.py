@@ -96,11 +96,7 @@ class MaskAPResult:
 
     @classmethod
     def from_json(cls, data: Any, *, source: str = "mask AP") -> MaskAPResult:
-        """Read back `to_json()` output.
-
-        Raises:
-            PanopticInputError: `data` is not that JSON, naming `source`.
-        """
+        """Read back `to_json()` output (PanopticInputError naming `source` if it is not)."""
         with json_form(source, "a mask AP result"):
             per_class = data["per_class_ap"]
             fields: dict[str, Any] = {key: json_number(data[key]) for key in _STATS + _STATS_AR}

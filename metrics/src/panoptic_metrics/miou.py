@@ -101,11 +101,8 @@ class MiouResult:
 
     @classmethod
     def from_json(cls, data: Any, *, source: str = "mIoU") -> MiouResult:
-        """Read back `to_json()` output, with or without the counts.
-
-        Raises:
-            PanopticInputError: `data` is not that JSON, naming `source`.
-        """
+        """Read back `to_json()` output, with or without the counts (PanopticInputError
+        naming `source` if `data` is not that JSON)."""
         with json_form(source, "an mIoU result"):
             ious = data["per_class_iou"]
             ids = tuple(json_id(c) for c in ious)

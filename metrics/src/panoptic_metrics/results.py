@@ -23,18 +23,7 @@ from . import scores
 from .categories import Category, CategorySet
 from .errors import PanopticInputError
 from .io import json_float, write_json_atomic
-from .matching import (
-    DAGGER_IOU,
-    DAGGER_N,
-    FN,
-    FP,
-    IOU_SUM,
-    SUM_COLUMNS,
-    TP,
-    ImageStats,
-    Mode,
-    check_mode,
-)
+from .matching import SUM_COLUMNS, ImageStats, Mode, check_mode
 from .segmentation import ImageId, image_id_of
 
 # The per-class sums in `per_class` of the JSON, in the order of `SUM_COLUMNS`.
@@ -146,12 +135,8 @@ class PanopticResults:
 
     @classmethod
     def from_json(cls, data: Any, *, source: str = "results") -> PanopticResults:
-        """Rebuild results from `to_json()` output, recomputing every score from the sums.
-
-        Raises:
-            PanopticInputError: `data` is not that JSON (a key missing, a value of the wrong
-                type, a per-image class that is not in `per_class`), naming `source`.
-        """
+        """Rebuild results from `to_json()` output, recomputing every score from the sums;
+        PanopticInputError naming `source` if `data` is not that JSON."""
         with json_form(source, "a panoptic_metrics results file"):
             per_class: Mapping[str, Any] = data["per_class"]
             categories = CategorySet(
@@ -180,10 +165,8 @@ class PanopticResults:
             rows = [_class_json(c) | {"category_id": c.category.id} for c in self.per_class]
             return pd.DataFrame(rows).set_index("category_id").drop(columns="iou_histogram")
         if kind == "per_image":
-            ids = self.categories.ids
-            return pd.DataFrame([_image_json(i, ids) for i in self.per_image]).drop(
-                columns="classes"
-            )
+            rows = [_image_json(i, self.categories.ids) for i in self.per_image]
+            return pd.DataFrame([{k: v for k, v in r.items() if k != "classes"} for r in rows])
         raise ValueError(f"kind must be 'per_class' or 'per_image', got {kind!r}")
 
 
@@ -206,6 +189,7 @@ def build_results(
     isthing = categories.isthing
     per_class = scores.class_scores(class_sums, isthing)
     everything = np.ones(len(categories), dtype=bool)
+    tp, fp, fn, iou_sum, dagger_n, dagger_iou_sum = class_sums.T  # the `SUM_COLUMNS`
     classes = tuple(
         ClassResult(
             category=cat,
@@ -213,12 +197,12 @@ def build_results(
             sq=float(per_class.sq[c]),
             rq=float(per_class.rq[c]),
             pq_dagger=float(per_class.pq_dagger[c]),
-            tp=int(class_sums[c, TP]),
-            fp=int(class_sums[c, FP]),
-            fn=int(class_sums[c, FN]),
-            iou_sum=float(class_sums[c, IOU_SUM]),
-            dagger_n=int(class_sums[c, DAGGER_N]),
-            dagger_iou_sum=float(class_sums[c, DAGGER_IOU]),
+            tp=int(tp[c]),
+            fp=int(fp[c]),
+            fn=int(fn[c]),
+            iou_sum=float(iou_sum[c]),
+            dagger_n=int(dagger_n[c]),
+            dagger_iou_sum=float(dagger_iou_sum[c]),
             iou_histogram=tuple(int(v) for v in histogram[c]),
         )
         for c, cat in enumerate(categories.categories)
@@ -265,7 +249,7 @@ def _image_results(
             return np.where(count > 0, total / np.maximum(count, 1), np.nan)
 
     pq, sq, rq, dagger = (per_image(v) for v in (rows.pq, rows.sq, rows.rq, rows.pq_dagger))
-    totals = np.stack([np.bincount(owner, weights=sums[:, k], minlength=n) for k in range(4)], 1)
+    tp, fp, fn, iou_sum = (np.bincount(owner, weights=sums[:, k], minlength=n) for k in range(4))
     return tuple(
         ImageResult(
             image_id=s.image_id,
@@ -273,10 +257,10 @@ def _image_results(
             sq=float(sq[i]),
             rq=float(rq[i]),
             pq_dagger=float(dagger[i]),
-            tp=int(totals[i, TP]),
-            fp=int(totals[i, FP]),
-            fn=int(totals[i, FN]),
-            iou_sum=float(totals[i, IOU_SUM]),
+            tp=int(tp[i]),
+            fp=int(fp[i]),
+            fn=int(fn[i]),
+            iou_sum=float(iou_sum[i]),
             stats=s,
         )
         for i, s in enumerate(images)
@@ -308,16 +292,11 @@ def _image_json(i: ImageResult, ids: np.ndarray) -> dict[str, Any]:
 def _image_stats(row: Mapping[str, Any], index: Mapping[int, int], source: str) -> ImageStats:
     """An image's state from its JSON row (`index`: category id -> dense class index)."""
     items = sorted((index[json_id(cid)], v) for cid, v in row["classes"].items())
-    sums = [[json_number(x) for x in values] for _, values in items]
-    image_id = row["image_id"]
-    empty = np.zeros(0, dtype=np.int64)
-    return ImageStats(
-        None if image_id is None else image_id_of(image_id, source),
-        np.array([c for c, _ in items], dtype=np.int64),
-        np.array(sums, dtype=np.float64).reshape(len(items), len(SUM_COLUMNS)),
-        empty,
-        empty,
-    )
+    classes = np.array([c for c, _ in items], dtype=np.int64)
+    sums = np.array([[json_number(x) for x in v] for _, v in items], dtype=np.float64)
+    sums = sums.reshape(len(items), len(SUM_COLUMNS))
+    image_id = None if row["image_id"] is None else image_id_of(row["image_id"], source)
+    return ImageStats(image_id, classes, sums, classes[:0], classes[:0])
 
 
 # ---- reading the JSON forms back (shared by every result type's `from_json`) ---------------
@@ -325,8 +304,7 @@ def _image_stats(row: Mapping[str, Any], index: Mapping[int, int], source: str) 
 
 @contextmanager
 def json_form(source: str, what: str) -> Iterator[None]:
-    """Turn a malformed JSON form (a key missing, a value of the wrong type) met inside the
-    block into a PanopticInputError: ``<source>: not <what> (<the error>)``."""
+    """Errors of malformed JSON read in the block -> ``<source>: not <what> (<the error>)``."""
     try:
         yield
     except (AttributeError, IndexError, KeyError, TypeError, ValueError) as exc:
@@ -334,23 +312,22 @@ def json_form(source: str, what: str) -> Iterator[None]:
 
 
 def json_number(value: Any) -> float:
-    """A JSON number as a float, null as NaN (the inverse of `io.json_float`)."""
+    """A JSON number as a float, null as NaN (math.nan itself: equal results compare equal)."""
     if value is None:
-        return math.nan  # math.nan itself: results read twice compare equal
+        return math.nan
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise TypeError(f"expected a number or null, got {value!r}")
     return float(value)
 
 
 def json_count(value: Any) -> int:
-    """A JSON integer (a bool or 3.0 is not one)."""
     if isinstance(value, bool) or not isinstance(value, int):
         raise TypeError(f"expected an integer, got {value!r}")
     return value
 
 
 def json_id(key: Any) -> int:
-    """A category id written as a JSON object key, e.g. "7"."""
+    """A category id as a JSON object key, e.g. "7"."""
     if not isinstance(key, str) or not (key.isascii() and key.isdigit()):
         raise ValueError(f"expected a category id, got {key!r}")
     return int(key)

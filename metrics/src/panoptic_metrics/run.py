@@ -64,12 +64,9 @@ class RunResults:
 
     @classmethod
     def from_json(cls, data: Any, *, source: str = "metrics") -> RunResults:
-        """Read back `to_json()` output, e.g. a run's metrics.json (other keys are ignored);
-        its mIoU holds `miou` and `per_class_iou` only, as metrics.json does.
-
-        Raises:
-            PanopticInputError: `data` is not that JSON, naming `source`.
-        """
+        """Read back `to_json()` output, e.g. a run's metrics.json (other keys are ignored; its
+        mIoU holds no counts, as metrics.json does); PanopticInputError naming `source` if the
+        data is not that JSON."""
         panoptic = PanopticResults.from_json(data, source=source)
         with json_form(source, "a run's metrics"):
             miou, ious, mask_ap = data["miou"], data["per_class_iou"], data["mask_ap"]
@@ -114,13 +111,10 @@ class RunAccumulator:
     ) -> None:
         self.categories = categories
         self.panoptic = PanopticAccumulator(categories, mode=mode, n_bins=n_bins)
-        self.miou = (
-            MiouAccumulator(
-                len(categories), ignore_index=ignore_index, category_ids=categories.contiguous_ids
-            )
-            if miou
-            else None
-        )
+        self.miou: MiouAccumulator | None = None
+        if miou:
+            ids, n = categories.contiguous_ids, len(categories)
+            self.miou = MiouAccumulator(n, ignore_index=ignore_index, category_ids=ids)
         self.mask_ap = (
             MaskAP(categories.thing_ids, max_detections=max_detections) if mask_ap else None
         )
