@@ -189,18 +189,11 @@ def build_results(
     isthing = categories.isthing
     per_class = scores.class_scores(class_sums, isthing)
     everything = np.ones(len(categories), dtype=bool)
-    tp, fp, fn, iou_sum, dagger_n, dagger_iou_sum = class_sums.T  # the `SUM_COLUMNS`
+    *_, dagger_n, dagger_iou_sum = class_sums.T  # the last two of `SUM_COLUMNS`
     classes = tuple(
         ClassResult(
             category=cat,
-            pq=float(per_class.pq[c]),
-            sq=float(per_class.sq[c]),
-            rq=float(per_class.rq[c]),
-            pq_dagger=float(per_class.pq_dagger[c]),
-            tp=int(tp[c]),
-            fp=int(fp[c]),
-            fn=int(fn[c]),
-            iou_sum=float(iou_sum[c]),
+            **_shared_fields(per_class, class_sums, c),
             dagger_n=int(dagger_n[c]),
             dagger_iou_sum=float(dagger_iou_sum[c]),
             iou_histogram=tuple(int(v) for v in histogram[c]),
@@ -248,23 +241,21 @@ def _image_results(
         with np.errstate(divide="ignore", invalid="ignore"):
             return np.where(count > 0, total / np.maximum(count, 1), np.nan)
 
-    pq, sq, rq, dagger = (per_image(v) for v in (rows.pq, rows.sq, rows.rq, rows.pq_dagger))
-    tp, fp, fn, iou_sum = (np.bincount(owner, weights=sums[:, k], minlength=n) for k in range(4))
+    own = scores.ClassScores(*(per_image(v) for v in (rows.pq, rows.sq, rows.rq, rows.pq_dagger)))
+    totals = np.stack([np.bincount(owner, weights=sums[:, k], minlength=n) for k in range(4)], 1)
     return tuple(
-        ImageResult(
-            image_id=s.image_id,
-            pq=float(pq[i]),
-            sq=float(sq[i]),
-            rq=float(rq[i]),
-            pq_dagger=float(dagger[i]),
-            tp=int(tp[i]),
-            fp=int(fp[i]),
-            fn=int(fn[i]),
-            iou_sum=float(iou_sum[i]),
-            stats=s,
-        )
+        ImageResult(image_id=s.image_id, **_shared_fields(own, totals, i), stats=s)
         for i, s in enumerate(images)
     )
+
+
+def _shared_fields(values: scores.ClassScores, sums: np.ndarray, k: int) -> dict[str, Any]:
+    """Row `k`'s scores and its tp, fp, fn, iou_sum (the first `SUM_COLUMNS` of `sums`): the
+    fields that `ClassResult` and `ImageResult` share."""
+    tp, fp, fn, iou_sum = sums[k, :4]
+    four = {"pq": values.pq, "sq": values.sq, "rq": values.rq, "pq_dagger": values.pq_dagger}
+    own = {name: float(v[k]) for name, v in four.items()}
+    return own | {"tp": int(tp), "fp": int(fp), "fn": int(fn), "iou_sum": float(iou_sum)}
 
 
 def _scores_json(x: Quality | ClassResult | ImageResult | PanopticResults) -> dict[str, Any]:
