@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+from panoptic_metrics import RunResults
 
 from reference_model.config import Form, ModelConfig, parse_overrides, with_overrides
 from reference_model.data import (
@@ -226,8 +227,9 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         teardown()
     if ctx.is_main:
-        result = json.loads(metrics.read_text())
-        print(f"{args.run}: PQ {result['pq']:.3f}, PQ† {result['pq_dagger']:.3f}; {metrics}")
+        data = json.loads(metrics.read_text())
+        result = RunResults.from_json(data, source=str(metrics)).panoptic
+        print(f"{args.run}: PQ {result.pq:.3f}, PQ† {result.pq_dagger:.3f}; {metrics}")
     return 0
 
 

@@ -38,6 +38,7 @@ from .coco_results import read_coco_results, write_coco_results
 from .errors import PanopticInputError
 from .io import DEFAULT_MAX_PIXELS, json_float
 from .panoptic_instances import read_panoptic_instances
+from .results import json_count, json_form, json_id, json_number
 from .segmentation import ImageId, image_id_of
 
 log = logging.getLogger(__name__)
@@ -46,6 +47,7 @@ __all__ = ["MaskAP", "MaskAPResult"]
 
 _STATS = ("ap", "ap50", "ap75", "ap_small", "ap_medium", "ap_large")
 _STATS_AR = ("ar_1", "ar_10", "ar_max", "ar_small", "ar_medium", "ar_large")
+_COUNTS = ("max_detections", "n_images", "n_predictions", "n_ground_truth", "n_crowd")
 
 
 @dataclass(frozen=True)
@@ -90,9 +92,18 @@ class MaskAPResult:
             str(c): json_float(ap)
             for c, ap in zip(self.category_ids, self.per_class_ap, strict=True)
         }
-        for key in ("max_detections", "n_images", "n_predictions", "n_ground_truth", "n_crowd"):
-            data[key] = getattr(self, key)
-        return data
+        return data | {key: getattr(self, key) for key in _COUNTS}
+
+    @classmethod
+    def from_json(cls, data: Any, *, source: str = "mask AP") -> MaskAPResult:
+        """Read back `to_json()` output (PanopticInputError naming `source` if it is not)."""
+        with json_form(source, "a mask AP result"):
+            per_class = data["per_class_ap"]
+            fields: dict[str, Any] = {key: json_number(data[key]) for key in _STATS + _STATS_AR}
+            fields["per_class_ap"] = tuple(json_number(ap) for ap in per_class.values())
+            fields["category_ids"] = tuple(json_id(c) for c in per_class)
+            fields |= {key: json_count(data[key]) for key in _COUNTS}
+            return cls(**fields)
 
 
 def _checked_config(category_ids: Sequence[int], max_detections: int) -> tuple[int, ...]:
