@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import pytest
 import torch
-from torchvision.models.detection._utils import BoxCoder
 from torchvision.models.detection.roi_heads import fastrcnn_loss
 from torchvision.ops import roi_align
 from torchvision.ops.poolers import LevelMapper
 
+from reference_model.boxes import BoxCoder
 from reference_model.config import ROIConfig
 from reference_model.losses import mask_loss, roi_losses
 from reference_model.modules.factory import group_norm_act
