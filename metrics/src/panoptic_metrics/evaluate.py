@@ -75,7 +75,7 @@ Matched = tuple[ImageStats, ImageInstances | None]  # an image's PQ state, its g
 
 class _Worker:
     """Per-process state: the evaluation settings and two id-map buffers reused across images
-    (a fresh ~8 MiB buffer per image costs page faults; benchmark/README.md, decoding)."""
+    (a fresh ~8 MiB buffer per image costs page faults: benchmark/README.md, reference profile)."""
 
     def __init__(self, settings: MatchSettings):
         self.settings = settings
