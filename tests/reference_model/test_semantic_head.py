@@ -50,7 +50,8 @@ def test_a_kernel_larger_than_the_map_is_global_pooling() -> None:
 
 def test_minidl_sizes_with_1x1_and_3x3_output_convs() -> None:
     """Branches 2 * 9*256*128 + 256*128, norm 2*384, output (k*k)*384*128, norm 2*128: 672,768 for
-    k = 1 (docs/paper.md §2: 4 levels + the 512 -> 19 classifier = 2.701 M); k = 3 adds 8*384*128."""
+    k = 1 (docs/paper.md §2: 4 levels + the 512 -> 19 classifier = 2.701 M); k = 3 adds
+    8*384*128."""
     one = MiniDL(256, 128, dilation=6, pooling_size=64, output_kernel=1, norm_act=ABN)
     three = MiniDL(256, 128, dilation=6, pooling_size=64, output_kernel=3, norm_act=ABN)
     n1 = sum(p.numel() for p in one.parameters())
