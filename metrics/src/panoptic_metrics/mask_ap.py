@@ -208,15 +208,32 @@ class MaskAP:
                 f"image {image_id!r}", f"instances of categories {unknown} are not evaluated"
             )
 
-    def add_predictions(self, image_id: ImageId, **prediction: Any) -> None:
+    def add_predictions(
+        self,
+        image_id: ImageId,
+        *,
+        labels: Any,
+        scores: Any,
+        masks: Any = None,
+        rles: Any = None,
+        boxes: Any = None,
+    ) -> None:
         """Add the detections of one image.
 
-        Keyword Args:
+        Args:
+            image_id: any int or str, unique over the dataset.
             labels: (K,) contiguous labels.
             scores: (K,) finite confidences.
             masks: (K, H, W) binary masks, or rles: K COCO RLEs (compressed or not).
             boxes: (K, 4), optional, checked but not used by segm AP.
         """
+        prediction = {
+            "labels": labels,
+            "scores": scores,
+            "masks": masks,
+            "rles": rles,
+            "boxes": boxes,
+        }
         self.update(image_id, prediction)
 
     def update(

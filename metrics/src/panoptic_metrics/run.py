@@ -230,7 +230,13 @@ def evaluate_run(
         mask_ap = MaskAP(categories.thing_ids, max_detections=max_detections)
         mask_ap.read_predictions(detections_json)  # bad detections fail before any PNG is read
     thing_ids = None if mask_ap is None else categories.thing_ids
-    settings = MatchSettings(categories, mode, n_bins, max_pixels, thing_ids)
+    settings = MatchSettings(
+        categories=categories,
+        mode=mode,
+        n_bins=n_bins,
+        max_pixels=max_pixels,
+        thing_ids=thing_ids,
+    )
     panoptic = PanopticAccumulator(categories, mode=mode, n_bins=n_bins)
     for stats, instances in match_pairs(pairs, settings, workers=workers, progress=progress):
         panoptic.add(stats)
