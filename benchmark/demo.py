@@ -8,9 +8,7 @@
    kept and reused while the model's counts match it), on the core the first run leaves free;
 3. report: `reports.build_report` over the two runs and that count; its path is printed.
 
-One progress bar counts the jobs' steps, read from files they write anyway. A job's time left
-is its steps left at the seconds per step it has shown since it started (one yet to show a step:
-the mean of the others'); the demo's is when the last job ends, queued as `run_jobs` does.
+One progress bar counts the jobs' steps, read from files they write anyway (`time_left`).
 """
 
 from __future__ import annotations
@@ -147,21 +145,18 @@ def stale(path: Path, fresh: dict[str, Any], setting: tuple[str, int, int]) -> s
     it can. `fresh`: `measure` of both forms on the meta device, without fvcore."""
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
+        if (kept := (data["preset"], data["height"], data["width"])) != setting:
+            return f"counted for {kept}, not {setting}"
+        for form in FORMS:
+            if not isinstance(data[form]["fvcore_flops"], int):
+                return f"no full count of {form} (fvcore_flops)"
+            for key in CHECKED:
+                if data[form][key] != fresh[form][key]:
+                    return f"{form} {key} is {data[form][key]}, now {fresh[form][key]}"
     except FileNotFoundError:
         return "not counted yet"
-    except (OSError, UnicodeDecodeError, ValueError) as err:
-        return f"unreadable ({err})"
-    if not isinstance(data, dict):
-        return f"not a JSON object but {type(data).__name__}"
-    if (kept := (data.get("preset"), data.get("height"), data.get("width"))) != setting:
-        return f"counted for {kept}, not {setting}"
-    for form in FORMS:
-        block = data[form] if isinstance(data.get(form), dict) else {}
-        if not isinstance(block.get("fvcore_flops"), int):
-            return f"no full count of {form} (fvcore_flops)"
-        for key in CHECKED:
-            if block.get(key) != fresh[form][key]:
-                return f"{form} {key} is {block.get(key)}, the model now gives {fresh[form][key]}"
+    except (OSError, ValueError, LookupError, TypeError) as err:
+        return f"unreadable ({err!r})"
     return ""
 
 
@@ -172,17 +167,21 @@ def plan_cost(output: Path, preset_name: str, height: int, width: int) -> tuple[
     size = {"height": height, "width": width}
     fresh = measure(preset(preset_name), forms=FORMS, **size, fvcore=False, progress=False)
     problem = stale(path, fresh, (preset_name, height, width))
-    log.info("cost: %s is %s", path, f"counted ({problem})" if problem else "up to date")
+    if not problem:
+        log.info("cost: %s is up to date", path)
+        return path, None
+    log.info("cost: counting %s (%s)", path, problem)
     command = [sys.executable, "-m", "benchmark.compute_cost", "--preset", preset_name]
     command += ["--height", str(height), "--width", str(width), "--output", str(path)]
-    return path, Job(path.stem, command, required=False, env=MALLOC_ENV) if problem else None
+    return path, Job(path.stem, command, required=False, env=MALLOC_ENV)
 
 
 @dataclass
 class Job:
     """A child process, run with `--threads N` appended; `read()`: its steps done so far (a
     job that writes nothing on the way is done at its end). The rest is the queue's record:
-    steps done, `base` of them when it started, `seconds` since (None while it waits)."""
+    steps done, `seconds` since it started (None while it waits), `first`: (steps done,
+    seconds) when it first showed progress, so that its rate leaves out its start-up."""
 
     name: str
     command: list[str]
@@ -191,17 +190,20 @@ class Job:
     required: bool = True  # does the demo fail when this job fails?
     env: dict[str, str] = field(default_factory=dict)
     done: int = 0
-    base: int = 0
     seconds: float | None = None
+    first: tuple[int, float] | None = None
     ended: bool = False
 
     def per_step(self) -> float | None:
-        shown = self.done - self.base
-        return self.seconds / shown if self.seconds and shown > 0 else None
+        if self.first is None or self.seconds is None or self.done <= self.first[0]:
+            return None
+        return (self.seconds - self.first[1]) / (self.done - self.first[0])
 
 
 def time_left(jobs: Sequence[Job], parallel: int) -> float | None:
-    """Seconds until the last job ends (None before any job has shown a step)."""
+    """Seconds until the last job ends: each job's steps left at the seconds per step it has
+    shown (one yet to show them: the mean of the others'), queued as `run_jobs` runs them;
+    None until some job has shown a rate."""
     rates = [r for r in (j.per_step() for j in jobs) if r is not None]
     slots = [0.0] * max(1, parallel)
     # the running jobs hold their slots; the waiting ones follow, in order, on the first free
@@ -232,23 +234,24 @@ def run_jobs(jobs: Sequence[Job], logs: Path, bar: Any, *, parallel: int, poll: 
             while pending and len(running) < parallel:
                 job = pending.pop(0)
                 threads = max(1, cores // min(parallel, len(running) + 1 + len(pending)))
-                job.base = job.done = min(job.read(), job.steps)
+                job.done = min(job.read(), job.steps)
                 running.append((job, _start(job, threads, logs), time.perf_counter()))
             time.sleep(poll)
             for job, process, start in list(running):
-                job.done, job.seconds = min(job.read(), job.steps), time.perf_counter() - start
+                done, job.seconds = min(job.read(), job.steps), time.perf_counter() - start
+                if job.first is None and done > job.done:
+                    job.first = (done, job.seconds)
+                job.done = done
                 if process.poll() is None:
                     continue
                 running.remove((job, process, start))
                 job.ended = True
                 if process.returncode:
-                    tail = (logs / f"{job.name}.log").read_text(errors="replace").splitlines()
-                    what = "error" if job.required else "warning"
-                    head = f"{what}: {job.name} failed (exit status {process.returncode})"
-                    tqdm.write(
-                        "\n  ".join([f"{head}; {logs}/{job.name}.log ends:", *tail[-20:]]),
-                        file=sys.stderr,
-                    )
+                    console = logs / f"{job.name}.log"
+                    what = f"{'error' if job.required else 'warning'}: {job.name} failed"
+                    tail = console.read_text(errors="replace").splitlines()[-20:]
+                    ends = f"{what} (exit status {process.returncode}); {console} ends:"
+                    tqdm.write("\n  ".join([ends, *tail]), file=sys.stderr)
                     if job.required:
                         return False
             show(bar, jobs, parallel)
