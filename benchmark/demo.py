@@ -45,6 +45,7 @@ log = logging.getLogger("demo")
 
 ROOT = Path(__file__).resolve().parents[1]  # the checkout: benchmark/ and reference_model/
 RUNS = ("independent", "combined")
+BAR = "{desc}: {percentage:3.0f}%|{bar}| {elapsed}{postfix}"  # the time left is in the postfix
 # glibc's malloc keeps the count's large buffers in its heap rather than faulting in fresh pages
 # for each, which slowed the run training beside it (benchmark/README.md, "The demo")
 MALLOC_ENV = {"MALLOC_MMAP_THRESHOLD_": str(2**32), "MALLOC_TRIM_THRESHOLD_": str(2**33)}
@@ -67,8 +68,10 @@ def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m benchmark.demo", description=__doc__.split("\n")[0])
     p.add_argument("--data", default="data/synthetic", help="synthetic dataset folder")
     p.add_argument("--output", default="runs/demo", help="folder for the demo's results")
-    for flag, default in ("train-images", 200), ("val-images", 50), ("height", 192), ("width", 384):
-        p.add_argument(f"--{flag}", type=int, default=default)
+    p.add_argument("--train-images", type=int, default=200)
+    p.add_argument("--val-images", type=int, default=50)
+    p.add_argument("--height", type=int, default=192)
+    p.add_argument("--width", type=int, default=384)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--iterations", type=int, help="training iterations (default: the schedule's)")
     p.add_argument("--workers", type=int, default=len(os.sched_getaffinity(0)))
@@ -277,8 +280,7 @@ def main(argv: list[str] | None = None) -> int:
     output = Path(args.output)
     output.mkdir(parents=True, exist_ok=True)
     start, cpu_start = time.perf_counter(), sum(os.times()[:4])  # with finished children
-    bar_format = "{desc}: {percentage:3.0f}%|{bar}| {elapsed}{postfix}"
-    bar = tqdm(desc="demo (data)", disable=args.no_progress, bar_format=bar_format)
+    bar = tqdm(desc="demo (data)", disable=args.no_progress, bar_format=BAR, dynamic_ncols=True)
     with bar, logging_redirect_tqdm():
         fresh = stage_data(args)
         summary = stage_summary(Path(args.data), output)
