@@ -2,7 +2,7 @@
 
 `pytest benchmark --benchmark-only [--speed-pairs 50 ...]`: the workload size, the peers and
 the rounds are options, so a small run takes a minute and the full one (500 pairs of
-1024x2048, PERF-NOTES.md) about ten, plus the one-off generation of the workload.
+1024x2048, as benchmark/README.md) about ten, plus the one-off generation of the workload.
 """
 
 from __future__ import annotations

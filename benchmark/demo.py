@@ -1,18 +1,14 @@
 """The main job (`nox -s demo`): the paper's experiment in miniature, on the CPU.
 
-Stages, each skipped when its output is already there and up to date:
-1. data: the embedded synthetic street-scene dataset (train and val splits);
-2. summary: per-class pixel and segment counts of the data (what the models learn from);
-3. runs: `independent` and `combined` (tiny-synthetic preset, the synthetic schedule of
-   `benchmark.runs`) trained, evaluated and costed, concurrently, one `python -m
-   benchmark.runs` process each (one thread each: on 2 cores that is ~1.8x faster than one
-   run after the other with 2 threads); queued behind them, the count of our network in the
-   paper's configuration (`demo_cost`: paper-cityscapes at 1024x2048, kept in the output
-   folder and reused), which starts on the core the first run to end leaves free;
-4. report: `reports.build_report` over the two runs and that cost file; its path is printed.
+1. data: the synthetic street-scene dataset (kept while its manifest matches) and its per-class
+   pixel and segment counts (`dataset_summary.json`);
+2. jobs (`run_jobs`, child processes): `independent` and `combined` trained, evaluated and
+   costed by `python -m benchmark.runs`, side by side with one thread each; queued behind them,
+   the count of our network in the paper's configuration (`python -m benchmark.compute_cost`,
+   kept and reused while the model's counts match it), on the core the first run leaves free;
+3. report: `reports.build_report` over the two runs and that count; its path is printed.
 
-One progress bar covers the whole demo; its unit is an estimated second of this machine's
-kind (2 CPU cores), so its rate and the time left adapt to a slower or faster machine.
+One progress bar counts the jobs' steps, read from files they write anyway (`time_left`).
 """
 
 from __future__ import annotations
@@ -21,37 +17,40 @@ import argparse
 import json
 import logging
 import os
+import shutil
+import subprocess
 import sys
 import time
+from collections.abc import Callable, Sequence
+from contextlib import suppress
+from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from panoptic_metrics.io import write_json_atomic
 from PIL import Image
+from tqdm import tqdm
+from tqdm.contrib.logging import logging_redirect_tqdm
 
 from reference_model.config import to_dict
-from reference_model.presets import PRESETS
+from reference_model.presets import PRESETS, preset
 from reference_model.synthetic import CLASSES, generate
 
-from .demo_cost import plan_cost
-from .demo_jobs import DemoProgress, Job, RunJob, run_jobs, schedule_seconds
+from .compute_cost import FORMS, measure
 from .runs import build_config
 
 log = logging.getLogger("demo")
 
+ROOT = Path(__file__).resolve().parents[1]  # the checkout: benchmark/ and reference_model/
 RUNS = ("independent", "combined")
-# Seconds per unit on a 2-core machine with both runs training at once (one thread each),
-# measured with the default settings: a training iteration, an evaluated image, a generated
-# image, and the fixed costs (start-up and cost.json of a run; the report). Measured on the
-# faster of the 2-core machines seen; only their ratios matter for the time left, which the
-# bar takes from the rate it sees: on a machine 2.1x slower, its time left was within 20% of
-# the true one from the first minute to the last two (then, as the runs end, off by up to 2x).
-SECONDS_PER_ITERATION = {"independent": 0.50, "combined": 0.41}
-SECONDS_PER_EVAL_IMAGE = {"independent": 0.15, "combined": 0.13}
-SECONDS_PER_DATA_IMAGE = 0.03
-SECONDS_RUN_OVERHEAD = 10.0
-SECONDS_REPORT = 20.0
+BAR = "{desc}: {percentage:3.0f}%|{bar}| {elapsed}{postfix}"  # the time left is in the postfix
+# glibc's malloc keeps the count's large buffers in its heap rather than faulting in fresh pages
+# for each, which slowed the run training beside it (benchmark/README.md, "The demo")
+MALLOC_ENV = {"MALLOC_MMAP_THRESHOLD_": str(2**32), "MALLOC_TRIM_THRESHOLD_": str(2**33)}
+# The figures a kept count must hold for each form, equal to a fresh count on the meta device.
+CHECKED = ("params", "dense_conv_macs", "roi_macs_per_detection")
 
 
 def _size(text: str) -> tuple[int, int]:
@@ -77,58 +76,35 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--iterations", type=int, help="training iterations (default: the schedule's)")
     p.add_argument("--workers", type=int, default=len(os.sched_getaffinity(0)))
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    p.add_argument(
-        "--cost-preset",
-        default="paper-cityscapes",
-        choices=sorted(PRESETS),
-        help="the model preset counted for the report's cost section (default %(default)s)",
-    )
-    p.add_argument(
-        "--cost-size",
-        type=_size,
-        default=(1024, 2048),
-        metavar="HxW",
-        help="the image size of that count (default 1024x2048, the paper's)",
-    )
+    what = "the model preset counted for the report's cost section (default %(default)s)"
+    p.add_argument("--cost-preset", default="paper-cityscapes", choices=sorted(PRESETS), help=what)
+    what = "the image size of that count (default 1024x2048, the paper's)"
+    p.add_argument("--cost-size", type=_size, default=(1024, 2048), metavar="HxW", help=what)
     p.add_argument("--no-cost", action="store_true", help="no count beyond the runs' own cost.json")
     return p
 
 
-def stage_data(args: argparse.Namespace) -> tuple[Path, bool]:
-    """Generate the dataset unless the same one (same manifest) is already there; returns
-    the folder and whether it was (re)generated."""
-    root = Path(args.data)
-    wanted = {
-        "seed": args.seed,
-        "height": args.height,
-        "width": args.width,
-        "splits": {"train": args.train_images, "val": args.val_images},
-    }
-    manifest = root / "synthetic.json"
-    if manifest.exists():
-        have = json.loads(manifest.read_text())
-        if all(have.get(k) == v for k, v in wanted.items()):
-            log.info("data: %s is up to date", root)
-            return root, False
-    generate(
-        root,
-        wanted["splits"],
-        height=args.height,
-        width=args.width,
-        seed=args.seed,
-        workers=args.workers,
-        progress=False,
-    )
-    return root, True
+def stage_data(args: argparse.Namespace) -> bool:
+    """Generate the dataset unless the same one (same manifest) is there; True if it was."""
+    splits = {"train": args.train_images, "val": args.val_images}
+    wanted = {"seed": args.seed, "height": args.height, "width": args.width, "splits": splits}
+    manifest = Path(args.data) / "synthetic.json"
+    have = json.loads(manifest.read_text()) if manifest.exists() else {}
+    if all(have.get(k) == v for k, v in wanted.items()):
+        log.info("data: %s is up to date", args.data)
+        return False
+    size = {"height": args.height, "width": args.width}
+    generate(args.data, splits, **size, seed=args.seed, workers=args.workers, progress=False)
+    return True
 
 
 def stage_summary(root: Path, output: Path) -> dict[str, Any]:
     """Per split and class: pixels and segments (crowd counted apart), from the panoptic GT."""
     summary: dict[str, Any] = {}
+    names = {c.label_id: c.name for c in CLASSES}
     for split in ("train", "val"):
         data = json.loads((root / "gtFine" / f"cityscapes_panoptic_{split}.json").read_text())
         per_class = {c.name: {"pixels": 0, "segments": 0, "crowd": 0} for c in CLASSES}
-        names = {c.label_id: c.name for c in CLASSES}
         void = 0
         for ann in data["annotations"]:
             png = root / "gtFine" / f"cityscapes_panoptic_{split}" / ann["file_name"]
@@ -143,33 +119,159 @@ def stage_summary(root: Path, output: Path) -> dict[str, Any]:
     return summary
 
 
-def plan_runs(args: argparse.Namespace, output: Path) -> list[RunJob]:
-    """The two runs: their configuration, command line and time estimates."""
-    jobs = []
-    for name in RUNS:
-        config = build_config(
-            name, dataset="synthetic", data_root=args.data, iterations=args.iterations
-        )
-        command = [sys.executable, "-m", "benchmark.runs", name]
-        command += ["--dataset", "synthetic", "--data-root", args.data, "--output", str(output)]
-        command += ["--resume", "--no-progress"]
-        if args.iterations is not None:
-            command += ["--iterations", str(args.iterations)]
-        iterations = config.training.iterations
-        jobs.append(
-            RunJob(
-                name=name,
-                run_dir=output / name,
-                config=json.loads(json.dumps(to_dict(config))),
-                command=command,
-                iterations=iterations,
-                val_images=args.val_images,
-                train_seconds=iterations * SECONDS_PER_ITERATION[name],
-                eval_seconds=args.val_images * SECONDS_PER_EVAL_IMAGE[name],
-                fixed_seconds=SECONDS_RUN_OVERHEAD,
-            )
-        )
-    return jobs
+def run_job(args: argparse.Namespace, output: Path, name: str, *, fresh_data: bool) -> Job:
+    """`python -m benchmark.runs NAME`, its folder removed first if made for other data or
+    settings; its steps: training iterations, then evaluated images."""
+    built = build_config(name, dataset="synthetic", data_root=args.data, iterations=args.iterations)
+    config = json.loads(json.dumps(to_dict(built)))  # as config.json holds it
+    saved = output / name / "config.json"
+    if saved.exists() and (fresh_data or json.loads(saved.read_text()) != config):
+        log.info("runs: %s was made with other data or settings: starting again", saved.parent)
+        shutil.rmtree(saved.parent)
+    command = [sys.executable, "-m", "benchmark.runs", name, "--dataset", "synthetic"]
+    command += ["--data-root", args.data, "--output", str(output), "--resume", "--no-progress"]
+    command += [] if args.iterations is None else ["--iterations", str(args.iterations)]
+    steps = config["training"]["iterations"] + args.val_images
+    return Job(name, command, steps, partial(_run_steps, output / name))
+
+
+def _run_steps(run_dir: Path) -> int:
+    iteration, log_lines = 0, run_dir / "log.jsonl"
+    for line in log_lines.read_text(encoding="utf-8").splitlines() if log_lines.exists() else []:
+        with suppress(ValueError, KeyError, TypeError):  # a line being written
+            iteration = int(json.loads(line)["iteration"])
+    return iteration + len(list((run_dir / "predictions" / "panoptic").glob("*.png")))
+
+
+def stale(path: Path, fresh: dict[str, Any], setting: tuple[str, int, int]) -> str:
+    """Why the count at `path` cannot be reused for `setting` (preset, height, width); "" when
+    it can. `fresh`: `measure` of both forms on the meta device, without fvcore."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        if (kept := (data["preset"], data["height"], data["width"])) != setting:
+            return f"counted for {kept}, not {setting}"
+        for form in FORMS:
+            if not isinstance(data[form]["fvcore_flops"], int):
+                return f"no full count of {form} (fvcore_flops)"
+            for key in CHECKED:
+                if data[form][key] != fresh[form][key]:
+                    return f"{form} {key} is {data[form][key]}, now {fresh[form][key]}"
+    except FileNotFoundError:
+        return "not counted yet"
+    except (OSError, ValueError, LookupError, TypeError) as err:
+        return f"unreadable ({err!r})"
+    return ""
+
+
+def plan_cost(output: Path, preset_name: str, height: int, width: int) -> tuple[Path, Job | None]:
+    """The count the report shows, and the job that makes it (None when the one kept is
+    current); not required: if it fails, the report says the file is missing."""
+    path = output / f"cost-{preset_name}-{height}x{width}.json"
+    size = {"height": height, "width": width}
+    fresh = measure(preset(preset_name), forms=FORMS, **size, fvcore=False, progress=False)
+    problem = stale(path, fresh, (preset_name, height, width))
+    if not problem:
+        log.info("cost: %s is up to date", path)
+        return path, None
+    log.info("cost: counting %s (%s)", path, problem)
+    command = [sys.executable, "-m", "benchmark.compute_cost", "--preset", preset_name]
+    command += ["--height", str(height), "--width", str(width), "--output", str(path)]
+    return path, Job(path.stem, command, required=False, env=MALLOC_ENV)
+
+
+@dataclass
+class Job:
+    """A child process, run with `--threads N` appended; `read()`: its steps done so far (a
+    job that writes nothing on the way is done at its end). The rest is the queue's record:
+    steps done, `seconds` since it started (None while it waits), `first`: (steps done,
+    seconds) when it first showed progress, so that its rate leaves out its start-up."""
+
+    name: str
+    command: list[str]
+    steps: int = 1
+    read: Callable[[], int] = lambda: 0
+    required: bool = True  # does the demo fail when this job fails?
+    env: dict[str, str] = field(default_factory=dict)
+    done: int = 0
+    seconds: float | None = None
+    first: tuple[int, float] | None = None
+    ended: bool = False
+
+    def per_step(self) -> float | None:
+        if self.first is None or self.seconds is None or self.done <= self.first[0]:
+            return None
+        return (self.seconds - self.first[1]) / (self.done - self.first[0])
+
+
+def time_left(jobs: Sequence[Job], parallel: int) -> float | None:
+    """Seconds until the last job ends: each job's steps left at the seconds per step it has
+    shown (one yet to show them: the mean of the others'), queued as `run_jobs` runs them;
+    None until some job has shown a rate."""
+    rates = [r for r in (j.per_step() for j in jobs) if r is not None]
+    slots = [0.0] * max(1, parallel)
+    # the running jobs hold their slots; the waiting ones follow, in order, on the first free
+    for job in sorted((j for j in jobs if not j.ended), key=lambda j: j.seconds is None):
+        rate = job.per_step() or sum(rates) / max(1, len(rates))
+        slots[slots.index(min(slots))] += (job.steps - job.done) * rate
+    return max(slots) if rates else None
+
+
+def show(bar: Any, jobs: Sequence[Job], parallel: int) -> None:
+    """The bar at the steps done, with the time left and the running jobs' steps."""
+    left = time_left(jobs, parallel)
+    bar.n = sum(j.steps if j.ended else j.done for j in jobs)
+    running = [j for j in jobs if j.seconds is not None and not j.ended]
+    notes = ", ".join(j.name + (f" {j.done}/{j.steps}" if j.steps > 1 else "") for j in running)
+    bar.set_postfix_str(f"{'?' if left is None else tqdm.format_interval(left)} left; {notes}")
+
+
+def run_jobs(jobs: Sequence[Job], logs: Path, bar: Any, *, parallel: int, poll: float = 1) -> bool:
+    """Run the jobs in order, `parallel` at a time, each with the cores shared out among the
+    jobs that can run at once when it starts; returns True unless a required job failed (a
+    failure prints the end of its console; another job's failure is only reported)."""
+    cores = len(os.sched_getaffinity(0))
+    logs.mkdir(parents=True, exist_ok=True)
+    pending, running = list(jobs), list[tuple[Job, subprocess.Popen[bytes], float]]()
+    try:
+        while pending or running:
+            while pending and len(running) < parallel:
+                job = pending.pop(0)
+                threads = max(1, cores // min(parallel, len(running) + 1 + len(pending)))
+                job.done = min(job.read(), job.steps)
+                running.append((job, _start(job, threads, logs), time.perf_counter()))
+            time.sleep(poll)
+            for job, process, start in list(running):
+                done, job.seconds = min(job.read(), job.steps), time.perf_counter() - start
+                if job.first is None and done > job.done:
+                    job.first = (done, job.seconds)
+                job.done = done
+                if process.poll() is None:
+                    continue
+                running.remove((job, process, start))
+                job.ended = True
+                if process.returncode:
+                    console = logs / f"{job.name}.log"
+                    what = f"{'error' if job.required else 'warning'}: {job.name} failed"
+                    tail = console.read_text(errors="replace").splitlines()[-20:]
+                    ends = f"{what} (exit status {process.returncode}); {console} ends:"
+                    tqdm.write("\n  ".join([ends, *tail]), file=sys.stderr)
+                    if job.required:
+                        return False
+            show(bar, jobs, parallel)
+    finally:
+        for _, process, _ in running:
+            process.terminate()  # our own children only
+            process.wait()
+    return True
+
+
+def _start(job: Job, threads: int, logs: Path) -> subprocess.Popen[bytes]:
+    env = dict(os.environ, OMP_NUM_THREADS=str(threads)) | job.env
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH")) if p)
+    log.info("starting %s (%d thread(s)): %s", job.name, threads, " ".join(job.command))
+    command = [*job.command, "--threads", str(threads)]
+    with open(logs / f"{job.name}.log", "w") as console:  # the child keeps its own copy
+        return subprocess.Popen(command, stdout=console, stderr=subprocess.STDOUT, env=env)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -177,50 +279,36 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
     output = Path(args.output)
     output.mkdir(parents=True, exist_ok=True)
-    start, cpu_start = time.perf_counter(), _cpu_seconds()
-    parallel = min(len(RUNS), len(os.sched_getaffinity(0)))
-    runs = plan_runs(args, output)
-    jobs: list[Job] = list(runs)
-    cost_files: tuple[Path, ...] = ()
-    if not args.no_cost:
-        path, cost_job = plan_cost(output, args.cost_preset, *args.cost_size)
-        cost_files = (path,)
+    start, cpu_start = time.perf_counter(), sum(os.times()[:4])  # with finished children
+    bar = tqdm(desc="demo (data)", disable=args.no_progress, bar_format=BAR, dynamic_ncols=True)
+    with bar, logging_redirect_tqdm():
+        fresh = stage_data(args)
+        summary = stage_summary(Path(args.data), output)
+        jobs = [run_job(args, output, name, fresh_data=fresh) for name in RUNS]
+        cost_path, cost_job = None, None
+        if not args.no_cost:
+            cost_path, cost_job = plan_cost(output, args.cost_preset, *args.cost_size)
         jobs += [cost_job] if cost_job else []
-    stages = {
-        "data": (args.train_images + args.val_images) * SECONDS_PER_DATA_IMAGE,
-        "runs": schedule_seconds([j.estimate for j in jobs], parallel),
-        "report": SECONDS_REPORT,
-    }
-    with DemoProgress(stages, enabled=not args.no_progress) as progress:
-        progress.start("data")
-        root, fresh = stage_data(args)
-        summary = stage_summary(root, output)
-        progress.start("runs")
-        for run in runs:
-            run.clear_if_stale(fresh_data=fresh)
-        if not run_jobs(jobs, output / "logs", progress, parallel=parallel):
+        bar.reset(total=sum(j.steps for j in jobs))
+        bar.set_description_str("demo (runs)")
+        parallel = min(len(RUNS), len(os.sched_getaffinity(0)))
+        if not run_jobs(jobs, output / "logs", bar, parallel=parallel):
             return 1
-        progress.start("report")
+        bar.set_description_str("demo (report)", refresh=False)
         from reports import ReportOptions, build_report  # matplotlib and pandas: only now
 
-        options = ReportOptions(cost_files=cost_files)
-        report = build_report([r.run_dir for r in runs], output=output / "report", options=options)
-        progress.finish()
+        options = ReportOptions(cost_files=(cost_path,) if cost_path else ())
+        report = build_report([output / n for n in RUNS], output=output / "report", options=options)
+        bar.set_postfix_str("", refresh=False)
     for split, info in summary.items():
         missing = [n for n, c in info["classes"].items() if c["pixels"] == 0]
         log.info("%s: %d images, classes missing: %s", split, info["images"], missing or "none")
-    for run in runs:
-        metrics = json.loads((run.run_dir / "metrics.json").read_text())
-        print(f"{run.name}: PQ {metrics['pq']:.3f}, PQ† {metrics['pq_dagger']:.3f} ({run.run_dir})")
-    wall, cpu = time.perf_counter() - start, _cpu_seconds() - cpu_start
+    for name in RUNS:
+        metrics = json.loads((output / name / "metrics.json").read_text())
+        print(f"{name}: PQ {metrics['pq']:.3f}, PQ† {metrics['pq_dagger']:.3f} ({output / name})")
+    wall, cpu = time.perf_counter() - start, sum(os.times()[:4]) - cpu_start
     print(f"demo finished in {wall:.0f} s wall, {cpu:.0f} CPU s; report: {report}")
     return 0
-
-
-def _cpu_seconds() -> float:
-    """CPU seconds of this process and its finished children."""
-    times = os.times()
-    return times.user + times.system + times.children_user + times.children_system
 
 
 if __name__ == "__main__":

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from panoptic_metrics.io import write_json_atomic
+from panoptic_metrics.io import read_json, write_json_atomic
 
 from reference_model.build import build_model
 from reference_model.config import Form, ModelConfig, to_dict
@@ -73,7 +73,7 @@ def is_finished(config: RunConfig, run: RunDirectory) -> bool:
     """Whether `run` holds this configuration, fully trained and evaluated."""
     if not (run.config.exists() and run.metrics.exists() and run.last_checkpoint.exists()):
         return False
-    if run.read_json(run.config) != json.loads(json.dumps(to_dict(config))):
+    if read_json(run.config) != json.loads(json.dumps(to_dict(config))):
         return False
     done = load_checkpoint(run.last_checkpoint)["iteration"]
     return bool(done == config.training.iterations) and (

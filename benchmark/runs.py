@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+from panoptic_metrics import RunResults
 
 from reference_model.config import Form, ModelConfig, parse_overrides, with_overrides
 from reference_model.data import (
@@ -93,12 +94,9 @@ PRESET_OF = {
 }
 
 # The CPU schedule of the synthetic data (the demo's): batch 2 of ~192x384 images, lr 0.02
-# (the paper's 0.01 at batch 8 would be 0.0025 by the linear scaling rule; a network trained
-# from scratch on this small dataset converges faster with the larger rate), x0.1 for the
-# last fifth, 25 warm-up iterations. 500 iterations keep `nox -s demo` within its 15 minutes on
-# the slowest 2-core machine measured (1.06 s per independent iteration beside the combined
-# run: 577-620 s for the whole demo, 12m54s with the virtualenv); the combined model reaches PQ
-# 0.47 (1000 iterations: 0.54, but 19 min there). See README "What the demo does".
+# (from scratch on this small dataset it converges faster than the linearly scaled 0.0025),
+# x0.1 for the last fifth, 25 warm-up iterations; 500 iterations keep `nox -s demo` within 15
+# minutes on 2 cores (measured in README.md, "What the demo does").
 SYNTHETIC_TRAINING = TrainingConfig(
     iterations=500,
     milestones=(400,),
@@ -125,7 +123,7 @@ def dataset_setting(dataset: str, root: str) -> tuple[DataConfig, TrainingConfig
     if dataset not in DATA_PRESETS:
         raise ValueError(f"unknown dataset {dataset!r}; expected one of {DATASETS}")
     data = dataclasses.replace(DATA_PRESETS[dataset], root=root)
-    if dataset == "vistas":  # SPEC.md: 192k iterations, lr x0.1 at 144k and 176k
+    if dataset == "vistas":  # §5.3: 192k iterations, lr x0.1 after 144k and 176k
         return data, TrainingConfig(iterations=192_000, milestones=(144_000, 176_000))
     return data, TrainingConfig()
 
@@ -226,8 +224,9 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         teardown()
     if ctx.is_main:
-        result = json.loads(metrics.read_text())
-        print(f"{args.run}: PQ {result['pq']:.3f}, PQ† {result['pq_dagger']:.3f}; {metrics}")
+        data = json.loads(metrics.read_text())
+        result = RunResults.from_json(data, source=str(metrics)).panoptic
+        print(f"{args.run}: PQ {result.pq:.3f}, PQ† {result.pq_dagger:.3f}; {metrics}")
     return 0
 
 

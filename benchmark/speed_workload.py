@@ -2,7 +2,7 @@
 
 Ground truth comes from the project's synthetic street scenes (`reference_model.synthetic`)
 at the Cityscapes size, 1024x2048. Those scenes hold 10 to 20 segments; Cityscapes
-validation images about 36 (PERF-NOTES.md), so `extra_things` distant cars and people are
+validation images about 36 (benchmark/README.md), so `extra_things` distant cars and people are
 added, in the scene's thing classes and Cityscapes' instance-id encoding, before the
 project's own Cityscapes -> COCO-panoptic conversion (`panoptic_segments`: crowd groups and
 void labels as cityscapesscripts makes them). Predictions perturb the ground truth the way
@@ -41,7 +41,7 @@ THING_IDS = [c.label_id for c in THINGS]
 class WorkloadSpec:
     """What to generate; the cache folder is named after it."""
 
-    pairs: int = 500  # PERF-NOTES.md: 500 pairs, the size of Cityscapes validation
+    pairs: int = 500  # the size of Cityscapes validation, as the reference profile (README)
     height: int = 1024  # the Cityscapes image size
     width: int = 2048
     seed: int = 0

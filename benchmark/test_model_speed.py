@@ -15,47 +15,15 @@ import torch
 
 from reference_model.build import build_model
 from reference_model.presets import preset
-from reference_model.synthetic import make_sample
-from reference_model.synthetic.classes import BY_LABEL_ID, INSTANCE_DIVISOR
+from tests.reference_model.conftest import Batch, synthetic_batch
 
 HEIGHT, WIDTH = 192, 384  # the demo's image size
-N_STUFF = 11
 _TIMES: dict[str, float] = {}
 
 
-def _target(ids: Any) -> dict[str, torch.Tensor]:
-    ids = torch.from_numpy(ids.astype("int64"))
-    semantic = torch.full(ids.shape, 255, dtype=torch.int64)
-    boxes, labels, masks, crowd = [], [], [], []
-    for value in torch.unique(ids).tolist():
-        cls = BY_LABEL_ID.get(value // INSTANCE_DIVISOR if value >= INSTANCE_DIVISOR else value)
-        if cls is None:
-            continue
-        mask = ids == value
-        semantic[mask] = cls.train_id
-        if cls.isthing:
-            ys, xs = torch.nonzero(mask, as_tuple=True)
-            boxes.append([xs.min(), ys.min(), xs.max() + 1, ys.max() + 1])
-            labels.append(cls.train_id - N_STUFF)
-            masks.append(mask)
-            crowd.append(value < INSTANCE_DIVISOR)
-    return {
-        "semantic": semantic,
-        "boxes": torch.tensor(boxes, dtype=torch.float32).reshape(-1, 4),
-        "labels": torch.tensor(labels, dtype=torch.int64),
-        "masks": torch.stack(masks) if masks else torch.zeros(0, *ids.shape, dtype=torch.bool),
-        "iscrowd": torch.tensor(crowd, dtype=torch.bool),
-    }
-
-
-def _batch() -> tuple[torch.Tensor, list[dict[str, torch.Tensor]]]:
-    samples = [make_sample("train", i, seed=0, height=HEIGHT, width=WIDTH) for i in range(2)]
-    images = torch.stack(
-        [torch.from_numpy(s.image).permute(2, 0, 1).float() / 255 for s in samples]
-    )
-    mean = torch.tensor([0.485, 0.456, 0.406])[:, None, None]
-    std = torch.tensor([0.229, 0.224, 0.225])[:, None, None]
-    return (images - mean) / std, [_target(s.instance_ids) for s in samples]
+def _batch() -> Batch:
+    """Two synthetic scenes through the data pipeline's normalisation and targets."""
+    return synthetic_batch(2, HEIGHT, WIDTH, seed=0)
 
 
 @pytest.mark.needs_torch

@@ -3,7 +3,7 @@
 torchmetrics takes (H, W, 2) maps of (category id, instance id) and has no notion of crowd:
 crowd and void ground truth both become void here (a category outside things and stuff), so
 its PQ differs from panopticapi's wherever crowd segments or predicted void matter
-(PERF-NOTES.md). Imported only in the peer's child process: it needs torch.
+(docs/metrics.md). Imported only in the peer's child process: it needs torch.
 """
 
 from __future__ import annotations

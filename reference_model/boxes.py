@@ -2,16 +2,61 @@
 
 Boxes are (N, 4) float xyxy in pixels. IoUs come from `torchvision.ops.box_iou`; the matching
 works through the ground truth in chunks so that the (anchors x boxes) IoU matrix of a
-2048 x 4096 training image (about 2 M anchors) never exists whole.
+2048 x 4096 training image (about 2 M anchors) never exists whole. `BoxCoder` is the
+(dx, dy, dw, dh) parametrisation of §3.2 (torchvision keeps its own in a private module).
 """
 
 from __future__ import annotations
+
+import math
 
 import torch
 from torchvision.ops import box_area, box_iou
 
 IGNORE = -1.0  # label of an anchor / proposal that takes no part in the loss
 _CHUNK = 16  # ground-truth boxes per IoU block
+# Faster R-CNN's clamp of the predicted log-scale: no box grows beyond 1000/16 times its anchor.
+BOX_SCALE_CLAMP = math.log(1000.0 / 16)
+
+
+class BoxCoder:
+    """Box deltas relative to reference boxes (§3.2): centre offsets in units of the reference's
+    size and log size ratios, each multiplied by its weight (wx, wy, ww, wh).
+
+    The arithmetic is torchvision's (`models.detection._utils.BoxCoder`) operation for
+    operation, so that both give the same bits (tests/reference_model/test_boxes.py).
+    """
+
+    def __init__(
+        self, weights: tuple[float, float, float, float], scale_clamp: float = BOX_SCALE_CLAMP
+    ) -> None:
+        self.weights = weights
+        self.scale_clamp = scale_clamp
+
+    def encode_single(self, boxes: torch.Tensor, reference: torch.Tensor) -> torch.Tensor:
+        """(N, 4) deltas that take each `reference` box to the matching one of `boxes`."""
+        wx, wy, ww, wh = torch.as_tensor(self.weights, dtype=boxes.dtype, device=boxes.device)
+        rw, rh, rx, ry = _size_centre(reference[:, :, None])  # (N, 1) each
+        bw, bh, bx, by = _size_centre(boxes[:, :, None])
+        dx, dy = wx * (bx - rx) / rw, wy * (by - ry) / rh
+        return torch.cat((dx, dy, ww * torch.log(bw / rw), wh * torch.log(bh / rh)), dim=1)
+
+    def decode_single(self, deltas: torch.Tensor, reference: torch.Tensor) -> torch.Tensor:
+        """(N, 4) boxes from (N, 4) deltas applied to (N, 4) `reference` boxes."""
+        rw, rh, rx, ry = _size_centre(reference.to(deltas.dtype)[:, :, None])
+        wx, wy, ww, wh = self.weights
+        dw = torch.clamp(deltas[:, 2::4] / ww, max=self.scale_clamp)
+        dh = torch.clamp(deltas[:, 3::4] / wh, max=self.scale_clamp)
+        x, y = deltas[:, 0::4] / wx * rw + rx, deltas[:, 1::4] / wy * rh + ry
+        half = torch.tensor(0.5, dtype=deltas.dtype, device=deltas.device)
+        half_w, half_h = half * (torch.exp(dw) * rw), half * (torch.exp(dh) * rh)
+        return torch.stack((x - half_w, y - half_h, x + half_w, y + half_h), dim=2).flatten(1)
+
+
+def _size_centre(boxes: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    """Width, height, centre x, centre y of (N, 4, ...) xyxy boxes, each (N, ...)."""
+    w, h = boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]
+    return w, h, boxes[:, 0] + 0.5 * w, boxes[:, 1] + 0.5 * h
 
 
 def match_boxes(

@@ -89,7 +89,7 @@ class ROIConfig:
     mask_convs: int = 4
     norm: RoiNorm = "group_norm"  # §3.2: GN + leaky ReLU; "norm_act" = iABN as the authors' code
     group_norm_groups: int = 32  # Wu and He [52]
-    samples_per_image: int = 512  # seamseg cityscapes num_samples (SPEC: 512 ROIs)
+    samples_per_image: int = 512  # seamseg cityscapes num_samples (docs/paper.md §5)
     positive_fraction: float = 0.25  # [19]
     positive_iou: float = 0.5  # [19]: IoU >= 0.5 positive, < 0.5 negative
     crowd_overlap: float = 0.7  # seamseg void_threshold
@@ -109,7 +109,7 @@ class SemanticConfig:
     dilation: int = 6  # §3.3: second branch 3x3 conv with dilation 6
     pooling_size: int = 64  # §3.3: 64 x 64 average pooling, stride 1, no padding
     # Kernel of the MiniDL's last conv: §3.3's text says 3x3, the authors' code uses 1x1 and the
-    # paper's 51.43 M parameters / 0.514 TFLOP were counted with it (SPEC.md), so 1 here.
+    # paper's 51.43 M parameters / 0.514 TFLOP were counted with it (docs/paper.md §3): 1.
     output_kernel: int = 1
     loss: SemanticLossName = "ohem"  # §3.4: OHEM log-loss; "cross_entropy" = plain, the ablation
     ohem_fraction: float = 0.25  # §3.4: keep the worst 25% of the pixels of each image

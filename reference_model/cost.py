@@ -3,8 +3,8 @@
 - `count_parameters`: every parameter, trainable or frozen.
 - `dense_conv_macs`: multiply-adds of the dense convolutions of body, FPN, RPN head and
   semantic head at an image size (the paper's "0.514 TFLOP" at 1024 x 2048 is this count:
-  SPEC.md). A conv's MACs are (output elements) x (input channels / groups) x kh x kw; biases,
-  norms, activations, pooling and upsampling are not counted.
+  docs/paper.md §2). A conv's MACs are (output elements) x (input channels / groups) x kh x
+  kw; biases, norms, activations, pooling and upsampling are not counted.
 - `roi_macs_per_detection`: multiply-adds of the ROI head for one ROI (box branch + mask branch),
   which the dense count leaves out because it depends on the number of detections.
 

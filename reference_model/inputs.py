@@ -12,7 +12,7 @@ from __future__ import annotations
 import torch
 from torch.nn import functional as F
 
-from .losses import IGNORE_INDEX
+from .data.categories import IGNORE_INDEX
 
 PAD_MULTIPLE = 32  # the stride of C5: every level then has an integer size
 TARGET_KEYS = ("semantic", "boxes", "labels", "masks", "iscrowd")

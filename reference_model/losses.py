@@ -8,47 +8,63 @@ gradient, as distributed data parallel training needs.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
+from functools import partial
 
 import torch
 from torch.nn import functional as F
 
-IGNORE_INDEX = 255  # docs/contracts.md §1: the ignore label of semantic targets
+from .config import SemanticConfig
+from .data.categories import IGNORE_INDEX
 
 LOSS_KEYS = ("rpn_objectness", "rpn_box", "roi_class", "roi_box", "roi_mask", "semantic")
 INSTANCE_LOSS_KEYS = LOSS_KEYS[:5]
 SEMANTIC_LOSS_KEYS = LOSS_KEYS[5:]
 
 
+ImageLoss = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]  # (1, C, h, w), (1, h, w) -> ()
+
+
+def ohem_loss(logits: torch.Tensor, target: torch.Tensor, *, fraction: float) -> torch.Tensor:
+    """§3.4's loss of one image: the mean log-loss of the ceil(`fraction`) of its h * w pixels
+    with the lowest probability of their class (weights tau = 4 / WH, p = 1 in [45]); ignored
+    pixels count with loss 0, as in the authors' code."""
+    loss = F.cross_entropy(logits, target, ignore_index=IGNORE_INDEX, reduction="none")
+    k = math.ceil(loss.numel() * fraction)
+    return loss.flatten().topk(k, sorted=False).values.mean()
+
+
+def cross_entropy_loss(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Plain cross-entropy of one image, the mean over its labelled pixels (the ablation)."""
+    if not (target != IGNORE_INDEX).any():
+        return logits.sum() * 0.0
+    return F.cross_entropy(logits, target, ignore_index=IGNORE_INDEX)
+
+
+def image_loss(config: SemanticConfig) -> ImageLoss:
+    """The per-image loss `config.loss` names, chosen once when the model is built."""
+    if config.loss == "ohem":
+        return partial(ohem_loss, fraction=config.ohem_fraction)
+    if config.loss == "cross_entropy":
+        return cross_entropy_loss
+    raise ValueError(f"semantic loss must be 'ohem' or 'cross_entropy', got {config.loss!r}")
+
+
 def semantic_loss(
-    logits: torch.Tensor, targets: list[torch.Tensor], *, kind: str, ohem_fraction: float
+    logits: torch.Tensor, targets: list[torch.Tensor], loss: ImageLoss
 ) -> torch.Tensor:
-    """Per-pixel log-loss of the semantic head, the mean over the images of the batch.
+    """Loss of the semantic head: `loss` of each image, the mean over the batch.
 
     Args:
         logits: (B, C, H, W) at the (padded) input resolution.
         targets: B tensors (h_i, w_i) int64 of class indices or 255, h_i <= H, w_i <= W: the
             image occupies the top-left corner of the padded input.
-        kind: "ohem": §3.4's loss, the mean over the ceil(25%) of the image's h_i * w_i pixels
-            with the lowest probability of their class (weights tau = 4 / WH, p = 1 in [45];
-            ignored pixels count with loss 0, as in the authors' code); "cross_entropy": the
-            mean over the labelled pixels.
-        ohem_fraction: the fraction of pixels OHEM keeps (0.25).
+        loss: `ohem_loss` (with its fraction) or `cross_entropy_loss`, see `image_loss`.
     """
     per_image = []
     for logits_i, target in zip(logits, targets, strict=True):
         h, w = target.shape
-        logits_i = logits_i[:, :h, :w].unsqueeze(0)  # (1, C, h, w)
-        if kind == "cross_entropy":
-            if not (target != IGNORE_INDEX).any():
-                per_image.append(logits_i.sum() * 0.0)
-                continue
-            per_image.append(F.cross_entropy(logits_i, target[None], ignore_index=IGNORE_INDEX))
-            continue
-        if kind != "ohem":
-            raise ValueError(f"semantic loss must be 'ohem' or 'cross_entropy', got {kind!r}")
-        loss = F.cross_entropy(logits_i, target[None], ignore_index=IGNORE_INDEX, reduction="none")
-        k = math.ceil(loss.numel() * ohem_fraction)
-        per_image.append(loss.flatten().topk(k, sorted=False).values.mean())
+        per_image.append(loss(logits_i[:, :h, :w].unsqueeze(0), target[None]))
     return torch.stack(per_image).mean()
 
 

@@ -21,7 +21,7 @@ from torch import nn
 from .config import ModelConfig
 from .fpn import Backbone
 from .inputs import check_image_sizes, check_images, check_targets
-from .losses import semantic_loss
+from .losses import ImageLoss, image_loss, semantic_loss
 from .prediction import PanopticPrediction, make_prediction
 from .roi_head import ROIHead
 from .rpn import RPN
@@ -40,6 +40,7 @@ class SemanticNetwork(nn.Module):
         self.backbone = backbone
         self.semantic_head = head
         self.config = config
+        self.image_loss = image_loss(config.semantic)
 
     def logits(self, images: torch.Tensor) -> torch.Tensor:
         """(B, classes, H/4, W/4) semantic logits (upsampled to the image by the caller)."""
@@ -48,7 +49,7 @@ class SemanticNetwork(nn.Module):
 
     def losses(self, images: torch.Tensor, targets: Targets) -> dict[str, torch.Tensor]:
         logits = upsample_logits(self.logits(images), images.shape[-2:])  # (B, C, H, W)
-        return {"semantic": _semantic_loss(logits, targets, self.config)}
+        return {"semantic": _semantic_loss(logits, targets, self.image_loss)}
 
 
 class InstanceNetwork(nn.Module):
@@ -140,6 +141,7 @@ class CombinedModel(PanopticModel):
         self.rpn = rpn
         self.roi_head = roi_head
         self.semantic_head = semantic_head
+        self.image_loss = image_loss(config.semantic)
 
     def losses(
         self, images: torch.Tensor, sizes: Sizes, targets: Targets
@@ -147,7 +149,7 @@ class CombinedModel(PanopticModel):
         features = self.backbone(images)  # [(B, 256, H/4, W/4), ..., (B, 256, H/64, W/64)]
         out = _instance_losses(self.rpn, self.roi_head, features, sizes, targets)
         logits = upsample_logits(self.semantic_head(features), images.shape[-2:])
-        out["semantic"] = _semantic_loss(logits, targets, self.config)
+        out["semantic"] = _semantic_loss(logits, targets, self.image_loss)
         return out
 
     def predict_raw(self, images: torch.Tensor, sizes: Sizes) -> tuple[torch.Tensor, Detections]:
@@ -194,10 +196,5 @@ def _detect(rpn: RPN, roi_head: ROIHead, features: list[torch.Tensor], sizes: Si
     return roi_head.detect(features, proposals, sizes)
 
 
-def _semantic_loss(logits: torch.Tensor, targets: Targets, config: ModelConfig) -> torch.Tensor:
-    return semantic_loss(
-        logits,
-        [t["semantic"] for t in targets],
-        kind=config.semantic.loss,
-        ohem_fraction=config.semantic.ohem_fraction,
-    )
+def _semantic_loss(logits: torch.Tensor, targets: Targets, loss: ImageLoss) -> torch.Tensor:
+    return semantic_loss(logits, [t["semantic"] for t in targets], loss)

@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from panoptic_metrics.io import ids_to_rgb
 from torchvision.models.detection.roi_heads import paste_masks_in_image
 
 from .config import FusionConfig
@@ -78,14 +79,6 @@ def make_prediction(
     return PanopticPrediction(panoptic, segments, semantic, Instances(boxes, labels, scores, masks))
 
 
-def id_to_rgb(ids: np.ndarray) -> np.ndarray:
-    """(H, W) segment ids -> (H, W, 3) uint8, the COCO-panoptic PNG encoding."""
-    ids = np.asarray(ids, dtype=np.int64)
-    if ids.min(initial=0) < 0 or ids.max(initial=0) >= 256**3:
-        raise ValueError("segment ids must be in [0, 256^3) to be written as RGB")
-    return np.stack([ids % 256, ids // 256 % 256, ids // 65536], axis=-1).astype(np.uint8)
-
-
 def to_coco_panoptic(
     prediction: PanopticPrediction,
     *,
@@ -122,7 +115,7 @@ def to_coco_panoptic(
             }
         )
     annotation = {"image_id": image_id, "file_name": file_name, "segments_info": segments_info}
-    return id_to_rgb(ids), annotation
+    return ids_to_rgb(ids), annotation
 
 
 def resize_prediction(prediction: PanopticPrediction, size: tuple[int, int]) -> PanopticPrediction:

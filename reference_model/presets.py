@@ -33,7 +33,7 @@ def paper_vistas() -> ModelConfig:
             anchor_scale=2.0,  # §5.3: anchor area (2 x D)^2, D the level's stride
             anchor_ratios=(0.2, 0.5, 1.0, 2.0, 5.0),  # §5.3
         ),
-        roi=ROIConfig(max_detections=256),  # SPEC.md / seamseg vistas_r50.ini
+        roi=ROIConfig(max_detections=256),  # seamseg vistas_r50.ini (docs/paper.md §5)
     )
 
 

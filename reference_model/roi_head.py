@@ -13,12 +13,9 @@ Test time (§3.5): the box branch runs on the proposals; per class, boxes with p
 
 from __future__ import annotations
 
-import math
-
 import torch
 from torch import nn
 from torch.nn import functional as F
-from torchvision.models.detection._utils import BoxCoder
 from torchvision.ops import batched_nms, box_area, roi_align
 
 from . import boxes as box_ops
@@ -122,7 +119,7 @@ class ROIHead(nn.Module):
         self.mask_head = mask_head
         self.config = config
         self.strides = strides
-        self.box_coder = BoxCoder(config.box_weights, math.log(1000.0 / 16))
+        self.box_coder = box_ops.BoxCoder(config.box_weights)
 
     def pool(self, features: list[torch.Tensor], boxes: list[torch.Tensor]) -> torch.Tensor:
         cfg = self.config

@@ -11,7 +11,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
-from torchvision.models.detection._utils import BoxCoder
 from torchvision.ops import roi_align
 
 from . import boxes as box_ops
@@ -29,7 +28,10 @@ class RoiSamples:
 
 
 def sample_rois(
-    proposals: torch.Tensor, target: dict[str, torch.Tensor], config: ROIConfig, coder: BoxCoder
+    proposals: torch.Tensor,
+    target: dict[str, torch.Tensor],
+    config: ROIConfig,
+    coder: box_ops.BoxCoder,
 ) -> RoiSamples:
     """Sampled ROIs and their class / box targets for one image."""
     crowd = target["iscrowd"]

@@ -11,20 +11,14 @@ together, NMS 0.7, the first post-NMS ones kept (12000/2000 in training, 6000/10
 
 from __future__ import annotations
 
-import math
-
 import torch
 from torch import nn
-from torchvision.models.detection._utils import BoxCoder
 from torchvision.ops import nms
 
 from . import boxes as box_ops
 from .config import RPNConfig
 from .losses import rpn_losses
 from .modules.norm_act import NormAct
-
-# Faster R-CNN's clamp of the predicted log-scale: no box grows beyond 1000/16 times its anchor.
-BOX_SCALE_CLAMP = math.log(1000.0 / 16)
 
 
 class RPNHead(nn.Module):
@@ -78,7 +72,7 @@ class RPN(nn.Module):
         self.head = head
         self.config = config
         self.strides = strides
-        self.box_coder = BoxCoder((1.0, 1.0, 1.0, 1.0), BOX_SCALE_CLAMP)
+        self.box_coder = box_ops.BoxCoder((1.0, 1.0, 1.0, 1.0))
 
     def anchors(self, features: list[torch.Tensor]) -> torch.Tensor:
         """(N, 4) anchors of all levels, in the order of the head's flattened outputs."""

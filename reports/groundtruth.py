@@ -45,7 +45,7 @@ def _data_root(run: RunData) -> Path | None:
 
 
 def _split(run: RunData) -> str:
-    split = (run.metrics or {}).get("split")
+    split = run.split
     data = (run.config or {}).get("data")
     if not isinstance(split, str) and isinstance(data, Mapping):
         split = data.get("val_split", data.get("split"))

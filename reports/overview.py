@@ -20,7 +20,7 @@ from .cost import CostFigures, ratio
 from .figures import run_colour
 from .intervals import REFERENCE_RUN, Intervals
 from .paper import PAPER_COST, PAPER_COST_SIZE
-from .runs import RunData, number
+from .runs import RunData
 
 
 @dataclass(frozen=True)
@@ -50,14 +50,13 @@ def run_cards(runs: Sequence[RunData], intervals: Intervals) -> list[Card]:
     """Per run with metrics: PQ (%), PQ†, and the interval of PQ."""
     cards = []
     for i, run in enumerate(runs):
-        if run.metrics is None:
+        if run.results is None:
             continue
-        details = [f"PQ % · PQ† {_pct(number(run.metrics.get('pq_dagger')))}"]
+        details = [f"PQ % · PQ† {_pct(run.results.pq_dagger)}"]
         boot = intervals.per_run.get(run.name)
         if boot is not None:
             details.append(_bounds(boot.pq, boot.confidence))
-        pq = _pct(number(run.metrics.get("pq")))
-        cards.append(Card(run.name, pq, tuple(details), run_colour(i)))
+        cards.append(Card(run.name, _pct(run.results.pq), tuple(details), run_colour(i)))
     return cards
 
 

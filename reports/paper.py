@@ -1,7 +1,7 @@
 """The paper's numbers that the report puts beside the reproduced ones.
 
-Sources: Porzi et al., *Seamless Scene Segmentation*, CVPR 2019 (shared/paper/), as collected
-in shared/SPEC.md ("Numbers to reproduce"): Table 1 (Cityscapes and Vistas validation),
+Sources: Porzi et al., *Seamless Scene Segmentation*, CVPR 2019, as collected in
+docs/paper.md §1 and §2: Table 1 (Cityscapes and Vistas validation),
 §5.1 (Cityscapes, Ours Independent), §5.2 (IDD validation), §5.4 (parameters and FLOPs).
 All metrics in percent, as the paper prints them; `None` where the paper gives no number.
 """
@@ -96,7 +96,7 @@ PAPER_ROWS: tuple[PaperRow, ...] = (
     ),
 )
 
-# §5.4: parameters and FLOPs at 1024x2048 (the dense convolutions; see shared/SPEC.md).
+# §5.4: parameters and FLOPs at 1024x2048 (the dense convolutions; docs/paper.md §2).
 PAPER_COST: dict[str, dict[str, float]] = {
     "combined": {"params": 51.43e6, "dense_conv_macs": 0.514e12},
     "independent": {"params": 78.06e6, "dense_conv_macs": 0.864e12},

@@ -1,15 +1,15 @@
 """Per-class plots: PQ, SQ, RQ, PQ† and semantic IoU; PQ − PQ† on stuff; FP/FN counts.
 
 The panoptic numbers are each run's `PanopticResults.per_class` (panoptic_metrics), the gap
-is the library's `analysis.dagger_gaps`, the IoU is metrics.json `per_class_iou` (the
-`MiouResult` of contracts §4). Classes run along the x axis (stuff, then things, in the
+is the library's `analysis.dagger_gaps`, the IoU the run's `MiouResult` (metrics.json
+`per_class_iou`, contracts §4). Classes run along the x axis (stuff, then things, in the
 evaluation's order); each run is one bar of a group, in the run's colour. A class a run has
 no number for leaves a gap.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 
 import numpy as np
 from matplotlib.axes import Axes
@@ -17,7 +17,7 @@ from panoptic_metrics import Category, ClassResult
 from panoptic_metrics.analysis import dagger_gaps
 
 from .figures import Plot, new_figure, render, run_colour, style_axes
-from .runs import RunData, number
+from .runs import RunData
 
 QUALITY_KEYS: tuple[tuple[str, str], ...] = (
     ("pq", "PQ"),
@@ -42,11 +42,10 @@ def class_values(run: RunData, categories: Sequence[Category], key: str) -> np.n
 
 
 def class_iou(run: RunData, categories: Sequence[Category]) -> np.ndarray:
-    """metrics.json `per_class_iou` of every category, NaN where absent or null."""
-    table = (run.metrics or {}).get("per_class_iou")
-    table = table if isinstance(table, Mapping) else {}
-    values = [number(table.get(str(c.id))) for c in categories]
-    return np.array([np.nan if v is None else v for v in values])
+    """The run's semantic IoU (`MiouResult.per_class_iou`) of every category, NaN where absent."""
+    miou = None if run.metrics is None else run.metrics.miou
+    found = {} if miou is None else dict(zip(miou.category_ids, miou.per_class_iou, strict=True))
+    return np.array([found.get(c.id, np.nan) for c in categories])
 
 
 def _has_per_class(runs: Sequence[RunData]) -> list[RunData]:

@@ -4,9 +4,9 @@ Every results file is optional: a run that is missing a file, or whose file is t
 corrupt or lacks expected keys, loads with that part set to `None` (or empty) and a notice
 naming the file and the problem. The report shows those notices instead of crashing.
 
-metrics.json is also rebuilt into panoptic_metrics' `PanopticResults` (`from_json`, which
-recomputes every score from the sums it carries): the per-class plots, the IoU histograms and
-the bootstrap intervals use that typed object, so they read exactly what the library wrote.
+metrics.json is read once, into panoptic_metrics' `RunResults` (`from_json`, which recomputes
+every PQ score from the sums it carries): the tables, cards, plots and bootstrap intervals all
+use that typed object, so they read exactly what the library wrote.
 """
 
 from __future__ import annotations
@@ -20,30 +20,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from panoptic_metrics import PanopticInputError, PanopticResults
+from panoptic_metrics import PanopticInputError, PanopticResults, RunResults
 
 log = logging.getLogger(__name__)
 
-# The keys each results file should hold (docs/contracts.md §3-4); a file lacking some of
+# The keys each results file should hold (docs/contracts.md §4); a file lacking some of
 # them is "partial" and the report says which are missing.
 EXPECTED_KEYS: dict[str, tuple[str, ...]] = {
-    "metrics.json": (
-        "pq",
-        "sq",
-        "rq",
-        "pq_dagger",
-        "things",
-        "stuff",
-        "per_class",
-        "per_image",
-        "mode",
-        "n_images",
-        "miou",
-        "per_class_iou",
-        "mask_ap",
-        "split",
-        "dataset",
-    ),
+    "metrics.json": ("split", "dataset"),  # the rest: RunResults.from_json names what is wrong
     "timings.json": (
         "train_seconds",
         "train_seconds_per_iteration",
@@ -67,12 +51,18 @@ class RunData:
     path: Path
     config: dict[str, Any] | None = None
     environment: dict[str, Any] | None = None
-    metrics: dict[str, Any] | None = None
-    results: PanopticResults | None = None  # metrics.json through PanopticResults.from_json
+    metrics: RunResults | None = None  # metrics.json through RunResults.from_json
+    dataset: str | None = None  # metrics.json `dataset` and `split`
+    split: str | None = None
     timings: dict[str, Any] | None = None
     cost: dict[str, Any] | None = None
     log: tuple[dict[str, Any], ...] = ()
     notices: tuple[str, ...] = field(default=())
+
+    @property
+    def results(self) -> PanopticResults | None:
+        """The PQ/PQ† part of the run's metrics."""
+        return None if self.metrics is None else self.metrics.panoptic
 
     @property
     def form(self) -> str:
@@ -145,23 +135,24 @@ def read_log(path: Path, notices: list[str]) -> tuple[dict[str, Any], ...]:
     return tuple(records)
 
 
-def read_results(
-    metrics: Mapping[str, Any] | None, path: Path, notices: list[str]
-) -> PanopticResults | None:
-    """`metrics` as panoptic_metrics' results, or None with a notice when it is not one."""
-    if metrics is None:
+def read_metrics(
+    data: Mapping[str, Any] | None, path: Path, notices: list[str]
+) -> RunResults | None:
+    """metrics.json as panoptic_metrics' run results, or None with a notice when it is not."""
+    if data is None:
         return None
     try:
         with warnings.catch_warnings():  # undefined means (NaN) show as dashes in the report
             warnings.simplefilter("ignore", RuntimeWarning)
-            return PanopticResults.from_json(metrics, source=str(path))
-    except ValueError as err:  # PanopticInputError, or a bad `mode`
-        problem = err.problem if isinstance(err, PanopticInputError) else str(err)
-        notices.append(
-            f"{path.name}: {problem} ({path}); no per-class plots, IoU histograms or "
-            "confidence intervals for this run"
-        )
+            return RunResults.from_json(data, source=str(path))
+    except PanopticInputError as err:
+        notices.append(f"{path.name}: {err.problem} ({path}); this run's metrics are not shown")
         return None
+
+
+def _text(data: Mapping[str, Any] | None, key: str) -> str | None:
+    value = (data or {}).get(key)
+    return value if isinstance(value, str) else None
 
 
 def load_run(path: str | Path) -> RunData:
@@ -173,16 +164,19 @@ def load_run(path: str | Path) -> RunData:
         return RunData(name=path.name or str(path), path=path, notices=tuple(notices))
     files = {
         name: read_json(path / f"{name}.json", notices)
-        for name in ("config", "environment", "metrics", "timings", "cost")
+        for name in ("config", "environment", "timings", "cost")
     }
-    results = read_results(files["metrics"], path / "metrics.json", notices)
+    data = read_json(path / "metrics.json", notices)
+    metrics = read_metrics(data, path / "metrics.json", notices)
     records = read_log(path / "log.jsonl", notices)
     for notice in notices:
         log.warning("run %s: %s", path.name, notice)
     return RunData(
         name=path.name,
         path=path,
-        results=results,
+        metrics=metrics,
+        dataset=_text(data, "dataset"),
+        split=_text(data, "split"),
         log=records,
         notices=tuple(notices),
         **files,

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from .categories import run_categories
 from .figures import Plot
-from .histograms import iou_histogram_plot, run_histograms
+from .histograms import iou_histogram_plot
 from .html import data_uri
 from .intervals import Intervals
 from .paper import paper_dataset
@@ -84,19 +85,14 @@ def _table_view(table: Table) -> dict[str, Any]:
 
 
 def _metric_notices(runs: Sequence[RunData]) -> list[str]:
-    """What each run's metrics.json lacks for the table: mask AP, mIoU, intervals."""
+    """What each run's metrics lack for the table: mask AP, mIoU."""
     notices = []
     for run in runs:
         if run.metrics is None:
             continue
-        mask_ap = run.metrics.get("mask_ap")
-        if mask_ap is None:
+        if run.metrics.mask_ap is None:
             notices.append(f"{run.name}: mask AP was not computed (metrics.json mask_ap is null)")
-        elif not isinstance(mask_ap, Mapping) or "ap" not in mask_ap:
-            notices.append(
-                f"{run.name}: metrics.json mask_ap is not panoptic_metrics' MaskAPResult JSON"
-            )
-        if run.metrics.get("miou") is None:
+        if run.metrics.miou is None or math.isnan(run.metrics.miou.miou):
             notices.append(f"{run.name}: no mIoU (metrics.json miou is missing or null)")
     return notices
 
@@ -108,7 +104,7 @@ def ablation_section(runs: Sequence[RunData], intervals: Intervals) -> Section:
     if diff is not None:
         tables.append(diff)
     notices = _metric_notices(runs) + list(intervals.notices)
-    if not any(r.metrics for r in runs):
+    if all(r.metrics is None for r in runs):
         notices.append("no run has a usable metrics.json: the ablation table is empty")
     if diff is None and len(runs) > 1:
         notices.append("no run named `combined` with metrics: no differences to show")
@@ -118,9 +114,7 @@ def ablation_section(runs: Sequence[RunData], intervals: Intervals) -> Section:
         "evaluated images."
     )
     others = dict.fromkeys(
-        str(r.metrics.get("dataset"))
-        for r in runs
-        if r.metrics and not paper_dataset(r.metrics.get("dataset"))
+        str(r.dataset) for r in runs if r.metrics is not None and not paper_dataset(r.dataset)
     )
     if others:
         lead += f" The paper reports no numbers on {', '.join(others)}: no paper rows here."
@@ -129,12 +123,8 @@ def ablation_section(runs: Sequence[RunData], intervals: Intervals) -> Section:
 
 def histogram_section(runs: Sequence[RunData]) -> Section:
     """Best-overlap IoU histograms per class with the 0.5 threshold drawn."""
-    notices = [
-        f"{r.name}: no best-overlap IoU histograms (metrics.json is not panoptic_metrics' results)"
-        for r in runs
-        if r.metrics is not None and not run_histograms(r)
-    ]
-    if not any(r.metrics for r in runs):
+    notices = []
+    if all(r.metrics is None for r in runs):
         notices.append("no run has a usable metrics.json: no IoU histograms")
     plot = iou_histogram_plot(runs, run_categories(runs))
     lead = (

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .curves import series
-from .runs import RunData, number
+from .runs import RunData
 
 
 @dataclass(frozen=True)
@@ -67,15 +67,14 @@ def hardware_of(environment: Mapping[str, Any] | None) -> str:
 
 def summarise(run: RunData) -> RunSummary:
     """The header facts of one run."""
-    metrics, env, timings = run.metrics or {}, run.environment or {}, run.timings or {}
+    env, timings = run.environment or {}, run.timings or {}
     its = series(run, "iteration")[1]
-    images = number(metrics.get("n_images"))
     return RunSummary(
         name=run.name,
         form=run.form if run.config else "",
-        dataset=_text(metrics.get("dataset")),
-        split=_text(metrics.get("split")),
-        images="" if images is None else f"{images:.0f}",
+        dataset=_text(run.dataset),
+        split=_text(run.split),
+        images="" if run.results is None else str(run.results.n_images),
         iterations="" if not len(its) else f"{max(its):.0f}",
         commit=commit_of(env),
         hardware=hardware_of(env),

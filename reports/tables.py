@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pandas as pd
+from panoptic_metrics import RunResults
 from panoptic_metrics.bootstrap import BootstrapResult
 
 from .intervals import REFERENCE_RUN, Intervals, reference_run
@@ -91,32 +92,26 @@ def _fmt(value: Any, spec: str | None) -> str:
     return str(value)
 
 
-def _pct(value: Any) -> float:
-    v = number(value)
-    return float("nan") if v is None else 100.0 * v
+def _pct(value: float | None) -> float:
+    return float("nan") if value is None else 100.0 * value
 
 
-def _block(metrics: Mapping[str, Any], key: str) -> Mapping[str, Any]:
-    value = metrics.get(key)
-    return value if isinstance(value, Mapping) else {}
+def metric_values(metrics: RunResults) -> dict[str, float]:
+    """The ablation columns of one run's metrics, in percent (NaN where undefined).
 
-
-def metric_values(metrics: Mapping[str, Any]) -> dict[str, float]:
-    """The ablation columns of one metrics.json, in percent (NaN where absent).
-
-    `mask_ap` is panoptic_metrics' `MaskAPResult.to_json()` (its `ap`: COCO segm AP over IoU
-    0.50:0.95) or null when it was not computed; `miou` is `MiouResult.miou`.
+    AP_M is `MaskAPResult.ap` (COCO segm AP over IoU 0.50:0.95) and mIoU `MiouResult.miou`,
+    NaN where the run did not compute them.
     """
-    things, stuff = _block(metrics, "things"), _block(metrics, "stuff")
+    p, mask_ap, miou = metrics.panoptic, metrics.mask_ap, metrics.miou
     return {
-        "PQ": _pct(metrics.get("pq")),
-        "SQ": _pct(metrics.get("sq")),
-        "RQ": _pct(metrics.get("rq")),
-        "PQ_th": _pct(things.get("pq")),
-        "PQ_st": _pct(stuff.get("pq")),
-        "PQ†": _pct(metrics.get("pq_dagger")),
-        "AP_M": _pct(_block(metrics, "mask_ap").get("ap")),
-        "mIoU": _pct(metrics.get("miou")),
+        "PQ": _pct(p.pq),
+        "SQ": _pct(p.sq),
+        "RQ": _pct(p.rq),
+        "PQ_th": _pct(p.things.pq),
+        "PQ_st": _pct(p.stuff.pq),
+        "PQ†": _pct(p.pq_dagger),
+        "AP_M": _pct(None if mask_ap is None else mask_ap.ap),
+        "mIoU": _pct(None if miou is None else miou.miou),
     }
 
 
@@ -149,19 +144,18 @@ def ablation_table(runs: Sequence[RunData], intervals: Intervals) -> Table:
     for run in runs:
         if run.metrics is None:
             continue
-        dataset = run.metrics.get("dataset")
         rows.append(
             {
                 "run": run.name,
                 "source": "reproduced",
-                "dataset": dataset if isinstance(dataset, str) else None,
-                "images": number(run.metrics.get("n_images")),
+                "dataset": run.dataset,
+                "images": float(run.metrics.panoptic.n_images),
             }
             | metric_values(run.metrics)
             | _bounds(intervals.per_run.get(run.name))
         )
         kinds.append("reproduced")
-        key = paper_dataset(dataset)
+        key = paper_dataset(run.dataset)
         if key and key not in datasets:
             datasets.append(key)
     for key in datasets:
@@ -193,7 +187,7 @@ def difference_table(runs: Sequence[RunData], intervals: Intervals) -> Table | N
     if ref is None or ref.metrics is None:
         return None
     base = metric_values(ref.metrics)
-    paper = {r.run: r for r in paper_rows(ref.metrics.get("dataset"))}
+    paper = {r.run: r for r in paper_rows(ref.dataset)}
     rows: list[dict[str, Any]] = []
     kinds: list[str] = []
     for run in runs:

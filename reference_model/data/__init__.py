@@ -5,13 +5,13 @@ normalised, padded batches with the targets of docs/contracts.md §2.
 """
 
 from .batching import Batch, Collate
-from .categories import IGNORE_INDEX, Category, ClassMapping
+from .categories import IGNORE_INDEX, ClassMapping
 from .config import DATA_PRESETS, AugmentationConfig, DataConfig
 from .dataset import PanopticDataset, Sample, SampleKey
 from .idd import idd
 from .layouts import DATASETS, cityscapes, coco, open_dataset, synthetic, vistas
 from .loader import eval_loader, open_split, train_loader
-from .records import DatasetError, DatasetSource, PanopticRecord, Segment
+from .records import DatasetError, DatasetSource, PanopticRecord
 from .sampler import TrainBatchSampler, shard
 from .transforms import EvalTransform, TrainTransform, normalise, scaled_size
 
@@ -21,7 +21,6 @@ __all__ = [
     "IGNORE_INDEX",
     "AugmentationConfig",
     "Batch",
-    "Category",
     "ClassMapping",
     "Collate",
     "DataConfig",
@@ -32,7 +31,6 @@ __all__ = [
     "PanopticRecord",
     "Sample",
     "SampleKey",
-    "Segment",
     "TrainBatchSampler",
     "TrainTransform",
     "cityscapes",

@@ -66,7 +66,7 @@ class PanopticDataset(Dataset[Sample]):
             raise IndexError(f"index {key.index} out of range for {len(self)} images")
         record = self.source.records[key.index]
         if isinstance(self.transform, TrainTransform):
-            image, gt = load_pair(record, self.source.classes)
+            image, gt = load_pair(record)
             tensor, target = self.transform(image, gt, key.rng())
             return Sample(tensor, target, record.image_id, (image.shape[0], image.shape[1]))
         image = load_image(record.image_path)

@@ -12,10 +12,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from panoptic_metrics import Category, CategorySet
+from panoptic_metrics.readers.cityscapes import CityscapesSource
+
 from .categories import ClassMapping
 from .records import DatasetError, DatasetSource, PanopticRecord
-
-IDD_VOID = 255  # level3Id of 'unlabeled', 'ego vehicle', ... (anue_labels.py)
 
 # (level3Id, name, isthing, color), from AutoNUE's helpers/anue_labels.py.
 IDD_LEVEL3: tuple[tuple[int, str, bool, tuple[int, int, int]], ...] = (
@@ -51,13 +52,8 @@ SUFFIX = "_gtFine_instancelevel3Ids.png"
 
 
 def idd_classes() -> ClassMapping:
-    """The 26 level-3 classes in contiguous order (stuff first)."""
-    return ClassMapping.from_coco(
-        [
-            {"id": i, "name": n, "isthing": int(t), "color": list(c), "supercategory": ""}
-            for i, n, t, c in IDD_LEVEL3
-        ]
-    )
+    """The 26 level-3 classes (contiguous order: stuff first)."""
+    return ClassMapping(CategorySet(tuple(Category(*row) for row in IDD_LEVEL3)))
 
 
 def _image_for(root: Path, split: str, seq: str, frame: str) -> Path:
@@ -84,21 +80,16 @@ def idd(root: str | Path, split: str) -> DatasetSource:
     pngs = sorted(gt_split.glob(f"*/*{SUFFIX}"))
     if not pngs:
         raise DatasetError(f"idd: no *{SUFFIX} files under {gt_split}. {how}")
-    records = []
+    classes, records = idd_classes(), []
     for png in pngs:
         seq, frame = png.parent.name, png.name[: -len(SUFFIX)]
-        records.append(
-            PanopticRecord(
-                image_id=f"{seq}_{frame}",
-                image_path=_image_for(root, split, seq, frame),
-                panoptic_path=png,
-                encoding="instance_ids",
-            )
-        )
+        image_id = f"{seq}_{frame}"
+        ground_truth = CityscapesSource(png, image_id, classes.categories)  # 255 is void
+        records.append(PanopticRecord(image_id, _image_for(root, split, seq, frame), ground_truth))
     missing = [r.image_path for r in records if not r.image_path.is_file()]
     if missing:
         raise DatasetError(
             f"idd {split}: {len(missing)} of {len(records)} images are missing, "
             f"e.g. {missing[0]}. {how}"
         )
-    return DatasetSource("idd", split, idd_classes(), tuple(records), None, None)
+    return DatasetSource("idd", split, classes, tuple(records), None, None)

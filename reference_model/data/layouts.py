@@ -20,8 +20,10 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from panoptic_metrics.io import safe_join
+
 from .idd import idd
-from .records import DatasetError, DatasetSource, coco_panoptic_records, inside
+from .records import DatasetError, DatasetSource, coco_panoptic_records
 
 DATASETS = ("cityscapes", "synthetic", "vistas", "idd", "coco")
 
@@ -58,10 +60,9 @@ def _cityscapes_layout(root: Path, split: str, name: str, how_to_prepare: str) -
             raise DatasetError(
                 f"{gt_json}: image id {image_id!r} is not {{city}}_{{seq}}_{{frame}}"
             )
-        city = inside(
-            root / "leftImg8bit" / split, image_id.split("_")[0], what="city", source=gt_json
-        )
-        return inside(city, f"{image_id}_leftImg8bit.png", what="image id", source=gt_json)
+        where = f"{gt_json} (image_id {image_id!r})"
+        city = safe_join(root / "leftImg8bit" / split, image_id.split("_")[0], source=where)
+        return safe_join(city, f"{image_id}_leftImg8bit.png", source=where)
 
     classes, records = coco_panoptic_records(
         gt_json, gt_folder, image_path, how_to_prepare=how_to_prepare
@@ -113,7 +114,7 @@ def vistas(root: str | Path, split: str, *, version: str = "v2.0") -> DatasetSou
 
     def image_path(entry: Mapping[str, Any]) -> Path:
         name = entry.get("file_name", f"{entry['id']}.jpg")
-        return inside(base / "images", name, what="image file_name", source=gt_json)
+        return safe_join(base / "images", name, source=f"{gt_json} images")
 
     classes, records = coco_panoptic_records(gt_json, panoptic, image_path, how_to_prepare=how)
     source = DatasetSource("vistas", folder, classes, records, gt_json, panoptic)
@@ -133,9 +134,7 @@ def coco(root: str | Path, split: str) -> DatasetSource:
     gt_folder = root / "annotations" / f"panoptic_{year_split}"
 
     def image_path(entry: Mapping[str, Any]) -> Path:
-        return inside(
-            root / year_split, entry.get("file_name"), what="image file_name", source=gt_json
-        )
+        return safe_join(root / year_split, entry.get("file_name"), source=f"{gt_json} images")
 
     classes, records = coco_panoptic_records(gt_json, gt_folder, image_path, how_to_prepare=how)
     source = DatasetSource("coco", year_split, classes, records, gt_json, gt_folder)

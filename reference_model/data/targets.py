@@ -10,25 +10,19 @@ resizing) are dropped.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import numpy as np
 import torch
+from panoptic_metrics import Segments
 
 from .categories import IGNORE_INDEX, ClassMapping
-from .records import Segment
 
 Target = dict[str, torch.Tensor]
 
 
-def segment_classes(segments: Sequence[Segment], classes: ClassMapping) -> np.ndarray:
-    """(S + 1,) int64: entry 0 (void) is IGNORE_INDEX, entry k the class of segments[k - 1]."""
-    table = classes.lookup_table()
-    out = np.full(len(segments) + 1, IGNORE_INDEX, dtype=np.int64)
-    for k, segment in enumerate(segments, start=1):
-        if 0 <= segment.category_id < len(table):
-            out[k] = table[segment.category_id]
-    return out
+def segment_classes(segments: Segments, classes: ClassMapping) -> np.ndarray:
+    """(S + 1,) int64: entry 0 (void) is IGNORE_INDEX, entry k the class of segment k."""
+    indices = classes.class_indices(segments.category_ids, source="segments")
+    return np.concatenate(([IGNORE_INDEX], indices)).astype(np.int64)
 
 
 def boxes_of(masks: np.ndarray) -> np.ndarray:
@@ -41,7 +35,7 @@ def boxes_of(masks: np.ndarray) -> np.ndarray:
     return boxes
 
 
-def make_target(index: np.ndarray, segments: Sequence[Segment], classes: ClassMapping) -> Target:
+def make_target(index: np.ndarray, segments: Segments, classes: ClassMapping) -> Target:
     """The target dict of an image from its (H, W) segment index map (0 = void)."""
     seg_class = segment_classes(segments, classes)
     semantic = seg_class[index]  # (H, W)
@@ -49,7 +43,7 @@ def make_target(index: np.ndarray, segments: Sequence[Segment], classes: ClassMa
     instances = [
         k
         for k in range(1, len(segments) + 1)
-        if seg_class[k] != IGNORE_INDEX and classes.is_thing_index(int(seg_class[k])) and area[k]
+        if classes.is_thing_index(int(seg_class[k])) and area[k]
     ]
     height, width = index.shape
     masks = np.zeros((len(instances), height, width), dtype=bool)
@@ -62,5 +56,7 @@ def make_target(index: np.ndarray, segments: Sequence[Segment], classes: ClassMa
             [int(seg_class[k]) - classes.n_stuff for k in instances], dtype=torch.int64
         ),
         "masks": torch.from_numpy(masks),
-        "iscrowd": torch.as_tensor([segments[k - 1].iscrowd for k in instances], dtype=torch.bool),
+        "iscrowd": torch.as_tensor(
+            [bool(segments.iscrowd[k - 1]) for k in instances], dtype=torch.bool
+        ),
     }

@@ -19,6 +19,7 @@ from typing import Literal
 import torch
 from panoptic_metrics import PanopticImage, RunAccumulator, RunResults
 from panoptic_metrics.distributed import all_reduce_run
+from panoptic_metrics.io import read_json
 from tqdm import tqdm
 
 from reference_model.data import DataConfig, DatasetSource, eval_loader
@@ -142,7 +143,7 @@ def _write_timings(run: RunDirectory, ctx: DistributedContext, per_image: float)
         peak = torch.cuda.max_memory_allocated(ctx.device)
     else:  # ru_maxrss is in KiB on Linux: the whole process, the closest CPU analogue
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-    before = run.read_json(run.timings) if run.timings.exists() else {}
+    before = read_json(run.timings) if run.timings.exists() else {}
     run.update_json(
         run.timings,
         {

@@ -103,5 +103,5 @@ def _coco_panoptic(
     return {
         "images": [images[k] for k in order],
         "annotations": [annotations[k] for k in order],
-        "categories": classes.to_coco(),
+        "categories": classes.categories.to_coco(),
     }

@@ -1,8 +1,7 @@
-"""Choosing the norm + activation layer by name, and the GroupNorm variant of the ROI head.
+"""Choosing the norm + activation layer a config names, and the GroupNorm variant of the ROI head.
 
 Every layer of the model takes a `NormAct` factory (channels -> module); `norm_act_factory`
-returns the one a config names. The in-place ABN modules are imported lazily, so the network
-builds with "abn" where `reference_model.modules.inplace_abn` is not available.
+returns the one a config names.
 
 A factory is also called as `norm_act(channels, activation="identity")` where the paper has a
 norm without activation (the last BN of a residual block and of its shortcut, whose ReLU comes
@@ -11,13 +10,13 @@ after the addition); `ABN`, the in-place ABN modules and `GroupNormAct` all take
 
 from __future__ import annotations
 
-import importlib
 from functools import partial
 
 import torch
 from torch import nn
 from torch.nn import functional as F
 
+from .inplace_abn import InPlaceABN, InPlaceABNSync
 from .norm_act import ABN, LEAKY_SLOPE, NormAct
 
 NORM_NAMES = ("inplace_abn_sync", "inplace_abn", "abn")
@@ -25,19 +24,13 @@ NORM_NAMES = ("inplace_abn_sync", "inplace_abn", "abn")
 
 def norm_act_factory(name: str) -> NormAct:
     """The `NormAct` class named by a config: "inplace_abn_sync", "inplace_abn" or "abn"."""
+    if name == "inplace_abn_sync":
+        return InPlaceABNSync
+    if name == "inplace_abn":
+        return InPlaceABN
     if name == "abn":
         return ABN
-    if name not in NORM_NAMES:
-        raise ValueError(f"norm must be one of {NORM_NAMES}, got {name!r}")
-    try:
-        module = importlib.import_module("reference_model.modules.inplace_abn")
-    except ImportError as exc:
-        raise ImportError(
-            f"norm {name!r} needs reference_model.modules.inplace_abn, which cannot be imported "
-            f"({exc}); use norm='abn' (BN + leaky ReLU, the same maths without the memory saving)"
-        ) from exc
-    cls: NormAct = getattr(module, "InPlaceABNSync" if name == "inplace_abn_sync" else "InPlaceABN")
-    return cls
+    raise ValueError(f"norm must be one of {NORM_NAMES}, got {name!r}")
 
 
 class GroupNormAct(nn.GroupNorm):
@@ -72,6 +65,5 @@ def group_norm_act(groups: int) -> NormAct:
 
 def is_norm(module: nn.Module) -> bool:
     """Whether a module is a normalisation layer (BN, ABN, in-place ABN, GroupNorm, ...)."""
-    if isinstance(module, nn.modules.batchnorm._NormBase | nn.GroupNorm | nn.LayerNorm):
-        return True
-    return type(module).__name__ in ("InPlaceABN", "InPlaceABNSync")
+    # ABN and the in-place ABN classes are BatchNorm2d subclasses: _NormBase covers them.
+    return isinstance(module, nn.modules.batchnorm._NormBase | nn.GroupNorm | nn.LayerNorm)

@@ -9,6 +9,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+# The Cityscapes instance-id encoding: a thing instance is label_id * INSTANCE_DIVISOR + k (k
+# from 0); stuff pixels and crowd groups carry the bare label id.
+from panoptic_metrics.readers.cityscapes import INSTANCE_DIVISOR as INSTANCE_DIVISOR
+
 
 @dataclass(frozen=True)
 class SceneClass:
@@ -55,10 +59,6 @@ EGO_VEHICLE = 1
 STATIC = 4
 RAIL_TRACK = 10
 VOID_LABEL_IDS = (UNLABELED, EGO_VEHICLE, STATIC, RAIL_TRACK)
-
-# Cityscapes instance-id encoding: a thing instance is label_id * 1000 + k (k from 0);
-# stuff pixels and crowd groups carry the bare label id (< 1000).
-INSTANCE_DIVISOR = 1000
 
 
 def coco_categories() -> list[dict[str, object]]:

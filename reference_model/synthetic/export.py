@@ -16,7 +16,6 @@ images keeps the first ones identical.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import zlib
@@ -27,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from panoptic_metrics.io import ids_to_rgb, write_json_atomic
 from PIL import Image
 
 from .appearance import render
@@ -102,25 +102,11 @@ def panoptic_segments(instance_ids: np.ndarray) -> tuple[np.ndarray, list[dict[s
     return segment_ids, segments
 
 
-def ids_to_rgb(segment_ids: np.ndarray) -> np.ndarray:
-    """COCO-panoptic colour encoding: id = R + 256 G + 256^2 B."""
-    ids = segment_ids.astype(np.uint32)
-    return np.stack([ids % 256, ids // 256 % 256, ids // 65536 % 256], axis=-1).astype(np.uint8)
-
-
 def _save_png(array: np.ndarray, path: Path) -> None:
     """Write a PNG atomically: a half-written file never carries the final name."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".part")
     Image.fromarray(array).save(tmp, format="PNG")
-    os.replace(tmp, path)
-
-
-def write_json_atomic(data: Any, path: Path) -> None:
-    """Write JSON to `path` through a temporary file and a rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".part")
-    tmp.write_text(json.dumps(data, indent=1, sort_keys=True))
     os.replace(tmp, path)
 
 

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import IO, Any
 
 import torch
-from panoptic_metrics.io import write_json_atomic
+from panoptic_metrics.io import read_json, write_json_atomic
 
 log = logging.getLogger(__name__)
 
@@ -117,22 +117,16 @@ class RunDirectory:
         self.predictions = self.path / "predictions"
         self.tensorboard = self.path / "tensorboard"
 
-    def read_json(self, path: Path) -> Any:
-        try:
-            return json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError) as err:
-            raise ValueError(f"{path}: cannot read it as JSON ({err})") from err
-
     def update_json(self, path: Path, values: Mapping[str, Any]) -> None:
         """Merge `values` into the JSON object at `path` (created if missing), atomically."""
-        current = self.read_json(path) if path.exists() else {}
+        current = read_json(path) if path.exists() else {}
         write_json_atomic({**current, **values}, path)
 
     def start(self, config: Mapping[str, Any], *, resume: bool, world_size: int) -> None:
         """Record the configuration and environment; on resume, check the configuration."""
         self.path.mkdir(parents=True, exist_ok=True)
         if resume and self.config.exists():
-            before = self.read_json(self.config)
+            before = read_json(self.config)
             if before != json.loads(json.dumps(config)):
                 changed = sorted(_diff(before, dict(config)))
                 raise ValueError(
@@ -143,7 +137,7 @@ class RunDirectory:
             write_json_atomic(config, self.config)
         env = environment(world_size)
         if resume and self.environment.exists():
-            first = self.read_json(self.environment)
+            first = read_json(self.environment)
             first.setdefault("resumed", []).append(env)
             env = first
         write_json_atomic(env, self.environment)

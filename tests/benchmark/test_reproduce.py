@@ -76,8 +76,8 @@ def test_a_missing_or_unprepared_dataset_is_explained(
     shutil.copytree(synthetic_root / "leftImg8bit", missing / "leftImg8bit")
     assert reproduce.main([*argv, "--data-root", str(missing)]) == 2
     err = capsys.readouterr().err
-    assert str(missing / "gtFine" / "cityscapes_panoptic_train.json") + " is missing" in err
-    assert str(missing / "gtFine" / "cityscapes_panoptic_val.json") + " is missing" in err
+    assert str(missing / "gtFine" / "cityscapes_panoptic_train.json") + ": file not found" in err
+    assert str(missing / "gtFine" / "cityscapes_panoptic_val.json") + ": file not found" in err
     assert "--set-names train" in err
     assert reproduce.main(["--dataset", "cityscapes", "--data-root", "x", "--gpus", "0"]) == 2
     assert "--gpus and --images-per-gpu must be >= 1" in capsys.readouterr().err

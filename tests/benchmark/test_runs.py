@@ -40,7 +40,7 @@ def test_every_named_run_changes_only_what_it_names(dataset: str) -> None:
 
 
 def test_the_schedules_of_the_datasets() -> None:
-    """SPEC.md "Training": 48k iterations on Cityscapes and IDD, 192k on Vistas; the
+    """docs/paper.md §6 (paper §5, §5.3): 48k iterations on Cityscapes and IDD, 192k on Vistas; the
     synthetic data has the CPU schedule."""
     city = runs.build_config("combined", dataset="cityscapes", data_root="x").training
     assert city == TrainingConfig()

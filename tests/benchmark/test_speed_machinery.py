@@ -55,7 +55,7 @@ def test_workload_is_valid_coco_panoptic_and_cached(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_ground_truth_at_cityscapes_size_has_cityscapes_segment_counts() -> None:
-    """PERF-NOTES.md: about 36 segments per 1024x2048 image, with crowd and void."""
+    """benchmark/README.md: about 36 segments per 1024x2048 image, with crowd and void."""
     spec = WorkloadSpec()
     segments = [ground_truth(spec, i)[1] for i in range(4)]
     counts = [len(s) for s in segments]

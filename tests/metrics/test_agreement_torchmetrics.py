@@ -11,7 +11,7 @@ differ, by design, in exactly three places, the first two pinned below by hand-d
 2. Predicted void. torchmetrics' `_calculate_iou` also removes the gt pixels that the
    prediction leaves void from the union (and drops gt segments mostly covered by predicted
    void from FN); panopticapi (and we) count those pixels as missed, removing only the
-   prediction's pixels on gt void. Stuff segments merged per class (SPEC.md) coincide.
+   prediction's pixels on gt void. Stuff segments merged per class (docs/metrics.md, PQ†) coincide.
 """
 
 from __future__ import annotations

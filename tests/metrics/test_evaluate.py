@@ -40,7 +40,9 @@ def test_workers_send_back_only_a_small_state(random_set: CocoSet) -> None:
     assert gt.categories is not None
     pred = load_coco_panoptic(random_set.pred_json, random_set.pred_folder)
     pairs = pair_images(gt.images, pred.images, gt_name="gt", pred_name="pred")
-    worker = _Worker(MatchSettings(gt.categories, "strict", 20, 1 << 27))
+    worker = _Worker(
+        MatchSettings(categories=gt.categories, mode="strict", n_bins=20, max_pixels=1 << 27)
+    )
     for pair in pairs:
         stats, instances = worker(pair)
         assert instances is None  # no mask AP asked for

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import copy
+import functools
 import json
 import math
+import operator
 from pathlib import Path
+from typing import Any
 
 import pytest
-from panoptic_metrics import PanopticResults, evaluate_coco
+from panoptic_metrics import PanopticInputError, PanopticResults, evaluate_coco
 from panoptic_metrics.tables import class_table, per_class_csv, summary_table
 
 from tests.metrics.conftest import CocoSet
@@ -59,6 +63,46 @@ def test_json_round_trip_recomputes_the_same_results(
     assert again.to_json() == results.to_json()
     assert again.categories == results.categories
     assert (again.image_sums() == results.image_sums()).all()
+
+
+def _edit(data: dict[str, Any], path: tuple[Any, ...], value: Any) -> dict[str, Any]:
+    """A deep copy of `data` with the entry at `path` replaced (or deleted: value `DELETE`)."""
+    data = copy.deepcopy(data)
+    *parents, last = path
+    holder = functools.reduce(operator.getitem, parents, data)
+    if value is DELETE:
+        del holder[last]
+    else:
+        holder[last] = value
+    return data
+
+
+DELETE = object()
+MALFORMED = [  # (where, what, the error PanopticInputError reports)
+    (("per_image",), DELETE, "KeyError: 'per_image'"),
+    (("per_class", "22", "tp"), "3", "TypeError: expected a number or null, got '3'"),
+    (("per_class", "22", "iou_histogram"), [1.5], "TypeError: expected an integer, got 1.5"),
+    (("per_image", 0, "classes"), {"999": [0.0] * 6}, "KeyError: 999"),
+    (("per_image", 0, "classes"), {"x": [0.0] * 6}, "ValueError: expected a category id"),
+    (("per_image", 0, "classes"), {"22": [1.0] * 5}, "ValueError: cannot reshape"),
+    (("per_image", 0, "classes"), [], "AttributeError"),
+    (("per_image", 0, "image_id"), 1.5, "image_id must be an integer or a string"),
+    (("mode",), "fast", "ValueError: mode must be one of"),
+]
+
+
+@pytest.mark.parametrize(("path", "value", "error"), MALFORMED)
+def test_malformed_json_is_refused_naming_its_source(
+    results: PanopticResults, path: tuple[Any, ...], value: Any, error: str
+) -> None:
+    bad = _edit(results.to_json(), path, value)
+    with pytest.raises(PanopticInputError) as caught:
+        PanopticResults.from_json(bad, source="bad.json")
+    assert caught.value.source == "bad.json"
+    assert caught.value.problem.startswith("not a panoptic_metrics results file")
+    assert error in caught.value.problem
+    with pytest.raises(PanopticInputError, match=r"^bad\.json: not a panoptic_metrics results"):
+        PanopticResults.from_json([], source="bad.json")
 
 
 def test_dataframes(results: PanopticResults) -> None:

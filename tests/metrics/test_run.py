@@ -16,11 +16,14 @@ import pytest
 from panoptic_metrics import (
     CategorySet,
     MaskAP,
+    MaskAPResult,
     MiouAccumulator,
+    MiouResult,
     PanopticAccumulator,
     PanopticImage,
     PanopticInputError,
     RunAccumulator,
+    RunResults,
     evaluate_run,
     load_coco_panoptic,
 )
@@ -139,6 +142,46 @@ def test_metrics_json_has_the_keys_of_the_contract(
         "per_class_iou": None,
         "mask_ap": None,
     }
+
+
+def test_every_result_reads_back_from_its_json(categories: CategorySet, scene: Scene) -> None:
+    result = _full(categories, scene).compute()
+    assert result.miou is not None
+    assert result.mask_ap is not None
+    assert MiouResult.from_json(result.miou.to_json()) == result.miou
+    assert MaskAPResult.from_json(result.mask_ap.to_json()) == result.mask_ap
+    data = json.loads(json.dumps(result.to_json(), allow_nan=False))  # as metrics.json holds it
+    again = RunResults.from_json(data, source="metrics.json")
+    assert again.to_json() == data
+    assert again.mask_ap == result.mask_ap
+    # metrics.json keeps mIoU and the IoU of each class, not the pixel counts behind them
+    ious = result.miou.miou, result.miou.per_class_iou, result.miou.category_ids
+    assert again.miou == MiouResult(*ious)
+    assert RunResults.from_json(again.to_json()).to_json() == data
+    pq_only = RunResults.from_json(RunResults(result.panoptic).to_json())
+    assert (pq_only.miou, pq_only.mask_ap) == (None, None)
+
+
+def test_malformed_result_json_is_refused_naming_its_source(
+    categories: CategorySet, scene: Scene
+) -> None:
+    result = _full(categories, scene).compute()
+    assert result.miou is not None
+    assert result.mask_ap is not None
+    run, miou, ap = result.to_json(), result.miou.to_json(), result.mask_ap.to_json()
+    no_crowd = {k: v for k, v in ap.items() if k != "n_crowd"}
+    cases: list[tuple[Any, Any, str]] = [
+        (RunResults, {k: v for k, v in run.items() if k != "mask_ap"}, "not a run's metrics .*"),
+        (RunResults, run | {"per_class_iou": None}, "holds a miou but no per_class_iou"),
+        (RunResults, run | {"mask_ap": ap | {"ap": "high"}}, "not a mask AP result .*'high'"),
+        (MiouResult, miou | {"per_class_iou": {"9999": 0.5}}, r"not an mIoU result \(KeyError"),
+        (MiouResult, miou | {"n_pixels": 3.0}, "not an mIoU result .*got 3.0"),
+        (MaskAPResult, no_crowd, "not a mask AP result .*'n_crowd'"),
+        (MaskAPResult, ap | {"per_class_ap": {"car": 0.5}}, "not a mask AP .*category id"),
+    ]
+    for kind, data, message in cases:
+        with pytest.raises(PanopticInputError, match=rf"^bad\.json: {message}"):
+            kind.from_json(data, source="bad.json")
 
 
 def test_merge_of_halves_equals_the_whole(categories: CategorySet, scene: Scene) -> None:

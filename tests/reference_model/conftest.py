@@ -8,14 +8,15 @@ from collections.abc import Callable
 
 import pytest
 import torch
+from panoptic_metrics import CategorySet, from_instance_ids
 
 from reference_model.data.categories import ClassMapping
-from reference_model.data.decode import index_from_instance_ids
+from reference_model.data.decode import PanopticGT
 from reference_model.data.targets import make_target
 from reference_model.data.transforms import normalise
 from reference_model.synthetic import coco_categories, make_sample
 
-CLASSES = ClassMapping.from_coco(coco_categories())  # the 19 Cityscapes classes
+CLASSES = ClassMapping(CategorySet.from_coco(coco_categories()))  # the 19 Cityscapes classes
 
 Batch = tuple[torch.Tensor, list[dict[str, torch.Tensor]]]
 
@@ -26,7 +27,7 @@ def synthetic_batch(n: int = 2, height: int = 96, width: int = 192, seed: int = 
     for index in range(n):
         sample = make_sample("train", index, seed=seed, height=height, width=width)
         images.append(normalise(sample.image))
-        gt = index_from_instance_ids(sample.instance_ids, CLASSES)
+        gt = PanopticGT.of(from_instance_ids(sample.instance_ids, CLASSES.categories))
         targets.append(make_target(gt.index, gt.segments, CLASSES))
     return torch.stack(images), targets
 

@@ -108,7 +108,8 @@ def test_p6_and_p7_come_from_c5_by_stride_2_convs() -> None:
 
 def test_fpn_of_resnet50_has_the_authors_parameter_count() -> None:
     """Lateral 1x1 (no bias) + output 3x3 (no bias) + P6 3x3 from C5, each with a 256-channel norm:
-    (256+512+1024+2048)*256 + 4*9*256^2 + 9*2048*256 + 9*2*256 = 8,065,536 (SPEC.md: 8.066 M)."""
+    (256+512+1024+2048)*256 + 4*9*256^2 + 9*2048*256 + 9*2*256 = 8,065,536
+    (docs/paper.md §2: 8.066 M)."""
     with torch.device("meta"):
         fpn = FPN([256, 512, 1024, 2048], channels=256, extra_levels=1, norm_act=ABN)
     expected = 3840 * 256 + 4 * 9 * 256**2 + 9 * 2048 * 256 + 9 * 2 * 256

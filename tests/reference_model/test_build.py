@@ -1,9 +1,8 @@
-"""Builders: norm selection by name (in-place ABN imported lazily), the ROI head's GroupNorm,
+"""Builders: norm selection by name, the ROI head's GroupNorm,
 the norm freezing and the SGD parameter groups the trainer reads."""
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable
 
 import pytest
@@ -13,6 +12,7 @@ from torch import nn
 from reference_model.build import build_model, freeze_norms, parameter_groups
 from reference_model.config import with_overrides
 from reference_model.modules.factory import GroupNormAct, is_norm, norm_act_factory
+from reference_model.modules.inplace_abn import InPlaceABN, InPlaceABNSync
 from reference_model.modules.norm_act import ABN
 from reference_model.presets import preset
 
@@ -21,22 +21,10 @@ pytestmark = pytest.mark.needs_torch
 
 def test_norm_names_select_the_module() -> None:
     assert norm_act_factory("abn") is ABN
+    assert norm_act_factory("inplace_abn") is InPlaceABN
+    assert norm_act_factory("inplace_abn_sync") is InPlaceABNSync
     with pytest.raises(ValueError, match="norm must be one of"):
         norm_act_factory("batchnorm")
-
-
-def test_inplace_abn_is_imported_only_when_asked_for(monkeypatch: pytest.MonkeyPatch) -> None:
-    real = importlib.import_module
-
-    def without_iabn(name: str, *args: object) -> object:
-        if name.endswith("inplace_abn"):
-            raise ModuleNotFoundError(f"No module named {name!r}")
-        return real(name, *args)  # type: ignore[arg-type]
-
-    monkeypatch.setattr(importlib, "import_module", without_iabn)
-    assert norm_act_factory("abn") is ABN  # fine without the module
-    with pytest.raises(ImportError, match="use norm='abn'"):
-        norm_act_factory("inplace_abn_sync")
 
 
 def test_group_norm_act_is_group_norm_then_leaky_relu() -> None:
@@ -45,6 +33,8 @@ def test_group_norm_act_is_group_norm_then_leaky_relu() -> None:
     torch.testing.assert_close(out, nn.functional.leaky_relu(nn.GroupNorm(8, 32)(x), 0.01))
     assert is_norm(GroupNormAct(8, 32))
     assert is_norm(ABN(4))
+    assert is_norm(InPlaceABN(4))
+    assert is_norm(InPlaceABNSync(4))
     assert not is_norm(nn.Conv2d(1, 1, 1))
 
 

@@ -30,7 +30,7 @@ def test_paper_presets_carry_the_papers_numbers() -> None:
     assert vistas.fpn.extra_levels == 2
     assert vistas.rpn.anchor_ratios == (0.2, 0.5, 1.0, 2.0, 5.0)
     assert vistas.rpn.anchor_scale == 2.0
-    # SPEC.md: 12000/2000 proposals in training, 6000/1000 at test, 512 ROIs, 100 detections.
+    # docs/paper.md §5: 12000/2000 proposals in training, 6000/1000 at test, 512 ROIs, 100 dets.
     rpn, roi = city.rpn, city.roi
     assert (rpn.pre_nms_train, rpn.post_nms_train, rpn.pre_nms_test, rpn.post_nms_test) == (
         12000,

@@ -37,7 +37,7 @@ def test_combined_parameters_match_the_paper_and_the_authors_modules() -> None:
     model = _paper("combined")
     n = count_parameters(model)
     assert abs(n / PAPER_PARAMS["combined"] - 1) < 0.001  # within 0.1% of 51.43 M
-    # SPEC.md's breakdown of the authors' modules for 19 classes (M, 3 decimals).
+    # docs/paper.md §2: the authors' modules for 19 classes, by module (M, 3 decimals).
     parts = {k: round(v / 1e6, 3) for k, v in parameters_by_part(model).items()}
     roi = round(
         (
@@ -70,7 +70,7 @@ def test_independent_parameters_within_2_percent_of_the_paper() -> None:
 
 
 def test_the_3x3_minidl_output_conv_of_the_text_adds_4_x_384_x_128_x_8() -> None:
-    """SPEC.md: the paper's 51.43 M were counted with the authors' 1x1; §3.3's 3x3 gives ~53.0 M."""
+    """docs/paper.md §3: 51.43 M were counted with the authors' 1x1; §3.3's 3x3 gives ~53.0 M."""
     delta = count_parameters(
         _paper("combined", **{"semantic.output_kernel": 3})
     ) - count_parameters(_paper("combined"))

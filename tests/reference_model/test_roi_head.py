@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import pytest
 import torch
-from torchvision.models.detection._utils import BoxCoder
 from torchvision.models.detection.roi_heads import fastrcnn_loss
 from torchvision.ops import roi_align
 from torchvision.ops.poolers import LevelMapper
 
+from reference_model.boxes import BoxCoder
 from reference_model.config import ROIConfig
 from reference_model.losses import mask_loss, roi_losses
 from reference_model.modules.factory import group_norm_act
@@ -117,7 +117,8 @@ def test_mask_targets_from_crops_equal_roialign_on_the_whole_mask() -> None:
 def test_the_papers_roi_head_has_the_authors_parameter_count() -> None:
     """fc1 12544*1024 + fc2 1024^2 + 2 norms of 1024 (x2) + classes 1024*9+9 + deltas 1024*32+32
     = 13,939,753; mask 4 * (9*256^2 + 512) + (4*256^2 + 512) + 256*8+8 = 2,626,056
-    (SPEC.md: ROI head 16.566 M), the same with GroupNorm or iABN (2 parameters per channel)."""
+    (docs/paper.md §2: ROI head 16.566 M), the same with GroupNorm or iABN (2 parameters a
+    channel)."""
     with torch.device("meta"):
         box = BoxHead(256, 14, 1024, 8, group_norm_act(32))
         mask = MaskHead(256, 256, 4, 8, group_norm_act(32))

@@ -9,7 +9,7 @@ import torch
 from torch.nn import functional as F
 
 from reference_model.config import SemanticConfig
-from reference_model.losses import semantic_loss
+from reference_model.losses import cross_entropy_loss, image_loss, ohem_loss, semantic_loss
 from reference_model.modules.norm_act import ABN
 from reference_model.semantic_head import MiniDL, box_mean, pool_and_replicate, semantic_head
 
@@ -50,7 +50,8 @@ def test_a_kernel_larger_than_the_map_is_global_pooling() -> None:
 
 def test_minidl_sizes_with_1x1_and_3x3_output_convs() -> None:
     """Branches 2 * 9*256*128 + 256*128, norm 2*384, output (k*k)*384*128, norm 2*128: 672,768 for
-    k = 1 (SPEC.md: 4 levels + the 512 -> 19 classifier = 2.701 M); k = 3 adds 8*384*128."""
+    k = 1 (docs/paper.md §2: 4 levels + the 512 -> 19 classifier = 2.701 M); k = 3 adds
+    8*384*128."""
     one = MiniDL(256, 128, dilation=6, pooling_size=64, output_kernel=1, norm_act=ABN)
     three = MiniDL(256, 128, dilation=6, pooling_size=64, output_kernel=3, norm_act=ABN)
     n1 = sum(p.numel() for p in one.parameters())
@@ -80,7 +81,7 @@ def test_ohem_keeps_the_worst_quarter_of_each_images_pixels() -> None:
     logits = torch.randn(2, 5, 8, 10, generator=g)
     targets = [torch.randint(0, 5, (8, 10), generator=g), torch.randint(0, 5, (6, 7), generator=g)]
     targets[0][0, :4] = 255  # ignored pixels count with a loss of 0
-    loss = semantic_loss(logits, targets, kind="ohem", ohem_fraction=0.25)
+    loss = semantic_loss(logits, targets, image_loss(SemanticConfig(loss="ohem")))
     expected = []
     for lg, t in zip(logits, targets, strict=True):
         per_pixel = _per_pixel(lg[:, : t.shape[0], : t.shape[1]], t)
@@ -94,9 +95,37 @@ def test_plain_cross_entropy_option_and_ohem_of_everything() -> None:
     logits = torch.randn(1, 4, 6, 6, generator=g)
     target = torch.randint(0, 4, (6, 6), generator=g)
     target[0] = 255
-    ce = semantic_loss(logits, [target], kind="cross_entropy", ohem_fraction=0.25)
+    ce = semantic_loss(logits, [target], image_loss(SemanticConfig(loss="cross_entropy")))
     torch.testing.assert_close(ce, F.cross_entropy(logits, target[None], ignore_index=255))
-    everything = semantic_loss(logits, [target], kind="ohem", ohem_fraction=1.0)
+    everything = semantic_loss(logits, [target], image_loss(SemanticConfig(ohem_fraction=1.0)))
     torch.testing.assert_close(everything, _per_pixel(logits[0], target).sum() / 36)
     with pytest.raises(ValueError, match="semantic loss must be"):
-        semantic_loss(logits, [target], kind="focal", ohem_fraction=0.25)
+        image_loss(SemanticConfig(loss="focal"))  # type: ignore[arg-type]
+
+
+def test_the_chosen_losses_give_the_per_image_loop_of_before_bit_for_bit() -> None:
+    """The loss is chosen once; each image's value and gradient are the very operations of the
+    per-image branch it replaced: crop, cross-entropy, top ceil(25%) (OHEM) or mean (CE)."""
+    g = torch.Generator().manual_seed(2)
+    logits = torch.randn(2, 5, 16, 24, generator=g, requires_grad=True)
+    targets = [
+        torch.randint(0, 5, (16, 24), generator=g),
+        torch.randint(0, 5, (9, 13), generator=g),
+    ]
+    targets[1][:3] = 255
+    for chosen, kind in ((image_loss(SemanticConfig()), "ohem"), (cross_entropy_loss, "ce")):
+        ours = semantic_loss(logits, targets, chosen)
+        (grad,) = torch.autograd.grad(ours, logits)
+        expected = []
+        for lg, t in zip(logits, targets, strict=True):
+            crop = lg[:, : t.shape[0], : t.shape[1]].unsqueeze(0)
+            if kind == "ce":
+                expected.append(F.cross_entropy(crop, t[None], ignore_index=255))
+                continue
+            per_pixel = F.cross_entropy(crop, t[None], ignore_index=255, reduction="none")
+            k = math.ceil(per_pixel.numel() * 0.25)
+            expected.append(per_pixel.flatten().topk(k, sorted=False).values.mean())
+        reference = torch.stack(expected).mean()
+        assert torch.equal(ours, reference)
+        assert torch.equal(grad, torch.autograd.grad(reference, logits)[0])
+    assert ohem_loss(logits[:1], targets[0][None], fraction=0.25).shape == ()

@@ -6,8 +6,6 @@ import json
 from collections.abc import Callable
 from pathlib import Path
 
-import pytest
-
 from reports.runs import load_run, number
 
 
@@ -16,11 +14,14 @@ def test_a_complete_run_loads_every_file_without_notices(complete_runs: list[Pat
     assert run.notices == ()
     assert run.name == run.form == "combined"
     written = json.loads((complete_runs[0] / "metrics.json").read_text())
-    assert run.metrics == written
-    # metrics.json is panoptic_metrics' own output: from_json rebuilds the same numbers.
-    assert run.results is not None
-    assert run.results.pq == pytest.approx(written["pq"], abs=1e-12)
-    assert run.results.stuff.pq_dagger == pytest.approx(written["stuff"]["pq_dagger"], abs=1e-12)
+    # metrics.json is panoptic_metrics' own output: from_json rebuilds the same numbers, and
+    # the typed results write the file's every key back (split and dataset beside them).
+    assert run.metrics is not None
+    assert run.metrics.to_json() | {"split": run.split, "dataset": run.dataset} == written
+    assert (run.split, run.dataset) == ("val", "synthetic")
+    assert run.results is run.metrics.panoptic
+    assert run.results.pq == written["pq"]
+    assert run.results.stuff.pq_dagger == written["stuff"]["pq_dagger"]
     assert run.results.n_images == written["n_images"] == 19
     assert [i.image_id for i in run.results.per_image] == [
         i["image_id"] for i in written["per_image"]
@@ -73,15 +74,14 @@ def test_metrics_without_the_librarys_sums_load_with_a_notice(
         del entry["classes"]  # e.g. written by hand or by another evaluator
     (path / "metrics.json").write_text(json.dumps(metrics))
     run = load_run(path)
-    assert run.metrics == metrics  # the top-level numbers are still there for the tables
+    assert run.metrics is None  # the report shows only what the library can read back
     assert run.results is None
+    assert run.dataset == "synthetic"
     (notice,) = run.notices
     assert notice.startswith(
         "metrics.json: not a panoptic_metrics results file (KeyError: 'classes')"
     )
-    assert notice.endswith(
-        "no per-class plots, IoU histograms or confidence intervals for this run"
-    )
+    assert notice.endswith("this run's metrics are not shown")
 
 
 def test_a_killed_runs_half_written_log_line_is_skipped(

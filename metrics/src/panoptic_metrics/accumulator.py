@@ -7,7 +7,7 @@ import numpy as np
 from .categories import CategorySet
 from .errors import PanopticInputError
 from .matching import SUM_COLUMNS, ImageStats, Mode, check_mode, match_image
-from .results import PanopticResults
+from .results import PanopticResults, build_results
 from .segmentation import PanopticImage
 
 
@@ -82,8 +82,6 @@ class PanopticAccumulator:
 
     def compute(self) -> PanopticResults:
         """The results of every image added so far (NaN with a warning where undefined)."""
-        from .summary import build_results
-
         return build_results(
             self.categories, self.mode, self.class_sums, self.histogram, self.images
         )

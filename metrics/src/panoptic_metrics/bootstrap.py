@@ -13,7 +13,6 @@ than two independent intervals when the two sets err on the same images (the pap
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -51,24 +50,6 @@ class BootstrapResult:
     p_value: float = float("nan")
 
 
-def _resample_counts(n_images: int, n_samples: int, seed: int) -> Iterator[np.ndarray]:
-    rng = np.random.default_rng(seed)
-    left = n_samples
-    while left > 0:
-        size = min(_CHUNK, left)
-        draws = rng.integers(0, n_images, size=(size, n_images))
-        counts = np.zeros((size, n_images))
-        np.add.at(counts, (np.arange(size)[:, None], draws), 1.0)
-        yield counts
-        left -= size
-
-
-def _dataset_scores(sums: np.ndarray, isthing: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """PQ and PQ† of (..., C, 6) dataset sums, without warnings (NaN where undefined)."""
-    per_class = scores.class_scores(sums, isthing)
-    return scores.nanmean(per_class.pq)[0], scores.nanmean(per_class.pq_dagger)[0]
-
-
 def _interval(estimate: float, values: np.ndarray, confidence: float) -> Interval:
     alpha = 1.0 - confidence
     values = values[~np.isnan(values)]
@@ -87,19 +68,24 @@ def _check(n_samples: int, confidence: float, n_images: int) -> None:
         raise PanopticInputError("results", "no per-image results to resample")
 
 
-def _bootstrap_sums(
-    per_image: list[np.ndarray], isthing: np.ndarray, n_samples: int, seed: int
+def _resampled_scores(
+    sums: list[np.ndarray], isthing: np.ndarray, n_samples: int, seed: int
 ) -> list[tuple[np.ndarray, np.ndarray]]:
-    """(PQ, PQ†) of every resample, for each (n_images, C, 6) array of `per_image`."""
-    n, c = per_image[0].shape[:2]
-    flat = [s.reshape(n, -1) for s in per_image]
-    out: list[tuple[list[np.ndarray], list[np.ndarray]]] = [([], []) for _ in per_image]
-    for counts in _resample_counts(n, n_samples, seed):
-        for k, matrix in enumerate(flat):
-            pq, dagger = _dataset_scores((counts @ matrix).reshape(-1, c, 6), isthing)
-            out[k][0].append(pq)
-            out[k][1].append(dagger)
-    return [(np.concatenate(a), np.concatenate(b)) for a, b in out]
+    """(PQ, PQ†) of every resample, for each (n_images, C, 6) array of `sums`: every resample
+    draws the images once (for all arrays alike) and its sums are one matrix product."""
+    rng = np.random.default_rng(seed)
+    n, c = sums[0].shape[:2]
+    flat = [s.reshape(n, -1) for s in sums]
+    out: list[tuple[list[np.ndarray], list[np.ndarray]]] = [([], []) for _ in sums]
+    for start in range(0, n_samples, _CHUNK):
+        size = min(_CHUNK, n_samples - start)
+        counts = np.zeros((size, n))  # how often each image is drawn
+        np.add.at(counts, (np.arange(size)[:, None], rng.integers(0, n, size=(size, n))), 1.0)
+        for (pq, dagger), matrix in zip(out, flat, strict=True):
+            per_class = scores.class_scores((counts @ matrix).reshape(-1, c, 6), isthing)
+            pq.append(scores.nanmean(per_class.pq)[0])
+            dagger.append(scores.nanmean(per_class.pq_dagger)[0])
+    return [(np.concatenate(pq), np.concatenate(dagger)) for pq, dagger in out]
 
 
 def bootstrap(
@@ -108,15 +94,10 @@ def bootstrap(
     """Bootstrap intervals of PQ and PQ† over the images of `results`."""
     _check(n_samples, confidence, results.n_images)
     isthing = results.categories.isthing
-    ((pq, dagger),) = _bootstrap_sums([results.image_sums()], isthing, n_samples, seed)
-    return BootstrapResult(
-        pq=_interval(results.pq, pq, confidence),
-        pq_dagger=_interval(results.pq_dagger, dagger, confidence),
-        confidence=confidence,
-        n_samples=n_samples,
-        seed=seed,
-        n_images=results.n_images,
-    )
+    ((pq, dagger),) = _resampled_scores([results.image_sums()], isthing, n_samples, seed)
+    pq_ci = _interval(results.pq, pq, confidence)
+    dagger_ci = _interval(results.pq_dagger, dagger, confidence)
+    return BootstrapResult(pq_ci, dagger_ci, confidence, n_samples, seed, results.n_images)
 
 
 def paired_bootstrap(
@@ -141,18 +122,11 @@ def paired_bootstrap(
         raise PanopticInputError(
             "compare", "the two results are not on the same images (a paired comparison needs them)"
         )
-    sums_b = b.image_sums()[[position[i] for i in ids_a]]
-    isthing = a.categories.isthing
-    (pq_a, dg_a), (pq_b, dg_b) = _bootstrap_sums([a.image_sums(), sums_b], isthing, n_samples, seed)
+    both = [a.image_sums(), b.image_sums()[[position[i] for i in ids_a]]]  # b in a's order
+    (pq_a, dg_a), (pq_b, dg_b) = _resampled_scores(both, a.categories.isthing, n_samples, seed)
     diff = pq_a - pq_b
     diff = diff[~np.isnan(diff)]
     p_value = min(1.0, 2 * min(np.mean(diff <= 0), np.mean(diff >= 0))) if diff.size else np.nan
-    return BootstrapResult(
-        pq=_interval(a.pq - b.pq, pq_a - pq_b, confidence),
-        pq_dagger=_interval(a.pq_dagger - b.pq_dagger, dg_a - dg_b, confidence),
-        confidence=confidence,
-        n_samples=n_samples,
-        seed=seed,
-        n_images=a.n_images,
-        p_value=float(p_value),
-    )
+    pq = _interval(a.pq - b.pq, pq_a - pq_b, confidence)
+    dagger = _interval(a.pq_dagger - b.pq_dagger, dg_a - dg_b, confidence)
+    return BootstrapResult(pq, dagger, confidence, n_samples, seed, a.n_images, float(p_value))

@@ -14,11 +14,16 @@ from .errors import PanopticInputError
 
 @dataclass(frozen=True)
 class Category:
-    """One evaluated class: `id` is the dataset's own category id (Cityscapes: the label id)."""
+    """One evaluated class: `id` is the dataset's own category id (Cityscapes: the label id).
+
+    `color` is its display colour where the dataset gives one; it takes no part in equality
+    (two sets naming the same classes describe the same evaluation).
+    """
 
     id: int
     name: str
     isthing: bool
+    color: tuple[int, int, int] | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True)
@@ -55,7 +60,8 @@ class CategorySet:
     def from_coco(
         cls, items: Iterable[Mapping[str, Any]], *, source: str = "categories"
     ) -> CategorySet:
-        """Build from a COCO-panoptic `categories` list (`id`, `name`, `isthing`).
+        """Build from a COCO-panoptic `categories` list (`id`, `name`, `isthing`, and `color`
+        where it is three integers in 0..255).
 
         Raises:
             PanopticInputError: not a list of objects; an id that is not a 64-bit integer, an
@@ -79,15 +85,19 @@ class CategorySet:
             name = item.get("name", str(cid))
             if not is_text(name):
                 raise PanopticInputError(source, f"category {cid} has name={show(name)}")
-            out.append(Category(cid, name, bool(isthing)))
+            out.append(Category(cid, name, bool(isthing), _rgb(item.get("color"))))
         try:
             return cls(tuple(out))
         except PanopticInputError as exc:
             raise PanopticInputError(source, exc.problem) from None
 
     def to_coco(self) -> list[dict[str, Any]]:
-        """The COCO-panoptic `categories` list (without colours)."""
-        return [{"id": c.id, "name": c.name, "isthing": int(c.isthing)} for c in self.categories]
+        """The COCO-panoptic `categories` list (with the colours that are known)."""
+        return [
+            {"id": c.id, "name": c.name, "isthing": int(c.isthing)}
+            | ({} if c.color is None else {"color": list(c.color)})
+            for c in self.categories
+        ]
 
     def __len__(self) -> int:
         return len(self.categories)
@@ -127,3 +137,11 @@ class CategorySet:
                 source, f"unknown category ids {bad} (not in the evaluated category set)"
             )
         return self._sorted_index[pos_clipped]
+
+
+def _rgb(value: Any) -> tuple[int, int, int] | None:
+    """`value` as a colour if it is three integers in 0..255 (display only: else none)."""
+    valid = isinstance(value, list | tuple) and len(value) == 3
+    if valid and all(type(v) is int and 0 <= v < 256 for v in value):
+        return (value[0], value[1], value[2])
+    return None

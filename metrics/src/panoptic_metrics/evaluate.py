@@ -16,7 +16,7 @@ import time
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Protocol
 
 import numpy as np
 
@@ -59,7 +59,7 @@ def available_cores() -> int:
         return os.cpu_count() or 1
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class MatchSettings:
     """What every worker needs to match an image pair (sent to each worker once)."""
 
@@ -75,7 +75,7 @@ Matched = tuple[ImageStats, ImageInstances | None]  # an image's PQ state, its g
 
 class _Worker:
     """Per-process state: the evaluation settings and two id-map buffers reused across images
-    (allocating ~8 MiB per image costs page faults; see PERF-NOTES.md)."""
+    (a fresh ~8 MiB buffer per image costs page faults: benchmark/README.md, reference profile)."""
 
     def __init__(self, settings: MatchSettings):
         self.settings = settings
@@ -206,7 +206,7 @@ def evaluate_pairs(
         max_pixels: the decompression-bomb limit per PNG.
     """
     accumulator = PanopticAccumulator(categories, mode=mode, n_bins=n_bins)
-    settings = MatchSettings(categories, mode, n_bins, max_pixels)
+    settings = MatchSettings(categories=categories, mode=mode, n_bins=n_bins, max_pixels=max_pixels)
     for stats, _ in match_pairs(pairs, settings, workers=workers, progress=progress):
         accumulator.add(stats)
     return accumulator.compute()
@@ -232,26 +232,53 @@ def evaluate_coco(
     gt_folder: str | os.PathLike[str],
     pred_json: str | os.PathLike[str],
     pred_folder: str | os.PathLike[str],
-    **options: Any,
+    *,
+    mode: Mode = "strict",
+    workers: int | None = None,
+    progress: bool = True,
+    n_bins: int = 20,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
 ) -> PanopticResults:
     """Evaluate COCO-panoptic predictions against COCO-panoptic ground truth.
 
-    The categories are the ground truth's; `options` are those of `evaluate_pairs`.
+    The categories are the ground truth's; the keywords are those of `evaluate_pairs`.
     """
     pairs, categories = coco_pairs(gt_json, gt_folder, pred_json, pred_folder)
-    return evaluate_pairs(pairs, categories, **options)
+    return evaluate_pairs(
+        pairs,
+        categories,
+        mode=mode,
+        workers=workers,
+        progress=progress,
+        n_bins=n_bins,
+        max_pixels=max_pixels,
+    )
 
 
 def evaluate_cityscapes(
     gt_folder: str | os.PathLike[str],
     pred_json: str | os.PathLike[str],
     pred_folder: str | os.PathLike[str],
-    **options: Any,
+    *,
+    mode: Mode = "strict",
+    workers: int | None = None,
+    progress: bool = True,
+    n_bins: int = 20,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
 ) -> PanopticResults:
     """Evaluate COCO-panoptic predictions against Cityscapes `*_gtFine_instanceIds.png`
-    (e.g. `gtFine/val`), with the 19 Cityscapes evaluation classes."""
+    (e.g. `gtFine/val`), with the 19 Cityscapes evaluation classes; the keywords are those of
+    `evaluate_pairs`."""
     categories = cityscapes_categories()
     gt = cityscapes_sources(gt_folder)
     pred = load_coco_panoptic(pred_json, pred_folder, categories=categories)
     pairs = pair_images(gt, pred.images, gt_name=str(Path(gt_folder)), pred_name=str(pred_json))
-    return evaluate_pairs(pairs, categories, **options)
+    return evaluate_pairs(
+        pairs,
+        categories,
+        mode=mode,
+        workers=workers,
+        progress=progress,
+        n_bins=n_bins,
+        max_pixels=max_pixels,
+    )

@@ -138,6 +138,15 @@ def read_panoptic_png(
     return out
 
 
+def ids_to_rgb(ids: np.ndarray) -> np.ndarray:
+    """(H, W) segment ids -> (H, W, 3) uint8, the COCO-panoptic PNG encoding (the inverse of
+    `read_panoptic_png`); ValueError for an id outside 0..2^24-1."""
+    ids = np.asarray(ids, dtype=np.int64)
+    if ids.min(initial=0) < 0 or ids.max(initial=0) >= 1 << 24:
+        raise ValueError("segment ids must be in [0, 2^24) to be written as RGB")
+    return np.stack([ids & 255, ids >> 8 & 255, ids >> 16], axis=-1).astype(np.uint8)
+
+
 _PNG_DECODER: PngIdDecoder | None = None
 
 

@@ -38,6 +38,7 @@ from .coco_results import read_coco_results, write_coco_results
 from .errors import PanopticInputError
 from .io import DEFAULT_MAX_PIXELS, json_float
 from .panoptic_instances import read_panoptic_instances
+from .results import json_count, json_form, json_id, json_number
 from .segmentation import ImageId, image_id_of
 
 log = logging.getLogger(__name__)
@@ -46,6 +47,7 @@ __all__ = ["MaskAP", "MaskAPResult"]
 
 _STATS = ("ap", "ap50", "ap75", "ap_small", "ap_medium", "ap_large")
 _STATS_AR = ("ar_1", "ar_10", "ar_max", "ar_small", "ar_medium", "ar_large")
+_COUNTS = ("max_detections", "n_images", "n_predictions", "n_ground_truth", "n_crowd")
 
 
 @dataclass(frozen=True)
@@ -90,9 +92,18 @@ class MaskAPResult:
             str(c): json_float(ap)
             for c, ap in zip(self.category_ids, self.per_class_ap, strict=True)
         }
-        for key in ("max_detections", "n_images", "n_predictions", "n_ground_truth", "n_crowd"):
-            data[key] = getattr(self, key)
-        return data
+        return data | {key: getattr(self, key) for key in _COUNTS}
+
+    @classmethod
+    def from_json(cls, data: Any, *, source: str = "mask AP") -> MaskAPResult:
+        """Read back `to_json()` output (PanopticInputError naming `source` if it is not)."""
+        with json_form(source, "a mask AP result"):
+            per_class = data["per_class_ap"]
+            fields: dict[str, Any] = {key: json_number(data[key]) for key in _STATS + _STATS_AR}
+            fields["per_class_ap"] = tuple(json_number(ap) for ap in per_class.values())
+            fields["category_ids"] = tuple(json_id(c) for c in per_class)
+            fields |= {key: json_count(data[key]) for key in _COUNTS}
+            return cls(**fields)
 
 
 def _checked_config(category_ids: Sequence[int], max_detections: int) -> tuple[int, ...]:
@@ -197,15 +208,32 @@ class MaskAP:
                 f"image {image_id!r}", f"instances of categories {unknown} are not evaluated"
             )
 
-    def add_predictions(self, image_id: ImageId, **prediction: Any) -> None:
+    def add_predictions(
+        self,
+        image_id: ImageId,
+        *,
+        labels: Any,
+        scores: Any,
+        masks: Any = None,
+        rles: Any = None,
+        boxes: Any = None,
+    ) -> None:
         """Add the detections of one image.
 
-        Keyword Args:
+        Args:
+            image_id: any int or str, unique over the dataset.
             labels: (K,) contiguous labels.
             scores: (K,) finite confidences.
             masks: (K, H, W) binary masks, or rles: K COCO RLEs (compressed or not).
             boxes: (K, 4), optional, checked but not used by segm AP.
         """
+        prediction = {
+            "labels": labels,
+            "scores": scores,
+            "masks": masks,
+            "rles": rles,
+            "boxes": boxes,
+        }
         self.update(image_id, prediction)
 
     def update(

@@ -38,6 +38,7 @@ from . import kernels
 from .errors import PanopticInputError
 from .io import json_float
 from .readers.arrays import as_array, is_integer_array
+from .results import json_count, json_form, json_id, json_number
 
 __all__ = ["MiouAccumulator", "MiouResult", "as_label_map"]
 
@@ -64,39 +65,54 @@ class MiouResult:
     Attributes:
         miou: mean of `per_class_iou` over the classes where it is not NaN.
         per_class_iou: IoU of each contiguous class index, NaN where TP + FP + FN = 0.
-        tp, fp, fn: pooled pixel counts per class (fn includes pixels predicted as ignore).
         category_ids: the dataset category id of each contiguous class index.
+        tp, fp, fn: pooled pixel counts per class (fn includes pixels predicted as ignore).
         ignore_index: the ignore label.
         n_images: label maps accumulated.
         n_pixels: pixels counted (ground truth not the ignore label).
+
+    The counts (`tp` to `n_pixels`) are None where the JSON read back lacks them: a run's
+    metrics.json keeps `miou` and `per_class_iou` only (docs/contracts.md §4).
     """
 
     miou: float
     per_class_iou: tuple[float, ...]
-    tp: tuple[int, ...]
-    fp: tuple[int, ...]
-    fn: tuple[int, ...]
     category_ids: tuple[int, ...]
-    ignore_index: int
-    n_images: int
-    n_pixels: int
+    tp: tuple[int, ...] | None = None
+    fp: tuple[int, ...] | None = None
+    fn: tuple[int, ...] | None = None
+    ignore_index: int | None = None
+    n_images: int | None = None
+    n_pixels: int | None = None
 
     def to_json(self) -> dict[str, Any]:
-        """A JSON-ready dict (NaN as null), keyed by category id as a string (contracts §4)."""
-        per_class = {
-            str(cid): {"iou": json_float(iou), "tp": tp, "fp": fp, "fn": fn}
-            for cid, iou, tp, fp, fn in zip(
-                self.category_ids, self.per_class_iou, self.tp, self.fp, self.fn, strict=True
-            )
+        """A JSON-ready dict (NaN as null), keyed by category id as a string (contracts §4);
+        `miou` and `per_class_iou` only when the counts are unknown."""
+        ids = [str(c) for c in self.category_ids]
+        ious = {c: json_float(iou) for c, iou in zip(ids, self.per_class_iou, strict=True)}
+        data: dict[str, Any] = {"miou": json_float(self.miou), "per_class_iou": ious}
+        if self.tp is None or self.fp is None or self.fn is None:
+            return data
+        data["per_class"] = {
+            cid: {"iou": ious[cid], "tp": tp, "fp": fp, "fn": fn}
+            for cid, tp, fp, fn in zip(ids, self.tp, self.fp, self.fn, strict=True)
         }
-        return {
-            "miou": json_float(self.miou),
-            "per_class_iou": {cid: entry["iou"] for cid, entry in per_class.items()},
-            "per_class": per_class,
-            "ignore_index": self.ignore_index,
-            "n_images": self.n_images,
-            "n_pixels": self.n_pixels,
-        }
+        return data | {k: getattr(self, k) for k in ("ignore_index", "n_images", "n_pixels")}
+
+    @classmethod
+    def from_json(cls, data: Any, *, source: str = "mIoU") -> MiouResult:
+        """Read back `to_json()` output, with or without the counts (PanopticInputError
+        naming `source` if `data` is not that JSON)."""
+        with json_form(source, "an mIoU result"):
+            ious = data["per_class_iou"]
+            ids = tuple(json_id(c) for c in ious)
+            fields: dict[str, Any] = {"miou": json_number(data["miou"]), "category_ids": ids}
+            fields["per_class_iou"] = tuple(json_number(iou) for iou in ious.values())
+            if "per_class" in data:
+                rows = [data["per_class"][str(c)] for c in ids]
+                fields |= {k: tuple(json_count(r[k]) for r in rows) for k in ("tp", "fp", "fn")}
+                fields |= {k: json_count(data[k]) for k in ("ignore_index", "n_images", "n_pixels")}
+            return cls(**fields)
 
 
 class MiouAccumulator:

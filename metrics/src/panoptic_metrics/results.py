@@ -1,23 +1,34 @@
-"""The results of an evaluation: a frozen dataclass, its JSON form and its DataFrames.
+"""The results of an evaluation: a frozen dataclass built from the accumulated sums, its JSON
+form and its DataFrames.
 
 `to_json()` writes exactly the top-level keys of docs/contracts.md §3 (`pq, sq, rq,
 pq_dagger, things, stuff, per_class, per_image, mode, n_images`); the raw sums needed to
 rebuild everything (and to bootstrap) ride inside `per_class` and `per_image`, so
-`from_json(to_json())` recomputes the same results.
+`from_json(to_json())` recomputes the same results. Per image, the sums stay the `ImageStats`
+the matching produced (dense class indices); only the JSON keys them by category id.
 """
 
 from __future__ import annotations
 
+import math
 import os
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
+from . import scores
 from .categories import Category, CategorySet
+from .checks import results_values
+from .errors import PanopticInputError
 from .io import json_float, write_json_atomic
-from .matching import SUM_COLUMNS, Mode
-from .segmentation import ImageId
+from .matching import SUM_COLUMNS, ImageStats, Mode, check_mode
+from .segmentation import ImageId, image_id_of
+
+# The per-class sums in `per_class` of the JSON, in the order of `SUM_COLUMNS`.
+_SUM_KEYS = ("tp", "fp", "fn", "iou_sum", "pq_dagger_n", "pq_dagger_iou_sum")
 
 
 @dataclass(frozen=True)
@@ -51,7 +62,11 @@ class ClassResult:
 
 @dataclass(frozen=True)
 class ImageResult:
-    """One image: its own PQ/PQ† (over the classes it touches) and its per-class sums."""
+    """One image: its own PQ/PQ† (over the classes it touches) and its state.
+
+    `stats` holds the image's per-class sums (`stats.classes`, `stats.sums`); read back from
+    JSON its histogram arrays are empty, as the JSON keeps the histogram per class only.
+    """
 
     image_id: ImageId | None
     pq: float
@@ -62,7 +77,7 @@ class ImageResult:
     fp: int
     fn: int
     iou_sum: float
-    class_sums: tuple[tuple[int, tuple[float, ...]], ...]  # (category id, SUM_COLUMNS values)
+    stats: ImageStats = field(compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -100,23 +115,17 @@ class PanopticResults:
     def image_sums(self) -> np.ndarray:
         """(n_images, C, 6) float64 per-image per-class sums (columns `SUM_COLUMNS`)."""
         out = np.zeros((self.n_images, len(self.categories), len(SUM_COLUMNS)))
-        index = {c.id: k for k, c in enumerate(self.categories.categories)}
         for i, image in enumerate(self.per_image):
-            for cid, values in image.class_sums:
-                out[i, index[cid]] = values
+            out[i, image.stats.classes] = image.stats.sums
         return out
 
     def to_json(self) -> dict[str, Any]:
         """The JSON object of docs/contracts.md §3 (NaN written as null)."""
-        return {
-            "pq": json_float(self.pq),
-            "sq": json_float(self.sq),
-            "rq": json_float(self.rq),
-            "pq_dagger": json_float(self.pq_dagger),
+        return _scores_json(self) | {
             "things": _quality_json(self.things),
             "stuff": _quality_json(self.stuff),
             "per_class": {str(c.category.id): _class_json(c) for c in self.per_class},
-            "per_image": [_image_json(i) for i in self.per_image],
+            "per_image": [_image_json(i, self.categories.ids) for i in self.per_image],
             "mode": self.mode,
             "n_images": self.n_images,
         }
@@ -127,10 +136,24 @@ class PanopticResults:
 
     @classmethod
     def from_json(cls, data: Any, *, source: str = "results") -> PanopticResults:
-        """Rebuild results from `to_json()` output, recomputing every score from the sums."""
-        from .summary import results_from_json
-
-        return results_from_json(data, source=source)
+        """Rebuild results from `to_json()` output, recomputing every score from the sums;
+        PanopticInputError naming `source` if `data` is not that JSON."""
+        with json_form(source, "a panoptic_metrics results file"):
+            results_values(data)
+            per_class: Mapping[str, Any] = data["per_class"]
+            categories = CategorySet(
+                tuple(
+                    Category(json_id(cid), str(v["name"]), bool(v["isthing"]))
+                    for cid, v in per_class.items()
+                )
+            )
+            entries = per_class.values()
+            sums = np.array([[json_number(v[k]) for k in _SUM_KEYS] for v in entries])
+            histogram = np.array([[json_count(n) for n in v["iou_histogram"]] for v in entries])
+            index = {c.id: k for k, c in enumerate(categories.categories)}
+            images = [_image_stats(row, index, source) for row in data["per_image"]]
+            mode = check_mode(data["mode"])
+        return build_results(categories, mode, sums, histogram.astype(np.int64), images)
 
     def to_dataframe(self, kind: str = "per_class") -> Any:
         """A pandas DataFrame of the per-class (index: category id) or per-image results."""
@@ -144,51 +167,160 @@ class PanopticResults:
             rows = [_class_json(c) | {"category_id": c.category.id} for c in self.per_class]
             return pd.DataFrame(rows).set_index("category_id").drop(columns="iou_histogram")
         if kind == "per_image":
-            rows = [
-                {k: v for k, v in _image_json(i).items() if k != "classes"} for i in self.per_image
-            ]
-            return pd.DataFrame(rows)
+            rows = [_image_json(i, self.categories.ids) for i in self.per_image]
+            return pd.DataFrame([{k: v for k, v in r.items() if k != "classes"} for r in rows])
         raise ValueError(f"kind must be 'per_class' or 'per_image', got {kind!r}")
 
 
+def build_results(
+    categories: CategorySet,
+    mode: str,
+    class_sums: np.ndarray,
+    histogram: np.ndarray,
+    images: Sequence[ImageStats],
+) -> PanopticResults:
+    """Results from the dataset state.
+
+    Args:
+        categories: the evaluated classes (C).
+        mode: "strict" or "pixels".
+        class_sums: (C, 6) sums over the dataset (columns `matching.SUM_COLUMNS`).
+        histogram: (C, n_bins) int64 best-overlap IoU counts.
+        images: the per-image states, in dataset order.
+    """
+    isthing = categories.isthing
+    per_class = scores.class_scores(class_sums, isthing)
+    everything = np.ones(len(categories), dtype=bool)
+    *_, dagger_n, dagger_iou_sum = class_sums.T  # the last two of `SUM_COLUMNS`
+    classes = tuple(
+        ClassResult(
+            category=cat,
+            **_shared_fields(per_class, class_sums, c),
+            dagger_n=int(dagger_n[c]),
+            dagger_iou_sum=float(dagger_iou_sum[c]),
+            iou_histogram=tuple(int(v) for v in histogram[c]),
+        )
+        for c, cat in enumerate(categories.categories)
+    )
+    return PanopticResults(
+        overall=_quality(per_class, everything, "all classes"),
+        things=_quality(per_class, isthing, "things"),
+        stuff=_quality(per_class, ~isthing, "stuff"),
+        per_class=classes,
+        per_image=_image_results(categories, images),
+        mode=check_mode(mode),
+        categories=categories,
+    )
+
+
+def _quality(per_class: scores.ClassScores, mask: np.ndarray, what: str) -> Quality:
+    pq, n = scores.average(per_class.pq, mask, f"PQ of {what}")
+    sq, _ = scores.nanmean(per_class.sq, mask)
+    rq, _ = scores.nanmean(per_class.rq, mask)
+    if n:  # PQ† can be undefined on its own: stuff predicted only where the gt has none
+        pq_dagger, _ = scores.average(per_class.pq_dagger, mask, f"PQ† of {what}")
+    else:
+        pq_dagger = float(scores.nanmean(per_class.pq_dagger, mask)[0])
+    return Quality(pq, float(sq), float(rq), pq_dagger, n)
+
+
+def _image_results(
+    categories: CategorySet, images: Sequence[ImageStats]
+) -> tuple[ImageResult, ...]:
+    """Per-image scores, all images at once: one row per (image, class) it touches."""
+    if not images:
+        return ()
+    owner = np.concatenate([np.full(len(s.classes), i) for i, s in enumerate(images)])
+    cls = np.concatenate([s.classes for s in images]).astype(np.int64)
+    sums = np.concatenate([s.sums for s in images]).reshape(-1, len(SUM_COLUMNS))
+    rows = scores.class_scores(sums, categories.isthing[cls])
+    n = len(images)
+
+    def per_image(values: np.ndarray) -> np.ndarray:
+        defined = ~np.isnan(values)
+        count = np.bincount(owner[defined], minlength=n)
+        total = np.bincount(owner[defined], weights=values[defined], minlength=n)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.where(count > 0, total / np.maximum(count, 1), np.nan)
+
+    own = scores.ClassScores(*(per_image(v) for v in (rows.pq, rows.sq, rows.rq, rows.pq_dagger)))
+    totals = np.stack([np.bincount(owner, weights=sums[:, k], minlength=n) for k in range(4)], 1)
+    return tuple(
+        ImageResult(image_id=s.image_id, **_shared_fields(own, totals, i), stats=s)
+        for i, s in enumerate(images)
+    )
+
+
+def _shared_fields(values: scores.ClassScores, sums: np.ndarray, k: int) -> dict[str, Any]:
+    """Row `k`'s scores and its tp, fp, fn, iou_sum (the first `SUM_COLUMNS` of `sums`): the
+    fields that `ClassResult` and `ImageResult` share."""
+    tp, fp, fn, iou_sum = sums[k, :4]
+    four = {"pq": values.pq, "sq": values.sq, "rq": values.rq, "pq_dagger": values.pq_dagger}
+    own = {name: float(v[k]) for name, v in four.items()}
+    return own | {"tp": int(tp), "fp": int(fp), "fn": int(fn), "iou_sum": float(iou_sum)}
+
+
+def _scores_json(x: Quality | ClassResult | ImageResult | PanopticResults) -> dict[str, Any]:
+    return {k: json_float(getattr(x, k)) for k in ("pq", "sq", "rq", "pq_dagger")}
+
+
 def _quality_json(q: Quality) -> dict[str, Any]:
-    return {
-        "pq": json_float(q.pq),
-        "sq": json_float(q.sq),
-        "rq": json_float(q.rq),
-        "pq_dagger": json_float(q.pq_dagger),
-        "n": q.n,
-    }
+    return _scores_json(q) | {"n": q.n}
 
 
 def _class_json(c: ClassResult) -> dict[str, Any]:
-    return {
-        "name": c.category.name,
-        "isthing": c.category.isthing,
-        "pq": json_float(c.pq),
-        "sq": json_float(c.sq),
-        "rq": json_float(c.rq),
-        "pq_dagger": json_float(c.pq_dagger),
-        "tp": c.tp,
-        "fp": c.fp,
-        "fn": c.fn,
-        "iou_sum": c.iou_sum,
-        "pq_dagger_n": c.dagger_n,
-        "pq_dagger_iou_sum": c.dagger_iou_sum,
-        "iou_histogram": list(c.iou_histogram),
-    }
+    head = {"name": c.category.name, "isthing": c.category.isthing} | _scores_json(c)
+    sums = (c.tp, c.fp, c.fn, c.iou_sum, c.dagger_n, c.dagger_iou_sum)
+    return head | dict(zip(_SUM_KEYS, sums, strict=True)) | {"iou_histogram": list(c.iou_histogram)}
 
 
-def _image_json(i: ImageResult) -> dict[str, Any]:
-    return {
-        "image_id": i.image_id,
-        "pq": json_float(i.pq),
-        "sq": json_float(i.sq),
-        "rq": json_float(i.rq),
-        "pq_dagger": json_float(i.pq_dagger),
-        "tp": i.tp,
-        "fp": i.fp,
-        "fn": i.fn,
-        "iou_sum": i.iou_sum,
-        "classes": {str(cid): list(values) for cid, values in i.class_sums},
-    }
+def _image_json(i: ImageResult, ids: np.ndarray) -> dict[str, Any]:
+    """An image's JSON row; its sums keyed by category id (`ids`: the id of each index)."""
+    head = {"image_id": i.image_id} | _scores_json(i)
+    totals = {"tp": i.tp, "fp": i.fp, "fn": i.fn, "iou_sum": i.iou_sum}
+    classes = zip(ids[i.stats.classes].tolist(), i.stats.sums.tolist(), strict=True)
+    return head | totals | {"classes": {str(cid): values for cid, values in classes}}
+
+
+def _image_stats(row: Mapping[str, Any], index: Mapping[int, int], source: str) -> ImageStats:
+    """An image's state from its JSON row (`index`: category id -> dense class index)."""
+    items = sorted((index[json_id(cid)], v) for cid, v in row["classes"].items())
+    classes = np.array([c for c, _ in items], dtype=np.int64)
+    sums = np.array([[json_number(x) for x in v] for _, v in items], dtype=np.float64)
+    sums = sums.reshape(len(items), len(SUM_COLUMNS))
+    image_id = None if row["image_id"] is None else image_id_of(row["image_id"], source)
+    return ImageStats(image_id, classes, sums, classes[:0], classes[:0])
+
+
+# ---- reading the JSON forms back (shared by every result type's `from_json`) ---------------
+
+
+@contextmanager
+def json_form(source: str, what: str) -> Iterator[None]:
+    """Errors of malformed JSON read in the block -> ``<source>: not <what> (<the error>)``."""
+    try:
+        yield
+    except (AttributeError, IndexError, KeyError, TypeError, ValueError) as exc:
+        raise PanopticInputError(source, f"not {what} ({type(exc).__name__}: {exc})") from None
+
+
+def json_number(value: Any) -> float:
+    """A JSON number as a float, null as NaN (math.nan itself: equal results compare equal)."""
+    if value is None:
+        return math.nan
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise TypeError(f"expected a number or null, got {value!r}")
+    return float(value)
+
+
+def json_count(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"expected an integer, got {value!r}")
+    return value
+
+
+def json_id(key: Any) -> int:
+    """A category id as a JSON object key, e.g. "7"."""
+    if not isinstance(key, str) or not (key.isascii() and key.isdigit()):
+        raise ValueError(f"expected a category id, got {key!r}")
+    return int(key)

@@ -13,7 +13,7 @@ Two entries, one result:
 
 `RunResults.to_json()` is the body of a run's metrics.json (docs/contracts.md §4): the PQ keys
 of §3 plus ``miou``, ``per_class_iou`` and ``mask_ap`` (null when not computed); the caller
-adds ``split`` and ``dataset``.
+adds ``split`` and ``dataset``. `RunResults.from_json` reads such a file back.
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ from .mask_ap import MaskAP, MaskAPResult
 from .matching import ImageStats, Mode, match_image
 from .miou import MiouAccumulator, MiouResult
 from .panoptic_instances import instances_from_panoptic
-from .results import PanopticResults
+from .results import PanopticResults, json_form
 from .segmentation import PanopticImage, image_id_of
 
 __all__ = ["RunAccumulator", "RunResults", "evaluate_run"]
@@ -61,6 +61,23 @@ class RunResults:
     def write_json(self, path: str | os.PathLike[str], **extra: Any) -> None:
         """Write `to_json()` and the `extra` keys (e.g. split, dataset) to `path` atomically."""
         write_json_atomic({**self.to_json(), **extra}, path)
+
+    @classmethod
+    def from_json(cls, data: Any, *, source: str = "metrics") -> RunResults:
+        """Read back `to_json()` output, e.g. a run's metrics.json (other keys are ignored; its
+        mIoU holds no counts, as metrics.json does); PanopticInputError naming `source` if the
+        data is not that JSON."""
+        panoptic = PanopticResults.from_json(data, source=source)
+        with json_form(source, "a run's metrics"):
+            miou, ious, mask_ap = data["miou"], data["per_class_iou"], data["mask_ap"]
+        if ious is None and miou is not None:
+            raise PanopticInputError(source, "holds a miou but no per_class_iou")
+        stored = {"miou": miou, "per_class_iou": ious}  # metrics.json keeps no counts
+        return cls(
+            panoptic,
+            None if ious is None else MiouResult.from_json(stored, source=source),
+            None if mask_ap is None else MaskAPResult.from_json(mask_ap, source=source),
+        )
 
 
 class RunAccumulator:
@@ -94,13 +111,10 @@ class RunAccumulator:
     ) -> None:
         self.categories = categories
         self.panoptic = PanopticAccumulator(categories, mode=mode, n_bins=n_bins)
-        self.miou = (
-            MiouAccumulator(
-                len(categories), ignore_index=ignore_index, category_ids=categories.contiguous_ids
-            )
-            if miou
-            else None
-        )
+        self.miou: MiouAccumulator | None = None
+        if miou:
+            ids, n = categories.contiguous_ids, len(categories)
+            self.miou = MiouAccumulator(n, ignore_index=ignore_index, category_ids=ids)
         self.mask_ap = (
             MaskAP(categories.thing_ids, max_detections=max_detections) if mask_ap else None
         )
@@ -216,7 +230,13 @@ def evaluate_run(
         mask_ap = MaskAP(categories.thing_ids, max_detections=max_detections)
         mask_ap.read_predictions(detections_json)  # bad detections fail before any PNG is read
     thing_ids = None if mask_ap is None else categories.thing_ids
-    settings = MatchSettings(categories, mode, n_bins, max_pixels, thing_ids)
+    settings = MatchSettings(
+        categories=categories,
+        mode=mode,
+        n_bins=n_bins,
+        max_pixels=max_pixels,
+        thing_ids=thing_ids,
+    )
     panoptic = PanopticAccumulator(categories, mode=mode, n_bins=n_bins)
     for stats, instances in match_pairs(pairs, settings, workers=workers, progress=progress):
         panoptic.add(stats)

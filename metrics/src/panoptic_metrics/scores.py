@@ -1,6 +1,6 @@
 """From per-class sums to PQ, SQ, RQ and PQ†: the formulas, vectorised over leading axes.
 
-Per class c (counts summed over the dataset; SPEC.md "Metrics contract"):
+Per class c (counts summed over the dataset; docs/metrics.md):
     PQ_c = Σ IoU_TP / (TP + FP/2 + FN/2)    SQ_c = Σ IoU_TP / TP    RQ_c = TP / (TP + FP/2 + FN/2)
     PQ†_c = PQ_c for things;  (1 / |S_c|) Σ IoU(s, ŝ) over matched stuff pairs for stuff.
 A class enters the PQ/SQ/RQ means when TP + FP + FN > 0 (SQ_c counts as 0 there when TP = 0,

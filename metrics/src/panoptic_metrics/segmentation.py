@@ -167,6 +167,23 @@ class PanopticImage:
             ids = ids.astype(np.int64)
         object.__setattr__(self, "ids", np.ascontiguousarray(ids))
 
+    def dense_index(self) -> np.ndarray:
+        """(H, W) int64: 0 on void, k on the pixels of the k-th segment of `segments`.
+
+        Checked as the matching checks an image: an id that no segment lists, or a listed
+        segment without pixels, is a PanopticInputError.
+        """
+        keys, rank = self.segments.dense_lookup()
+        ids = self.ids.astype(np.int64)
+        pos = np.minimum(np.searchsorted(keys, ids), max(len(keys) - 1, 0))
+        found = keys[pos] == ids if len(keys) else np.zeros(ids.shape, dtype=bool)
+        stray = ~found & (ids != 0)
+        if np.any(stray):
+            raise self.unknown_id(int(ids.flat[np.argmax(stray)]))
+        index = np.where(found, rank[pos] if len(keys) else 0, 0)
+        self.check_areas(np.bincount(index.ravel(), minlength=len(keys) + 1)[1:])
+        return index
+
     def unknown_id(self, value: int) -> PanopticInputError:
         """The error for an id in the map that no segment lists."""
         return PanopticInputError(

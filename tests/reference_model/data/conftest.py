@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from panoptic_metrics.io import ids_to_rgb
 from PIL import Image
 
 H, W = 48, 96
@@ -56,10 +57,6 @@ def scene(stuff: tuple[int, int], things: tuple[int, int], seed: int = 0) -> Sce
         )
     image = rng.integers(0, 256, (H, W, 3), dtype=np.uint8)
     return Scene(ids, segments, image)
-
-
-def ids_to_rgb(ids: np.ndarray) -> np.ndarray:
-    return np.stack([ids % 256, ids // 256 % 256, ids // 65536], axis=-1).astype(np.uint8)
 
 
 def write_png(array: np.ndarray, path: Path) -> None:

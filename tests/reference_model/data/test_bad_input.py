@@ -1,5 +1,6 @@
 """Missing, incomplete and malformed datasets: a DatasetError that names the file, the problem
-and (for a missing dataset) how to prepare it."""
+and (for a missing dataset) how to prepare it. The ground truth is read by panoptic_metrics, so
+training refuses what evaluation refuses, with the same message."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from panoptic_metrics import CategorySet, PanopticInputError, load_coco_panoptic
 from PIL import Image
 
 from reference_model.data import (
@@ -58,7 +60,9 @@ def test_missing_root_says_how_to_prepare(tmp_path: Path, reader, hint: str) -> 
 
 def test_missing_json_names_it(tmp_path: Path) -> None:
     (tmp_path / "gtFine").mkdir()
-    with pytest.raises(DatasetError, match=r"cityscapes_panoptic_val\.json is missing.*csCreate"):
+    with pytest.raises(
+        DatasetError, match=r"cityscapes_panoptic_val\.json: file not found.*csCreate"
+    ):
         cityscapes(tmp_path, "val")
     with pytest.raises(DatasetError, match=r"gtFine/val.*createLabels"):
         idd(tmp_path, "val")
@@ -67,10 +71,13 @@ def test_missing_json_names_it(tmp_path: Path) -> None:
 def test_unparsable_and_wrong_json(coco_root: tuple[Path, dict]) -> None:
     root, _ = coco_root
     (root / JSON).write_text("{not json")
-    with pytest.raises(DatasetError, match=r"panoptic_val2017\.json is not valid JSON"):
+    with pytest.raises(DatasetError, match=r"panoptic_val2017\.json: invalid JSON"):
         coco(root, "val")
     (root / JSON).write_text(json.dumps({"images": []}))
-    with pytest.raises(DatasetError, match="not a COCO-panoptic JSON"):
+    with pytest.raises(DatasetError, match="expected an object with an 'annotations' list"):
+        coco(root, "val")
+    (root / JSON).write_text(json.dumps({"annotations": []}))
+    with pytest.raises(DatasetError, match="not a COCO-panoptic dataset"):
         coco(root, "val")
 
 
@@ -78,7 +85,9 @@ def test_unparsable_and_wrong_json(coco_root: tuple[Path, dict]) -> None:
 def test_hostile_file_names_are_refused(coco_root: tuple[Path, dict], name: str) -> None:
     root, _ = coco_root
     _edit_json(root, lambda d: d["annotations"][0].update(file_name=name))
-    with pytest.raises(DatasetError, match="annotation file_name"):
+    with pytest.raises(
+        DatasetError, match=r"\(image_id 139\): file_name .* (outside|absolute|not a)"
+    ):
         coco(root, "val")
 
 
@@ -92,7 +101,7 @@ def test_hostile_image_name_is_refused(coco_root: tuple[Path, dict]) -> None:
 def test_unknown_category_duplicate_segment_and_unknown_image(coco_root: tuple[Path, dict]) -> None:
     root, _ = coco_root
     _edit_json(root, lambda d: d["annotations"][0]["segments_info"][0].update(category_id=99))
-    with pytest.raises(DatasetError, match=r"image 139 uses category ids \[99\]"):
+    with pytest.raises(DatasetError, match=r"image_id 139\): unknown category ids \[99\]"):
         coco(root, "val")
     _edit_json(root, lambda d: d["annotations"][0]["segments_info"][0].update(category_id=7))
 
@@ -101,8 +110,9 @@ def test_unknown_category_duplicate_segment_and_unknown_image(coco_root: tuple[P
         infos[1]["id"] = infos[0]["id"]
 
     _edit_json(root, duplicate)
-    with pytest.raises(DatasetError, match="repeats a segment id"):
+    with pytest.raises(DatasetError, match="duplicate segment ids"):
         coco(root, "val")
+    _edit_json(root, lambda d: d["annotations"][0]["segments_info"].pop(1))
     _edit_json(root, lambda d: d["annotations"][0].update(image_id=12345))
     with pytest.raises(DatasetError, match="unknown image id 12345"):
         coco(root, "val")
@@ -119,8 +129,34 @@ def test_png_ids_missing_from_json(coco_root: tuple[Path, dict]) -> None:
     root, _ = coco_root
     _edit_json(root, lambda d: d["annotations"][0]["segments_info"].pop(2))
     source = coco(root, "val")
-    with pytest.raises(DatasetError, match=r"139\.png: segment ids \[\d+\] are in the PNG but not"):
+    with pytest.raises(
+        DatasetError, match=r"139\.png \(image_id 139 .*segment id \d+ is in the PNG"
+    ):
         _load_first(source)
+
+
+@pytest.mark.parametrize("bad_id", ["3", 3.7, None])
+def test_segment_ids_are_checked_as_the_evaluation_checks_them(
+    coco_root: tuple[Path, dict], bad_id: object
+) -> None:
+    """The evaluation's reader refuses a string or fractional segment id; so does training."""
+    root, _ = coco_root
+    _edit_json(root, lambda d: d["annotations"][1]["segments_info"][0].update(id=bad_id))
+    with pytest.raises(PanopticInputError) as evaluation:
+        load_coco_panoptic(root / JSON, root / "annotations" / "panoptic_val2017")
+    with pytest.raises(DatasetError) as training:
+        coco(root, "val")
+    assert str(evaluation.value) in str(training.value)
+    assert "image_id 285" in str(training.value)
+
+
+def test_listed_segment_without_pixels_is_refused(coco_root: tuple[Path, dict]) -> None:
+    root, _ = coco_root
+    _edit_json(
+        root, lambda d: d["annotations"][0]["segments_info"].append({"id": 9, "category_id": 7})
+    )
+    with pytest.raises(DatasetError, match=r"139\.png .*segment ids \[9\] are in the JSON"):
+        _load_first(coco(root, "val"))
 
 
 def test_corrupt_truncated_rgba_and_mismatched_pngs(coco_root: tuple[Path, dict]) -> None:
@@ -128,15 +164,16 @@ def test_corrupt_truncated_rgba_and_mismatched_pngs(coco_root: tuple[Path, dict]
     png = root / "annotations" / "panoptic_val2017" / "139.png"
     good = png.read_bytes()
     png.write_bytes(good[: len(good) // 2])
-    with pytest.raises(DatasetError, match=r"139\.png: cannot read the panoptic PNG"):
+    with pytest.raises(DatasetError, match=r"139\.png \(image_id 139 .*corrupt or truncated PNG"):
         _load_first(coco(root, "val"))
     png.write_bytes(b"not a png at all")
-    with pytest.raises(DatasetError, match=r"139\.png: cannot read"):
+    with pytest.raises(DatasetError, match=r"139\.png \(image_id 139 .*not a PNG file"):
         _load_first(coco(root, "val"))
     Image.new("RGBA", (96, 48)).save(png)
-    with pytest.raises(DatasetError, match=r"139\.png: a COCO-panoptic PNG must be RGB.*RGBA"):
+    with pytest.raises(DatasetError, match=r"139\.png \(image_id 139 .*colour type RGBA"):
         _load_first(coco(root, "val"))
-    Image.new("RGB", (90, 48)).save(png)
+    png.write_bytes(good)
+    Image.open(png).crop((0, 0, 90, 48)).save(png)  # every segment keeps some pixels
     with pytest.raises(DatasetError, match=r"139\.png: ground truth is 90x48 but its image"):
         _load_first(coco(root, "val"))
 
@@ -148,20 +185,28 @@ def test_instance_png_of_wrong_mode(tmp_path: Path) -> None:
     images = tmp_path / "leftImg8bit" / "val" / "0"
     images.mkdir(parents=True)
     Image.new("RGB", (8, 8)).save(images / "000001_leftImg8bit.jpg")
-    with pytest.raises(DatasetError, match="instance-id PNG must be 8/16/32-bit grey, got RGB"):
+    with pytest.raises(DatasetError, match="instanceIds PNGs must be 8- or 16-bit greyscale"):
         _load_first(idd(tmp_path, "val"))
 
 
-def test_class_mapping_validation() -> None:
-    with pytest.raises(ValueError, match="duplicate category ids"):
-        ClassMapping.from_coco(
+def test_class_mapping_is_a_view_over_the_category_set() -> None:
+    with pytest.raises(PanopticInputError, match="duplicate category ids"):
+        CategorySet.from_coco(
             [{"id": 1, "name": "a", "isthing": 0}, {"id": 1, "name": "b", "isthing": 1}]
         )
-    with pytest.raises(ValueError, match=r"categories\[0\] is not a COCO-panoptic category"):
-        ClassMapping.from_coco([{"name": "a"}])
-    mapping = ClassMapping.from_coco(
-        [{"id": 5, "name": "t", "isthing": 1}, {"id": 2, "name": "s", "isthing": 0}]
+    mapping = ClassMapping(
+        CategorySet.from_coco(
+            [{"id": 5, "name": "t", "isthing": 1}, {"id": 2, "name": "s", "isthing": 0}]
+        )
     )
-    assert mapping.category_ids == (2, 5)
-    assert mapping.lookup_table().tolist() == [255, 255, 0, 255, 255, 1]
-    assert np.array_equal(mapping.lookup_table()[[2, 5]], [0, 1])
+    assert mapping.category_ids == mapping.categories.contiguous_ids == (2, 5)
+    assert (mapping.n_stuff, mapping.n_things) == (1, 1)
+    assert mapping.class_indices(np.array([5, 2, 5]), source="x").tolist() == [1, 0, 1]
+    assert mapping.class_index(5) == 1
+    with pytest.raises(KeyError):
+        mapping.class_index(3)
+    with pytest.raises(PanopticInputError, match=r"x: unknown category ids \[3\]"):
+        mapping.class_indices(np.array([3]), source="x")
+    many = CategorySet.from_coco([{"id": i, "name": str(i), "isthing": 0} for i in range(255)])
+    with pytest.raises(ValueError, match="at most 254 classes"):
+        ClassMapping(many)

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from panoptic_metrics import match_image
+from panoptic_metrics import CategorySet, match_image
 from PIL import Image
 
 from reference_model.data import ClassMapping, synthetic
@@ -86,7 +86,7 @@ def test_ground_truth_semantic_equals_the_training_target(synthetic_root: Path) 
     assert truth.image_ids == [r.image_id for r in source.records]
     for record in source.records[:4]:
         gt = truth.image(record.image_id)
-        decoded = load_panoptic(record, source.classes)
+        decoded = load_panoptic(record)
         target = make_target(decoded.index, decoded.segments, source.classes)
         np.testing.assert_array_equal(truth.semantic(gt), target["semantic"].numpy())
         stats = match_image(gt, gt, truth.categories)  # the ground truth matches itself
@@ -124,13 +124,14 @@ def test_instance_id_ground_truth_goes_through_the_data_pipeline(tmp_path: Path)
 
 
 def test_the_writer_writes_what_panoptic_metrics_reads(tmp_path: Path) -> None:
-    classes = ClassMapping.from_coco(coco_categories())
+    classes = ClassMapping(CategorySet.from_coco(coco_categories()))
     writer = PredictionWriter(tmp_path / "predictions", classes)
     image = writer.add("city_000001_000002", _prediction())
     path = writer.finish(distributed=False, is_main=True)
     data = json.loads(path.read_text())
     assert [a["file_name"] for a in data["annotations"]] == ["city_000001_000002.png"]
-    assert data["categories"] == classes.to_coco()
+    assert data["categories"] == classes.categories.to_coco()
+    assert data["categories"][0]["color"] == list(coco_categories()[0]["color"])  # reports use it
     info = {s["id"]: s for s in data["annotations"][0]["segments_info"]}
     assert info[1]["category_id"] == classes.category_ids[0]
     assert info[2]["category_id"] == classes.category_ids[12]

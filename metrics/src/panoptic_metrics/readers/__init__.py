@@ -7,7 +7,12 @@ from .arrays import (
     from_label_divisor,
     from_segments,
 )
-from .cityscapes import cityscapes_categories, cityscapes_sources, read_cityscapes_instance_ids
+from .cityscapes import (
+    cityscapes_categories,
+    cityscapes_sources,
+    from_instance_ids,
+    read_cityscapes_instance_ids,
+)
 from .coco import CocoPanoptic, load_coco_panoptic, pair_images, read_coco_panoptic_image
 
 __all__ = [
@@ -17,6 +22,7 @@ __all__ = [
     "cityscapes_sources",
     "encode_label_divisor",
     "from_category_instance",
+    "from_instance_ids",
     "from_label_divisor",
     "from_segments",
     "load_coco_panoptic",

@@ -104,8 +104,18 @@ def load_coco_panoptic(
             duplicate image id, a hostile `file_name`, duplicate segment
             ids, unknown categories.
     """
+    return parse_coco_panoptic(read_json(json_path), json_path, folder, categories=categories)
+
+
+def parse_coco_panoptic(
+    data: Any,
+    json_path: str | os.PathLike[str],
+    folder: str | os.PathLike[str],
+    *,
+    categories: CategorySet | None = None,
+) -> CocoPanoptic:
+    """`load_coco_panoptic` of a JSON already parsed: `data`, read from `json_path`."""
     json_path, folder = Path(json_path), Path(folder)
-    data = read_json(json_path)
     if not isinstance(data, Mapping) or not isinstance(data.get("annotations"), list):
         raise PanopticInputError(str(json_path), "expected an object with an 'annotations' list")
     if not folder.is_dir():
