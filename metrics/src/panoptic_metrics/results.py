@@ -139,7 +139,6 @@ class PanopticResults:
         """Rebuild results from `to_json()` output, recomputing every score from the sums;
         PanopticInputError naming `source` if `data` is not that JSON."""
         with json_form(source, "a panoptic_metrics results file"):
-            results_values(data)
             per_class: Mapping[str, Any] = data["per_class"]
             categories = CategorySet(
                 tuple(
@@ -153,6 +152,7 @@ class PanopticResults:
             index = {c.id: k for k, c in enumerate(categories.categories)}
             images = [_image_stats(row, index, source) for row in data["per_image"]]
             mode = check_mode(data["mode"])
+            results_values(data)  # the values: counts in int64, finite sums, names as text
         return build_results(categories, mode, sums, histogram.astype(np.int64), images)
 
     def to_dataframe(self, kind: str = "per_class") -> Any:
