@@ -14,7 +14,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 from hypothesis import strategies as st
 
-from tests.metrics import png_files
+from tests.metrics.png import png_files
 
 # (colour type, bit depth) of every layout: the accepted ones (RGB, RGBA, palette, the
 # greyscale of label maps) and some refused ones (16-bit colour, grey+alpha, 1-bit grey).

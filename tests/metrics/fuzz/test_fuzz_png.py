@@ -24,7 +24,7 @@ from tests.metrics.fuzz.pngs import (
     filter_positions,
     pngs,
 )
-from tests.metrics.png_files import ADAM7
+from tests.metrics.png.png_files import ADAM7
 
 
 @pytest.fixture(scope="module")

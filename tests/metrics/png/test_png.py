@@ -19,7 +19,7 @@ from panoptic_metrics.png import PngIdDecoder, parse, read_grey, read_ids, refer
 from panoptic_metrics.png.inflate import available, zlib_module
 from PIL import Image
 
-from tests.metrics import png_files
+from tests.metrics.png import png_files
 
 # Every decoder path: the fused one with each zlib implementation installed here, and Pillow.
 # block_rows=3 makes images span several inflate blocks, ending on a partial one.

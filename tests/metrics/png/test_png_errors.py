@@ -13,7 +13,7 @@ import pytest
 from panoptic_metrics.png import PngError, PngIdDecoder
 from PIL import Image
 
-from tests.metrics import png_files
+from tests.metrics.png import png_files
 
 BACKENDS = [{"backend": "fused"}, {"backend": "pillow"}]
 
