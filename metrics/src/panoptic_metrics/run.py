@@ -1,19 +1,10 @@
 """Everything a run's evaluation needs in one pass over the images: PQ/PQ† always, mIoU from
 semantic label maps and mask AP from instance predictions when asked for.
 
-Two entries, one result:
-
-- `RunAccumulator`, in memory and streaming: the trainer calls `update` per image during
-  inference (the mask AP ground truth comes from the panoptic ground truth itself, so nothing
-  is decoded twice), merges shards by `merge` or `distributed.all_reduce_run`.
-- `evaluate_run`, from files: COCO-panoptic ground truth and predictions plus, optionally, a
-  COCO results JSON of detections, over worker processes; each ground-truth PNG is decoded
-  once for PQ and for the mask AP ground truth. mIoU needs semantic predictions, which the
-  run directory does not hold (docs/contracts.md §4), so it is in-memory only.
-
-`RunResults.to_json()` is the body of a run's metrics.json (docs/contracts.md §4): the PQ keys
-of §3 plus ``miou``, ``per_class_iou`` and ``mask_ap`` (null when not computed); the caller
-adds ``split`` and ``dataset``. `RunResults.from_json` reads such a file back.
+`RunAccumulator` streams in memory (the trainer's `update` per image, shards `merge`);
+`evaluate_run` reads COCO-panoptic files and, for mask AP, a COCO results JSON, decoding each
+ground-truth PNG once. mIoU needs semantic predictions, which a run directory does not hold,
+so it is in-memory only. `RunResults` is a run's metrics.json (docs/contracts.md §4).
 """
 
 from __future__ import annotations
@@ -231,11 +222,7 @@ def evaluate_run(
         mask_ap.read_predictions(detections_json)  # bad detections fail before any PNG is read
     thing_ids = None if mask_ap is None else categories.thing_ids
     settings = MatchSettings(
-        categories=categories,
-        mode=mode,
-        n_bins=n_bins,
-        max_pixels=max_pixels,
-        thing_ids=thing_ids,
+        categories=categories, mode=mode, n_bins=n_bins, max_pixels=max_pixels, thing_ids=thing_ids
     )
     panoptic = PanopticAccumulator(categories, mode=mode, n_bins=n_bins)
     for stats, instances in match_pairs(pairs, settings, workers=workers, progress=progress):
