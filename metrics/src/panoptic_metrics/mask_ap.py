@@ -123,15 +123,9 @@ class MaskAP:
         max_detections: int = 100,
         max_pixels: int = DEFAULT_MAX_PIXELS,
     ) -> MaskAP:
-        """An accumulator holding the instances of a COCO-panoptic ground truth.
-
-        Args:
-            json_path, folder: the panoptic JSON and the folder of its PNGs.
-            category_ids: the thing categories to evaluate, in label order; default all
-                categories of the JSON with ``isthing`` = 1, in the JSON's order.
-            max_detections: as in `MaskAP`.
-            max_pixels: refuse larger PNGs (decompression bombs).
-        """
+        """An accumulator holding the instances of a COCO-panoptic ground truth (`json_path`,
+        the `folder` of its PNGs); `category_ids` default to the JSON's thing categories in its
+        order; `max_pixels` refuses larger PNGs (decompression bombs)."""
         if category_ids is not None:  # refuse a bad configuration before reading any PNG
             _checked_config(category_ids, max_detections)
         categories, instances = read_panoptic_instances(
@@ -208,14 +202,9 @@ class MaskAP:
             masks: (K, H, W) binary masks, or rles: K COCO RLEs (compressed or not).
             boxes: (K, 4), optional, checked but not used by segm AP.
         """
-        prediction = {
-            "labels": labels,
-            "scores": scores,
-            "masks": masks,
-            "rles": rles,
-            "boxes": boxes,
-        }
-        self.update(image_id, prediction)
+        self.update(
+            image_id, dict(labels=labels, scores=scores, masks=masks, rles=rles, boxes=boxes)
+        )
 
     def update(
         self,

@@ -33,14 +33,9 @@ __all__ = ["MiouAccumulator", "MiouResult", "as_label_map"]
 
 
 def as_label_map(value: Any, name: str) -> np.ndarray:
-    """An integer label map as a C-contiguous int64 numpy array.
-
-    Accepts numpy arrays, nested lists, and anything exposing ``__array__`` (torch tensors,
-    also on a GPU: they are copied to the host first).
-
-    Raises:
-        PanopticInputError: `value` is not array-like or its dtype is not an integer type.
-    """
+    """An integer label map (numpy array, nested lists, anything with ``__array__``: torch
+    tensors, also on a GPU) as a C-contiguous int64 array; PanopticInputError naming `name`
+    if it is not array-like or not of an integer dtype."""
     array = as_array(value, name)
     if not is_integer_array(array):
         raise PanopticInputError(name, f"expected integer labels, got dtype {array.dtype}")
@@ -96,13 +91,9 @@ class MiouResult:
 
 
 class MiouAccumulator:
-    """Streaming, mergeable mIoU: `update` per image, `compute` at the end.
-
-    Args:
-        num_classes: number of evaluated classes C; labels are ``0..C-1``.
-        ignore_index: the label of pixels that are not evaluated (outside ``0..C-1``).
-        category_ids: the dataset category id of each class index (default ``0..C-1``), used
-            to key the results.
+    """Streaming, mergeable mIoU: `update` per image, `compute` at the end. Labels are
+    ``0..num_classes-1``; `ignore_index` (outside them) marks pixels not evaluated;
+    `category_ids` (default ``0..num_classes-1``), the dataset id of each, key the results.
     """
 
     def __init__(

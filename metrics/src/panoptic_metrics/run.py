@@ -78,15 +78,9 @@ class RunAccumulator:
     first, then things: `CategorySet.contiguous_ids`), detection labels are thing indices
     (`CategorySet.thing_ids`).
 
-    Args:
-        categories: the evaluated classes.
-        mode: "strict" (panopticapi, the default) or "pixels", for PQ.
-        miou: also compute mIoU; every `update` then needs both semantic maps.
-        mask_ap: also compute mask AP; every `update` then needs the detections, and the
-            ground-truth image an image_id.
-        ignore_index: the ignore label of the semantic maps.
-        max_detections: detections per image kept by COCOeval.
-        n_bins: bins of the best-overlap IoU histogram.
+    With `miou`, every `update` needs both semantic maps (`ignore_index`: their ignore label);
+    with `mask_ap`, the detections and the ground truth's image_id (`max_detections`: kept by
+    COCOeval per image). `mode` and `n_bins` are those of `PanopticAccumulator`.
     """
 
     def __init__(
@@ -123,17 +117,10 @@ class RunAccumulator:
         pred_semantic: Any = None,
         detections: Mapping[str, Any] | None = None,
     ) -> ImageStats:
-        """Add one image; nothing is added when anything fails.
-
-        Args:
-            gt, pred: the panoptic ground truth and prediction.
-            gt_semantic, pred_semantic: (H, W) contiguous class indices (with mIoU).
-            detections: ``labels`` (thing indices), ``scores``, ``masks`` or ``rles`` (with
-                mask AP), e.g. a `PanopticPrediction`'s instances before fusion.
-
-        Returns:
-            The image's PQ state.
-        """
+        """Add one image and return its PQ state; nothing is added when anything fails.
+        `gt_semantic`, `pred_semantic`: (H, W) contiguous class indices (with mIoU);
+        `detections`: ``labels`` (thing indices), ``scores``, ``masks`` or ``rles`` (with mask
+        AP), e.g. a `PanopticPrediction`'s instances before fusion."""
         stats = match_image(
             gt, pred, self.categories, mode=self.panoptic.mode, n_bins=self.panoptic.n_bins
         )
@@ -170,9 +157,7 @@ class RunAccumulator:
 
     def merge(self, other: RunAccumulator) -> RunAccumulator:
         """Add another shard's state (set up the same way); returns self."""
-        if (other.miou is None) != (self.miou is None) or (other.mask_ap is None) != (
-            self.mask_ap is None
-        ):
+        if (other.miou is None, other.mask_ap is None) != (self.miou is None, self.mask_ap is None):
             raise ValueError("can only merge run accumulators computing the same metrics")
         self.panoptic.merge(other.panoptic)
         if self.miou is not None and other.miou is not None:
