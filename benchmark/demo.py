@@ -1,14 +1,10 @@
 """The main job (`nox -s demo`): the paper's experiment in miniature, on the CPU.
 
-1. data: the synthetic street-scene dataset (kept while its manifest matches) and its per-class
-   pixel and segment counts (`dataset_summary.json`);
-2. jobs (`run_jobs`, child processes): `independent` and `combined` trained, evaluated and
-   costed by `python -m benchmark.runs`, side by side with one thread each; queued behind them,
-   the count of our network in the paper's configuration (`python -m benchmark.compute_cost`,
-   kept and reused while the model's counts match it), on the core the first run leaves free;
-3. report: `reports.build_report` over the two runs and that count; its path is printed.
-
-One progress bar counts the jobs' steps, read from files they write anyway (`time_left`).
+The synthetic dataset (kept while its manifest matches) and its per-class counts
+(`dataset_summary.json`); then child processes (`run_jobs`, one progress bar over the steps
+they write anyway): the runs `independent` and `combined` (`python -m benchmark.runs`) side by
+side, and queued behind them the count of our network in the paper's configuration
+(`benchmark.compute_cost`, reused while the model's counts match it); last, the report.
 """
 
 from __future__ import annotations
@@ -28,9 +24,9 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-from panoptic_metrics.io import write_json_atomic
-from PIL import Image
+from panoptic_metrics.io import read_json, write_json_atomic
+from panoptic_metrics.readers.coco import parse_coco_panoptic
+from panoptic_metrics.run import RunResults
 from tqdm import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
@@ -46,8 +42,7 @@ log = logging.getLogger("demo")
 ROOT = Path(__file__).resolve().parents[1]  # the checkout: benchmark/ and reference_model/
 RUNS = ("independent", "combined")
 BAR = "{desc}: {percentage:3.0f}%|{bar}| {elapsed}{postfix}"  # the time left is in the postfix
-# glibc's malloc keeps the count's large buffers in its heap rather than faulting in fresh pages
-# for each, which slowed the run training beside it (benchmark/README.md, "The demo")
+# the count's large buffers stay in malloc's heap: fresh pages for each slowed the run beside it
 MALLOC_ENV = {"MALLOC_MMAP_THRESHOLD_": str(2**32), "MALLOC_TRIM_THRESHOLD_": str(2**33)}
 # The figures a kept count must hold for each form, equal to a fresh count on the meta device.
 CHECKED = ("params", "dense_conv_macs", "roi_macs_per_detection")
@@ -99,21 +94,22 @@ def stage_data(args: argparse.Namespace) -> bool:
 
 
 def stage_summary(root: Path, output: Path) -> dict[str, Any]:
-    """Per split and class: pixels and segments (crowd counted apart), from the panoptic GT."""
+    """Per split and class: pixels (the JSON's areas) and segments (crowd counted apart), and
+    void pixels, from the panoptic GT as panoptic_metrics reads it (its checks and messages)."""
     summary: dict[str, Any] = {}
     names = {c.label_id: c.name for c in CLASSES}
     for split in ("train", "val"):
-        data = json.loads((root / "gtFine" / f"cityscapes_panoptic_{split}.json").read_text())
+        folder = root / "gtFine" / f"cityscapes_panoptic_{split}"
+        data = read_json(folder.with_suffix(".json"))
         per_class = {c.name: {"pixels": 0, "segments": 0, "crowd": 0} for c in CLASSES}
         void = 0
-        for ann in data["annotations"]:
-            png = root / "gtFine" / f"cityscapes_panoptic_{split}" / ann["file_name"]
-            rgb = np.asarray(Image.open(png), dtype=np.uint32)
-            void += int(np.count_nonzero((rgb == 0).all(axis=-1)))
-            for seg in ann["segments_info"]:
-                entry = per_class[names[seg["category_id"]]]
-                entry["pixels"] += seg["area"]
-                entry["crowd" if seg["iscrowd"] else "segments"] += 1
+        for image in parse_coco_panoptic(data, folder.with_suffix(".json"), folder).images.values():
+            void += int((image.load().ids == 0).sum())
+            s = image.segments
+            for cid, crowd, area in zip(s.category_ids, s.iscrowd, s.areas, strict=True):
+                entry = per_class[names[int(cid)]]
+                entry["pixels"] += int(area)
+                entry["crowd" if crowd else "segments"] += 1
         summary[split] = {"images": len(data["images"]), "void_pixels": void, "classes": per_class}
     write_json_atomic(summary, output / "dataset_summary.json")
     return summary
@@ -304,8 +300,9 @@ def main(argv: list[str] | None = None) -> int:
         missing = [n for n, c in info["classes"].items() if c["pixels"] == 0]
         log.info("%s: %d images, classes missing: %s", split, info["images"], missing or "none")
     for name in RUNS:
-        metrics = json.loads((output / name / "metrics.json").read_text())
-        print(f"{name}: PQ {metrics['pq']:.3f}, PQ† {metrics['pq_dagger']:.3f} ({output / name})")
+        path = output / name / "metrics.json"
+        pq = RunResults.from_json(read_json(path), source=str(path)).panoptic
+        print(f"{name}: PQ {pq.pq:.3f}, PQ† {pq.pq_dagger:.3f} ({output / name})")
     wall, cpu = time.perf_counter() - start, sum(os.times()[:4]) - cpu_start
     print(f"demo finished in {wall:.0f} s wall, {cpu:.0f} CPU s; report: {report}")
     return 0

@@ -69,11 +69,7 @@ class PanopticAccumulator:
 
     def merge(self, other: PanopticAccumulator) -> PanopticAccumulator:
         """Add another accumulator's state (same categories, mode and bins) to this one."""
-        if (other.categories, other.mode, other.n_bins) != (
-            self.categories,
-            self.mode,
-            self.n_bins,
-        ):
+        if any(getattr(other, k) != getattr(self, k) for k in ("categories", "mode", "n_bins")):
             raise ValueError("can only merge accumulators with the same categories, mode, bins")
         self.class_sums += other.class_sums
         self.histogram += other.histogram

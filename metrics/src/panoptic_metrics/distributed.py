@@ -8,6 +8,7 @@ order. Every rank ends with the whole dataset's accumulator.
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 import numpy as np
@@ -79,11 +80,8 @@ def all_reduce_miou(accumulator: MiouAccumulator, *, group: Any = None) -> MiouA
     """A new mIoU accumulator holding the confusion matrices of all ranks, added."""
     counts = np.array([accumulator.n_images], dtype=np.int64)
     matrix, n_images = _sum(accumulator.confusion, group), int(_sum(counts, group)[0])
-    merged = MiouAccumulator(
-        accumulator.num_classes,
-        ignore_index=accumulator.ignore_index,
-        category_ids=accumulator.category_ids,
-    )
+    n, ignore, ids = accumulator.num_classes, accumulator.ignore_index, accumulator.category_ids
+    merged = MiouAccumulator(n, ignore_index=ignore, category_ids=ids)
     merged.add(matrix, n_images)
     return merged
 
@@ -98,11 +96,7 @@ def all_gather_mask_ap(accumulator: MaskAP, *, group: Any = None) -> MaskAP:
 
 def all_reduce_run(accumulator: RunAccumulator, *, group: Any = None) -> RunAccumulator:
     """A new run accumulator holding every rank's images: PQ, and mIoU and mask AP if on."""
-    merged = RunAccumulator(
-        accumulator.categories,
-        mode=accumulator.panoptic.mode,
-        n_bins=accumulator.panoptic.n_bins,
-    )
+    merged = copy.copy(accumulator)  # every part is replaced by its merged twin below
     merged.panoptic = all_reduce_accumulator(accumulator.panoptic, group=group)
     if accumulator.miou is not None:
         merged.miou = all_reduce_miou(accumulator.miou, group=group)

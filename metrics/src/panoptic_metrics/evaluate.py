@@ -205,8 +205,17 @@ def evaluate_pairs(
         n_bins: bins of the best-overlap IoU histogram.
         max_pixels: the decompression-bomb limit per PNG.
     """
-    accumulator = PanopticAccumulator(categories, mode=mode, n_bins=n_bins)
     settings = MatchSettings(categories=categories, mode=mode, n_bins=n_bins, max_pixels=max_pixels)
+    return evaluate_with(pairs, settings, workers=workers, progress=progress)
+
+
+def evaluate_with(
+    pairs: Sequence[Pair], settings: MatchSettings, *, workers: int | None, progress: bool
+) -> PanopticResults:
+    """`evaluate_pairs` with its options as one `MatchSettings`."""
+    accumulator = PanopticAccumulator(
+        settings.categories, mode=settings.mode, n_bins=settings.n_bins
+    )
     for stats, _ in match_pairs(pairs, settings, workers=workers, progress=progress):
         accumulator.add(stats)
     return accumulator.compute()
@@ -244,15 +253,8 @@ def evaluate_coco(
     The categories are the ground truth's; the keywords are those of `evaluate_pairs`.
     """
     pairs, categories = coco_pairs(gt_json, gt_folder, pred_json, pred_folder)
-    return evaluate_pairs(
-        pairs,
-        categories,
-        mode=mode,
-        workers=workers,
-        progress=progress,
-        n_bins=n_bins,
-        max_pixels=max_pixels,
-    )
+    settings = MatchSettings(categories=categories, mode=mode, n_bins=n_bins, max_pixels=max_pixels)
+    return evaluate_with(pairs, settings, workers=workers, progress=progress)
 
 
 def evaluate_cityscapes(
@@ -273,12 +275,5 @@ def evaluate_cityscapes(
     gt = cityscapes_sources(gt_folder)
     pred = load_coco_panoptic(pred_json, pred_folder, categories=categories)
     pairs = pair_images(gt, pred.images, gt_name=str(Path(gt_folder)), pred_name=str(pred_json))
-    return evaluate_pairs(
-        pairs,
-        categories,
-        mode=mode,
-        workers=workers,
-        progress=progress,
-        n_bins=n_bins,
-        max_pixels=max_pixels,
-    )
+    settings = MatchSettings(categories=categories, mode=mode, n_bins=n_bins, max_pixels=max_pixels)
+    return evaluate_with(pairs, settings, workers=workers, progress=progress)

@@ -1,19 +1,11 @@
-"""Mask AP: COCO-style segm AP through pycocotools' COCOeval, from instance predictions.
+"""Mask AP: COCO-style segm AP through pycocotools' COCOeval (docs/metrics.md, "Mask AP"),
+from instance predictions; needs the extra ``panoptic-metrics[ap]``, imported on first use.
 
-Needs the extra ``panoptic-metrics[ap]`` (pycocotools), imported on first use.
-
-Ground truth comes per image as in-memory instance masks (`MaskAP.add_ground_truth`), as RLEs
-(`MaskAP.add_instances`, e.g. from a panoptic ground-truth image), or from a COCO-panoptic
-ground truth (`MaskAP.from_coco_panoptic`: thing segments become instances, crowd segments
-``iscrowd`` instances). Predictions come per image as binary masks or RLEs
-with labels and scores (`MaskAP.add_predictions`), or from a COCO results JSON
-(`MaskAP.read_predictions`); `MaskAP.write_predictions` writes that JSON.
-
-Classes are explicit (docs/contracts.md §1): the model's labels are contiguous indices and
-``category_ids[label]`` is the dataset category id; the JSON files carry the category ids.
-Masks are kept as compressed RLEs, so the state is small and `merge` concatenates images.
-Areas (for the small/medium/large ranges) are mask pixel counts for ground truth and
-predictions alike; prediction boxes are accepted but not used by segm AP.
+Ground truth comes as instance masks (`MaskAP.add_ground_truth`), RLEs (`add_instances`) or a
+COCO-panoptic ground truth (`from_coco_panoptic`); predictions as masks or RLEs with labels
+and scores (`add_predictions`) or a COCO results JSON (`read_predictions`). Labels are
+contiguous indices, ``category_ids[label]`` the dataset id (docs/contracts.md §1); masks are
+kept as compressed RLEs, so the state is small and `merge` concatenates images.
 """
 
 from __future__ import annotations
@@ -38,7 +30,7 @@ from .coco_results import read_coco_results, write_coco_results
 from .errors import PanopticInputError
 from .io import DEFAULT_MAX_PIXELS, json_float
 from .panoptic_instances import read_panoptic_instances
-from .results import json_count, json_form, json_id, json_number
+from .results import by_id_from_json, by_id_json, json_count, json_form, json_number
 from .segmentation import ImageId, image_id_of
 
 log = logging.getLogger(__name__)
@@ -54,15 +46,9 @@ _COUNTS = ("max_detections", "n_images", "n_predictions", "n_ground_truth", "n_c
 class MaskAPResult:
     """COCOeval's twelve segm numbers, fractions in [0, 1], NaN where COCOeval has none (-1).
 
-    Attributes:
-        ap: AP averaged over IoU 0.50:0.05:0.95, all areas, `max_detections` per image.
-        ap50, ap75: AP at IoU 0.5 and 0.75. ap_small, ap_medium, ap_large: by mask area.
-        ar_1, ar_10, ar_max: AR with 1, 10 and `max_detections` detections per image.
-        ar_small, ar_medium, ar_large: AR by mask area.
-        per_class_ap: AP of each category (order of `category_ids`), NaN without ground truth.
-        category_ids: the evaluated dataset category ids.
-        max_detections, n_images, n_predictions: as evaluated.
-        n_ground_truth, n_crowd: non-crowd and crowd ground-truth instances.
+    `ap` over IoU 0.50:0.05:0.95, all areas, `max_detections` per image; `ar_1`, `ar_10`,
+    `ar_max`: AR with 1, 10, `max_detections` detections; `per_class_ap` in the order of
+    `category_ids`; `n_ground_truth`, `n_crowd`: non-crowd and crowd ground-truth instances.
     """
 
     ap: float
@@ -88,20 +74,15 @@ class MaskAPResult:
     def to_json(self) -> dict[str, Any]:
         """A JSON-ready dict, NaN as null, per-class AP keyed by category id as a string."""
         data: dict[str, Any] = {key: json_float(getattr(self, key)) for key in _STATS + _STATS_AR}
-        data["per_class_ap"] = {
-            str(c): json_float(ap)
-            for c, ap in zip(self.category_ids, self.per_class_ap, strict=True)
-        }
+        data["per_class_ap"] = by_id_json(self.category_ids, self.per_class_ap)
         return data | {key: getattr(self, key) for key in _COUNTS}
 
     @classmethod
     def from_json(cls, data: Any, *, source: str = "mask AP") -> MaskAPResult:
         """Read back `to_json()` output (PanopticInputError naming `source` if it is not)."""
         with json_form(source, "a mask AP result"):
-            per_class = data["per_class_ap"]
             fields: dict[str, Any] = {key: json_number(data[key]) for key in _STATS + _STATS_AR}
-            fields["per_class_ap"] = tuple(json_number(ap) for ap in per_class.values())
-            fields["category_ids"] = tuple(json_id(c) for c in per_class)
+            fields["category_ids"], fields["per_class_ap"] = by_id_from_json(data["per_class_ap"])
             fields |= {key: json_count(data[key]) for key in _COUNTS}
             return cls(**fields)
 
@@ -142,15 +123,9 @@ class MaskAP:
         max_detections: int = 100,
         max_pixels: int = DEFAULT_MAX_PIXELS,
     ) -> MaskAP:
-        """An accumulator holding the instances of a COCO-panoptic ground truth.
-
-        Args:
-            json_path, folder: the panoptic JSON and the folder of its PNGs.
-            category_ids: the thing categories to evaluate, in label order; default all
-                categories of the JSON with ``isthing`` = 1, in the JSON's order.
-            max_detections: as in `MaskAP`.
-            max_pixels: refuse larger PNGs (decompression bombs).
-        """
+        """An accumulator holding the instances of a COCO-panoptic ground truth (`json_path`,
+        the `folder` of its PNGs); `category_ids` default to the JSON's thing categories in its
+        order; `max_pixels` refuses larger PNGs (decompression bombs)."""
         if category_ids is not None:  # refuse a bad configuration before reading any PNG
             _checked_config(category_ids, max_detections)
         categories, instances = read_panoptic_instances(
@@ -227,14 +202,9 @@ class MaskAP:
             masks: (K, H, W) binary masks, or rles: K COCO RLEs (compressed or not).
             boxes: (K, 4), optional, checked but not used by segm AP.
         """
-        prediction = {
-            "labels": labels,
-            "scores": scores,
-            "masks": masks,
-            "rles": rles,
-            "boxes": boxes,
-        }
-        self.update(image_id, prediction)
+        self.update(
+            image_id, dict(labels=labels, scores=scores, masks=masks, rles=rles, boxes=boxes)
+        )
 
     def update(
         self,

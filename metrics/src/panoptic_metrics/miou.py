@@ -1,19 +1,8 @@
-"""Semantic mIoU from a dataset-pooled confusion matrix, the Cityscapes convention.
-
-Labels are contiguous class indices ``0..num_classes-1`` (docs/contracts.md §1) plus one
-ignore label (255 by default). The convention is the one of cityscapesscripts'
-``evalPixelLevelSemanticLabeling``:
-
-- pixels whose ground truth is the ignore label are not counted at all;
-- a prediction of the ignore label on a labelled pixel counts as a false negative of the
-  ground-truth class and as a false positive of no class (Cityscapes counts a predicted
-  ignored label id the same way);
-- per class, IoU = TP / (TP + FP + FN) over the confusion matrix pooled over the dataset
-  (not averaged per image);
-- mIoU is the mean over the classes with TP + FP + FN > 0, that is, classes present in the
-  ground truth or predicted on labelled pixels; a class with neither has IoU NaN.
-
-The state is the integer confusion matrix, so images, processes and machines merge by addition.
+"""Semantic mIoU from a dataset-pooled confusion matrix, the Cityscapes convention
+(docs/metrics.md, "mIoU"): labels are contiguous class indices ``0..num_classes-1``
+(docs/contracts.md §1) plus one ignore label (255 by default); a predicted ignore label on a
+labelled pixel is an FN of the ground-truth class and an FP of none. The state is the integer
+confusion matrix, so images, processes and machines merge by addition.
 
 Example:
     >>> import numpy as np
@@ -38,20 +27,15 @@ from . import kernels
 from .errors import PanopticInputError
 from .io import json_float
 from .readers.arrays import as_array, is_integer_array
-from .results import json_count, json_form, json_id, json_number
+from .results import by_id_from_json, by_id_json, json_count, json_form, json_number
 
 __all__ = ["MiouAccumulator", "MiouResult", "as_label_map"]
 
 
 def as_label_map(value: Any, name: str) -> np.ndarray:
-    """An integer label map as a C-contiguous int64 numpy array.
-
-    Accepts numpy arrays, nested lists, and anything exposing ``__array__`` (torch tensors,
-    also on a GPU: they are copied to the host first).
-
-    Raises:
-        PanopticInputError: `value` is not array-like or its dtype is not an integer type.
-    """
+    """An integer label map (numpy array, nested lists, anything with ``__array__``: torch
+    tensors, also on a GPU) as a C-contiguous int64 array; PanopticInputError naming `name`
+    if it is not array-like or not of an integer dtype."""
     array = as_array(value, name)
     if not is_integer_array(array):
         raise PanopticInputError(name, f"expected integer labels, got dtype {array.dtype}")
@@ -62,17 +46,10 @@ def as_label_map(value: Any, name: str) -> np.ndarray:
 class MiouResult:
     """Semantic segmentation scores; fractions in [0, 1], NaN where there is nothing to average.
 
-    Attributes:
-        miou: mean of `per_class_iou` over the classes where it is not NaN.
-        per_class_iou: IoU of each contiguous class index, NaN where TP + FP + FN = 0.
-        category_ids: the dataset category id of each contiguous class index.
-        tp, fp, fn: pooled pixel counts per class (fn includes pixels predicted as ignore).
-        ignore_index: the ignore label.
-        n_images: label maps accumulated.
-        n_pixels: pixels counted (ground truth not the ignore label).
-
-    The counts (`tp` to `n_pixels`) are None where the JSON read back lacks them: a run's
-    metrics.json keeps `miou` and `per_class_iou` only (docs/contracts.md §4).
+    `per_class_iou` and the pooled pixel counts `tp`, `fp`, `fn` (fn includes pixels predicted
+    as ignore) follow the class indices, `category_ids` their dataset ids; `n_pixels` counts
+    the labelled pixels. The counts are None when read back from a run's metrics.json, which
+    keeps `miou` and `per_class_iou` only (docs/contracts.md §4).
     """
 
     miou: float
@@ -88,14 +65,13 @@ class MiouResult:
     def to_json(self) -> dict[str, Any]:
         """A JSON-ready dict (NaN as null), keyed by category id as a string (contracts §4);
         `miou` and `per_class_iou` only when the counts are unknown."""
-        ids = [str(c) for c in self.category_ids]
-        ious = {c: json_float(iou) for c, iou in zip(ids, self.per_class_iou, strict=True)}
+        ious = by_id_json(self.category_ids, self.per_class_iou)
         data: dict[str, Any] = {"miou": json_float(self.miou), "per_class_iou": ious}
         if self.tp is None or self.fp is None or self.fn is None:
             return data
+        counts = zip(ious.items(), self.tp, self.fp, self.fn, strict=True)
         data["per_class"] = {
-            cid: {"iou": ious[cid], "tp": tp, "fp": fp, "fn": fn}
-            for cid, tp, fp, fn in zip(ids, self.tp, self.fp, self.fn, strict=True)
+            c: {"iou": i, "tp": tp, "fp": fp, "fn": fn} for (c, i), tp, fp, fn in counts
         }
         return data | {k: getattr(self, k) for k in ("ignore_index", "n_images", "n_pixels")}
 
@@ -104,10 +80,9 @@ class MiouResult:
         """Read back `to_json()` output, with or without the counts (PanopticInputError
         naming `source` if `data` is not that JSON)."""
         with json_form(source, "an mIoU result"):
-            ious = data["per_class_iou"]
-            ids = tuple(json_id(c) for c in ious)
+            ids, ious = by_id_from_json(data["per_class_iou"])
             fields: dict[str, Any] = {"miou": json_number(data["miou"]), "category_ids": ids}
-            fields["per_class_iou"] = tuple(json_number(iou) for iou in ious.values())
+            fields["per_class_iou"] = ious
             if "per_class" in data:
                 rows = [data["per_class"][str(c)] for c in ids]
                 fields |= {k: tuple(json_count(r[k]) for r in rows) for k in ("tp", "fp", "fn")}
@@ -116,13 +91,9 @@ class MiouResult:
 
 
 class MiouAccumulator:
-    """Streaming, mergeable mIoU: `update` per image, `compute` at the end.
-
-    Args:
-        num_classes: number of evaluated classes C; labels are ``0..C-1``.
-        ignore_index: the label of pixels that are not evaluated (outside ``0..C-1``).
-        category_ids: the dataset category id of each class index (default ``0..C-1``), used
-            to key the results.
+    """Streaming, mergeable mIoU: `update` per image, `compute` at the end. Labels are
+    ``0..num_classes-1``; `ignore_index` (outside them) marks pixels not evaluated;
+    `category_ids` (default ``0..num_classes-1``), the dataset id of each, key the results.
     """
 
     def __init__(

@@ -88,20 +88,10 @@ def read_panoptic_instances(
 ) -> tuple[CategorySet, dict[ImageId, ImageInstances]]:
     """The thing instances of a COCO-panoptic ground truth.
 
-    Args:
-        json_path: the COCO-panoptic JSON (``images``, ``annotations``, ``categories``).
-        folder: the folder of its PNGs (``file_name`` of each annotation, inside the folder).
-        thing_ids: keep only instances of these thing categories (default: all things);
-            checked against the JSON's categories before any PNG is read.
-        max_pixels: refuse larger PNGs (decompression bombs).
-
-    Returns:
-        ``(categories, instances)``: the JSON's categories, and the instances of every
-        annotated image keyed by image id. Areas are pixel counts.
-
-    Raises:
-        PanopticInputError: naming the file and the problem (those of `load_coco_panoptic`
-            and `read_panoptic_png`, a PNG whose size differs from its ``images`` entry).
+    Returns ``(categories, instances)``: the JSON's categories and the instances of every
+    annotated image by image id. `thing_ids` (default all things) are checked against the
+    JSON's categories before any PNG is read; errors are those of `load_coco_panoptic`, and a
+    PNG whose size differs from its ``images`` entry.
     """
     json_path = Path(json_path)
     coco = load_coco_panoptic(json_path, folder)

@@ -1,11 +1,7 @@
 """The results of an evaluation: a frozen dataclass built from the accumulated sums, its JSON
-form and its DataFrames.
-
-`to_json()` writes exactly the top-level keys of docs/contracts.md §3 (`pq, sq, rq,
-pq_dagger, things, stuff, per_class, per_image, mode, n_images`); the raw sums needed to
-rebuild everything (and to bootstrap) ride inside `per_class` and `per_image`, so
-`from_json(to_json())` recomputes the same results. Per image, the sums stay the `ImageStats`
-the matching produced (dense class indices); only the JSON keys them by category id.
+form (the keys of docs/contracts.md §3) and its DataFrames. The raw sums ride inside
+`per_class` and `per_image`, so `from_json(to_json())` recomputes the same results; per image
+they stay the matching's `ImageStats` (dense class indices), keyed by category id in JSON only.
 """
 
 from __future__ import annotations
@@ -179,15 +175,8 @@ def build_results(
     histogram: np.ndarray,
     images: Sequence[ImageStats],
 ) -> PanopticResults:
-    """Results from the dataset state.
-
-    Args:
-        categories: the evaluated classes (C).
-        mode: "strict" or "pixels".
-        class_sums: (C, 6) sums over the dataset (columns `matching.SUM_COLUMNS`).
-        histogram: (C, n_bins) int64 best-overlap IoU counts.
-        images: the per-image states, in dataset order.
-    """
+    """Results from the dataset state: `class_sums` (C, 6) over the dataset (columns
+    `SUM_COLUMNS`), the (C, n_bins) int64 IoU `histogram`, the per-image states in order."""
     isthing = categories.isthing
     per_class = scores.class_scores(class_sums, isthing)
     everything = np.ones(len(categories), dtype=bool)
@@ -317,6 +306,16 @@ def json_count(value: Any) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
         raise TypeError(f"expected an integer, got {value!r}")
     return value
+
+
+def by_id_json(ids: Sequence[int], values: Sequence[float]) -> dict[str, Any]:
+    """Per-class values keyed by category id as a string, NaN as null."""
+    return {str(c): json_float(v) for c, v in zip(ids, values, strict=True)}
+
+
+def by_id_from_json(data: Mapping[str, Any]) -> tuple[tuple[int, ...], tuple[float, ...]]:
+    """The category ids and values of a `by_id_json` object."""
+    return tuple(json_id(c) for c in data), tuple(json_number(v) for v in data.values())
 
 
 def json_id(key: Any) -> int:

@@ -1,19 +1,10 @@
 """Everything a run's evaluation needs in one pass over the images: PQ/PQ† always, mIoU from
 semantic label maps and mask AP from instance predictions when asked for.
 
-Two entries, one result:
-
-- `RunAccumulator`, in memory and streaming: the trainer calls `update` per image during
-  inference (the mask AP ground truth comes from the panoptic ground truth itself, so nothing
-  is decoded twice), merges shards by `merge` or `distributed.all_reduce_run`.
-- `evaluate_run`, from files: COCO-panoptic ground truth and predictions plus, optionally, a
-  COCO results JSON of detections, over worker processes; each ground-truth PNG is decoded
-  once for PQ and for the mask AP ground truth. mIoU needs semantic predictions, which the
-  run directory does not hold (docs/contracts.md §4), so it is in-memory only.
-
-`RunResults.to_json()` is the body of a run's metrics.json (docs/contracts.md §4): the PQ keys
-of §3 plus ``miou``, ``per_class_iou`` and ``mask_ap`` (null when not computed); the caller
-adds ``split`` and ``dataset``. `RunResults.from_json` reads such a file back.
+`RunAccumulator` streams in memory (the trainer's `update` per image, shards `merge`);
+`evaluate_run` reads COCO-panoptic files and, for mask AP, a COCO results JSON, decoding each
+ground-truth PNG once. mIoU needs semantic predictions, which a run directory does not hold,
+so it is in-memory only. `RunResults` is a run's metrics.json (docs/contracts.md §4).
 """
 
 from __future__ import annotations
@@ -87,15 +78,9 @@ class RunAccumulator:
     first, then things: `CategorySet.contiguous_ids`), detection labels are thing indices
     (`CategorySet.thing_ids`).
 
-    Args:
-        categories: the evaluated classes.
-        mode: "strict" (panopticapi, the default) or "pixels", for PQ.
-        miou: also compute mIoU; every `update` then needs both semantic maps.
-        mask_ap: also compute mask AP; every `update` then needs the detections, and the
-            ground-truth image an image_id.
-        ignore_index: the ignore label of the semantic maps.
-        max_detections: detections per image kept by COCOeval.
-        n_bins: bins of the best-overlap IoU histogram.
+    With `miou`, every `update` needs both semantic maps (`ignore_index`: their ignore label);
+    with `mask_ap`, the detections and the ground truth's image_id (`max_detections`: kept by
+    COCOeval per image). `mode` and `n_bins` are those of `PanopticAccumulator`.
     """
 
     def __init__(
@@ -132,17 +117,10 @@ class RunAccumulator:
         pred_semantic: Any = None,
         detections: Mapping[str, Any] | None = None,
     ) -> ImageStats:
-        """Add one image; nothing is added when anything fails.
-
-        Args:
-            gt, pred: the panoptic ground truth and prediction.
-            gt_semantic, pred_semantic: (H, W) contiguous class indices (with mIoU).
-            detections: ``labels`` (thing indices), ``scores``, ``masks`` or ``rles`` (with
-                mask AP), e.g. a `PanopticPrediction`'s instances before fusion.
-
-        Returns:
-            The image's PQ state.
-        """
+        """Add one image and return its PQ state; nothing is added when anything fails.
+        `gt_semantic`, `pred_semantic`: (H, W) contiguous class indices (with mIoU);
+        `detections`: ``labels`` (thing indices), ``scores``, ``masks`` or ``rles`` (with mask
+        AP), e.g. a `PanopticPrediction`'s instances before fusion."""
         stats = match_image(
             gt, pred, self.categories, mode=self.panoptic.mode, n_bins=self.panoptic.n_bins
         )
@@ -179,9 +157,7 @@ class RunAccumulator:
 
     def merge(self, other: RunAccumulator) -> RunAccumulator:
         """Add another shard's state (set up the same way); returns self."""
-        if (other.miou is None) != (self.miou is None) or (other.mask_ap is None) != (
-            self.mask_ap is None
-        ):
+        if (other.miou is None, other.mask_ap is None) != (self.miou is None, self.mask_ap is None):
             raise ValueError("can only merge run accumulators computing the same metrics")
         self.panoptic.merge(other.panoptic)
         if self.miou is not None and other.miou is not None:
@@ -231,11 +207,7 @@ def evaluate_run(
         mask_ap.read_predictions(detections_json)  # bad detections fail before any PNG is read
     thing_ids = None if mask_ap is None else categories.thing_ids
     settings = MatchSettings(
-        categories=categories,
-        mode=mode,
-        n_bins=n_bins,
-        max_pixels=max_pixels,
-        thing_ids=thing_ids,
+        categories=categories, mode=mode, n_bins=n_bins, max_pixels=max_pixels, thing_ids=thing_ids
     )
     panoptic = PanopticAccumulator(categories, mode=mode, n_bins=n_bins)
     for stats, instances in match_pairs(pairs, settings, workers=workers, progress=progress):

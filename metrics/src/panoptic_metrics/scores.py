@@ -1,11 +1,5 @@
-"""From per-class sums to PQ, SQ, RQ and PQ†: the formulas, vectorised over leading axes.
-
-Per class c (counts summed over the dataset; docs/metrics.md):
-    PQ_c = Σ IoU_TP / (TP + FP/2 + FN/2)    SQ_c = Σ IoU_TP / TP    RQ_c = TP / (TP + FP/2 + FN/2)
-    PQ†_c = PQ_c for things;  (1 / |S_c|) Σ IoU(s, ŝ) over matched stuff pairs for stuff.
-A class enters the PQ/SQ/RQ means when TP + FP + FN > 0 (SQ_c counts as 0 there when TP = 0,
-as panopticapi does), and the PQ† mean when PQ†_c is defined (things: TP + FP + FN > 0;
-stuff: |S_c| > 0). Undefined per-class values are NaN.
+"""From per-class sums to PQ, SQ, RQ and PQ†, vectorised over leading axes: the formulas, and
+which classes enter the means, of docs/metrics.md ("PQ, SQ, RQ", "PQ†"); NaN where undefined.
 """
 
 from __future__ import annotations

@@ -115,12 +115,8 @@ def _stuff_dagger(
         g_rows = np.nonzero((gcls == c) & ~crowd)[0] + 1
         p_cols = np.nonzero(pcls == c)[0] + 1
         inter = int(table[np.ix_(g_rows, p_cols)].sum())
-        union = (
-            int(gt_area[g_rows].sum())
-            + int(pred_area[p_cols].sum())
-            - inter
-            - int(table[0, p_cols].sum())
-        )
+        areas = int(gt_area[g_rows].sum()) + int(pred_area[p_cols].sum())
+        union = areas - inter - int(table[0, p_cols].sum())
         out[c] = (1, inter / union if inter > 0 else 0.0)
     return out
 
