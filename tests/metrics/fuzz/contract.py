@@ -105,28 +105,20 @@ def check_png(family: str, data: bytes, path: Path) -> str:
     """
     path.write_bytes(data)
     outcomes = []
-    try:
-        ids = read_panoptic_png(path)
-    except PanopticInputError as exc:
-        _named(str(exc), str(path))
-        outcomes.append("refused")
-    else:
-        expected = _expected(data, path, family)
-        assert np.array_equal(ids, expected), "read_panoptic_png differs from Pillow"
-        outcomes.append("accepted")
-    decoders: list[Callable[[], np.ndarray]] = [
-        lambda: PngIdDecoder(block_rows=2).decode(data, name=str(path)),
-        lambda: read_grey(data, name=str(path)),
+    paths: list[tuple[str, Callable[[], np.ndarray], type[ValueError]]] = [
+        ("read_panoptic_png", lambda: read_panoptic_png(path), PanopticInputError),
+        ("PngIdDecoder", lambda: PngIdDecoder(block_rows=2).decode(data, name=str(path)), PngError),
+        ("read_grey", lambda: read_grey(data, name=str(path)), PngError),
     ]
-    for decode in decoders:
+    for what, decode, refusal in paths:
         try:
             values = decode()
-        except PngError as exc:
+        except refusal as exc:
             _named(str(exc), str(path))
             outcomes.append("refused")
         else:
             expected = _expected(data, path, family)
-            assert np.array_equal(values, expected), "the decoder differs from Pillow"
+            assert np.array_equal(values, expected), f"{what} differs from Pillow"
             outcomes.append("accepted")
     outcome = "accepted" if "accepted" in outcomes else "refused"
     COUNTS[family][outcome] += 1

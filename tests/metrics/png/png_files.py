@@ -15,7 +15,7 @@ import numpy as np
 
 SIGNATURE = b"\x89PNG\r\n\x1a\n"
 CHANNELS = {0: 1, 2: 3, 3: 1, 4: 2, 6: 4}
-# Adam7 passes: (x0, y0, dx, dy).
+# Adam7 passes (x0, y0, dx, dy), written out here too: this encoder is the decoder's oracle.
 ADAM7 = (
     (0, 0, 8, 8),
     (4, 0, 8, 8),
