@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
+
+from panoptic_metrics.io import write_text_atomic
 
 from .peers import PeerRun
 from .speed_workload import WorkloadSpec
@@ -73,7 +74,4 @@ def write_report(path: Path, runs: dict[str, list[PeerRun]], decode: dict[str, f
         "decode_ms_per_png": decode,
         "summary": summary_lines(runs, decode),
     }
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".part")
-    tmp.write_text(json.dumps(report, indent=1))
-    os.replace(tmp, path)
+    write_text_atomic(json.dumps(report, indent=1), path)  # not strict JSON: a peer may be NaN

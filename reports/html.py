@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import base64
-import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import jinja2
+from panoptic_metrics.io import write_bytes_atomic
 
 TEMPLATES = Path(__file__).parent / "templates"
 
@@ -35,15 +35,6 @@ def data_uri(png: bytes) -> str:
 
 
 def write_atomic(path: Path, data: bytes | str) -> Path:
-    """Write `data` to `path` through a temporary file in the same folder and a rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.part")
-    try:
-        if isinstance(data, str):
-            tmp.write_text(data, encoding="utf-8")
-        else:
-            tmp.write_bytes(data)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    """Write `data` with the library's atomic writer; returns `path`."""
+    write_bytes_atomic(data.encode("utf-8") if isinstance(data, str) else data, path)
     return path

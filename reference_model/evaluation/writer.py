@@ -8,18 +8,15 @@ disk always names PNGs that exist.
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch.distributed as dist
 from panoptic_metrics import PanopticImage, Segments
-from panoptic_metrics.io import write_json_atomic
+from panoptic_metrics.io import write_json_atomic, write_png_atomic
 from panoptic_metrics.segmentation import ImageId
-from PIL import Image
 
 from reference_model.data import ClassMapping
 from reference_model.prediction import PanopticPrediction, to_coco_panoptic
@@ -37,16 +34,6 @@ def file_name_of(image_id: ImageId) -> str:
             "and '.' only)"
         )
     return f"{name}.png"
-
-
-def write_png_atomic(rgb: np.ndarray, path: Path) -> None:
-    """Write an (H, W, 3) uint8 PNG through a temporary file and a rename."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.part")
-    try:
-        Image.fromarray(rgb).save(tmp, format="PNG")
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 class PredictionWriter:

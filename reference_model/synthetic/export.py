@@ -26,8 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from panoptic_metrics.io import ids_to_rgb, write_json_atomic
-from PIL import Image
+from panoptic_metrics.io import ids_to_rgb, write_json_atomic, write_png_atomic
 
 from .appearance import render
 from .classes import BY_LABEL_ID, CLASSES, INSTANCE_DIVISOR, coco_categories
@@ -102,27 +101,23 @@ def panoptic_segments(instance_ids: np.ndarray) -> tuple[np.ndarray, list[dict[s
     return segment_ids, segments
 
 
-def _save_png(array: np.ndarray, path: Path) -> None:
-    """Write a PNG atomically: a half-written file never carries the final name."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".part")
-    Image.fromarray(array).save(tmp, format="PNG")
-    os.replace(tmp, path)
-
-
 def _write_one(args: tuple[Path, str, int, int, int, int]) -> dict[str, Any]:
     root, split, index, seed, height, width = args
     sample = make_sample(split, index, seed=seed, height=height, width=width)
     city = sample.name.split("_")[0]
     gt_dir = root / "gtFine" / split / city
-    _save_png(sample.image, root / "leftImg8bit" / split / city / f"{sample.name}_leftImg8bit.png")
-    _save_png(sample.label_ids, gt_dir / f"{sample.name}_gtFine_labelIds.png")
-    _save_png(
+    write_png_atomic(
+        sample.image, root / "leftImg8bit" / split / city / f"{sample.name}_leftImg8bit.png"
+    )
+    write_png_atomic(sample.label_ids, gt_dir / f"{sample.name}_gtFine_labelIds.png")
+    write_png_atomic(
         sample.instance_ids.astype(np.uint16), gt_dir / f"{sample.name}_gtFine_instanceIds.png"
     )
     segment_ids, segments = panoptic_segments(sample.instance_ids)
     pan_name = f"{sample.name}_gtFine_panoptic.png"
-    _save_png(ids_to_rgb(segment_ids), root / "gtFine" / f"cityscapes_panoptic_{split}" / pan_name)
+    write_png_atomic(
+        ids_to_rgb(segment_ids), root / "gtFine" / f"cityscapes_panoptic_{split}" / pan_name
+    )
     return {
         "image": {
             "id": sample.name,

@@ -8,6 +8,7 @@ every CRC) writes the ids into the caller's reused buffer.
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import struct
@@ -198,19 +199,34 @@ _UMASK = os.umask(0o022)
 os.umask(_UMASK)
 
 
-def write_text_atomic(text: str, path: str | os.PathLike[str]) -> None:
-    """Write `text` to `path` through a temporary file in the same folder and a rename."""
+def write_bytes_atomic(data: bytes, path: str | os.PathLike[str]) -> None:
+    """Write `data` to `path` through a temporary file in the same folder and a rename: the
+    final name never holds a half-written file. The project's one atomic writer."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
     try:
         os.fchmod(fd, 0o666 & ~_UMASK)  # mkstemp makes it 0600; plain open() would not
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def write_text_atomic(text: str, path: str | os.PathLike[str]) -> None:
+    """`write_bytes_atomic` of `text` in UTF-8."""
+    write_bytes_atomic(text.encode("utf-8"), path)
+
+
+def write_png_atomic(array: np.ndarray, path: str | os.PathLike[str]) -> None:
+    """`write_bytes_atomic` of `array` (what `Image.fromarray` takes) encoded as PNG by Pillow."""
+    from PIL import Image  # only here: the readers need no Pillow at import
+
+    buffer = io.BytesIO()
+    Image.fromarray(array).save(buffer, format="PNG")
+    write_bytes_atomic(buffer.getvalue(), path)
 
 
 def json_text(data: Any) -> str:
