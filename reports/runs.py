@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from panoptic_metrics import PanopticInputError, PanopticResults, RunResults
+from panoptic_metrics.io import read_json as load_json
 
 log = logging.getLogger(__name__)
 
@@ -90,8 +91,8 @@ def read_json(path: Path, notices: list[str]) -> dict[str, Any] | None:
         if size > MAX_JSON_BYTES:
             notices.append(f"{path.name} is too large to read ({size} bytes > {MAX_JSON_BYTES})")
             return None
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, ValueError) as err:
+        data = load_json(path)  # the library's parser: the same checks as the evaluation's
+    except (OSError, PanopticInputError) as err:
         notices.append(f"{path.name} is unreadable or not valid JSON ({path}): {err}")
         return None
     if not isinstance(data, dict):
