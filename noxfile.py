@@ -55,7 +55,7 @@ def tests(session: nox.Session) -> None:
 def metrics(session: nox.Session) -> None:
     """Install ./metrics (with its extras) into a torch-free venv, check it imports and run its
     tests there."""
-    session.install("./metrics")  # first bare: numpy, numba and Pillow only
+    session.install("./metrics")  # first bare: numpy, numba, Pillow and zlib-ng only
     session.run(
         "python",
         "-c",
@@ -65,6 +65,7 @@ def metrics(session: nox.Session) -> None:
         "print('panoptic_metrics', panoptic_metrics.__version__, 'imports without torch')",
     )
     session.run("panoptic-metrics", "evaluate", "--help", silent=True)
+    session.run("panoptic-metrics", "--version")  # the inflate in use, in the log
     session.install("./metrics[all]", *nox.project.dependency_groups(PYPROJECT, "metrics-test"))
     _install_panopticapi(session)
     session.run(

@@ -7,11 +7,13 @@ import csv
 import json
 import subprocess
 import sys
+import zlib
 from pathlib import Path
 
 import pytest
 from panoptic_metrics import evaluate_coco
 from panoptic_metrics.cli import main
+from panoptic_metrics.png import inflate
 
 from tests.metrics.conftest import CocoSet
 from tests.metrics.installed import Installed
@@ -46,6 +48,7 @@ def test_evaluate_prints_tables_and_writes_json_and_csv(
     for line in ("All", "Things", "Stuff", "person", "bike"):
         assert line in printed
     assert f"{100 * expected.pq:.2f}" in printed
+    assert f"PNG decoding: numba unfilter, inflate by {inflate.describe()}" in printed
     assert json.loads(out.read_text()) == expected.to_json()
     rows = list(csv.DictReader(table.open()))
     assert [int(r["category_id"]) for r in rows] == [c.category.id for c in expected.per_class]
@@ -99,7 +102,25 @@ def test_python_dash_m_runs_the_cli() -> None:
         env={"PYTHONPATH": env_path, "PATH": "/usr/bin:/bin"},
         check=True,
     )
-    assert done.stdout.strip() == "panoptic-metrics 0.1.0"
+    version, decoder = done.stdout.strip().splitlines()
+    assert version == "panoptic-metrics 0.1.0"
+    assert decoder == f"PNG decoding: numba unfilter, inflate by {inflate.describe()}"
+
+
+def test_version_names_the_zlib_fallback(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Where zlib-ng has no wheel, CPython's zlib inflates: --version says so."""
+    for module in ("zlib_ng", "zlib_ng.zlib_ng"):
+        monkeypatch.setitem(sys.modules, module, None)  # import fails: not installed
+    with pytest.raises(SystemExit) as done:
+        main(["--version"])
+    assert done.value.code == 0
+    decoder = capsys.readouterr().out.splitlines()[1]
+    assert decoder.startswith(
+        f"PNG decoding: numba unfilter, inflate by CPython zlib {zlib.ZLIB_RUNTIME_VERSION}"
+    )
+    assert "zlib-ng is not installed" in decoder
 
 
 def test_console_script_is_declared() -> None:

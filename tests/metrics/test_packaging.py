@@ -43,12 +43,16 @@ def test_metrics_dependencies_exclude_torch(installed_metrics: Installed) -> Non
     requires = json.loads(installed_metrics.python(_METADATA))["requires"]
     core = [r for r in requires if "extra ==" not in r]
     names = sorted(r.split(">")[0].split("=")[0].split("<")[0].strip().lower() for r in core)
-    assert names == ["numba", "numpy", "pillow"]
+    assert names == ["numba", "numpy", "pillow", "zlib-ng"]
+    (zlib_ng,) = (r for r in core if r.lower().startswith("zlib-ng"))
+    assert 'platform_python_implementation == "CPython"' in zlib_ng  # only where it has wheels
 
 
 def test_console_script_runs(installed_metrics: Installed) -> None:
     done = installed_metrics.run([installed_metrics.script("panoptic-metrics"), "--version"])
-    assert done.stdout.strip() == "panoptic-metrics 0.1.0"
+    version, decoder = done.stdout.strip().splitlines()
+    assert version == "panoptic-metrics 0.1.0"
+    assert decoder.startswith("PNG decoding: numba unfilter, inflate by ")
 
 
 def test_importing_panoptic_metrics_does_not_import_torch() -> None:

@@ -1,8 +1,9 @@
 """panoptic_metrics: PQ, SQ, RQ, PQ† (Porzi et al., CVPR 2019), mIoU and mask AP.
 
 Numerically identical to panopticapi for PQ, numba-fast, streaming and mergeable.
-Depends on numpy, numba and Pillow only; torch is imported only by `panoptic_metrics.distributed`
-(tensors passed in are read through their own `cpu()` and `__array__`).
+Depends on numpy, numba, Pillow and zlib-ng (where it has wheels); torch is imported only by
+`panoptic_metrics.distributed` (tensors passed in are read through their own `cpu()` and
+`__array__`).
 """
 
 from .accumulator import PanopticAccumulator

@@ -24,6 +24,7 @@ from .errors import PanopticInputError
 from .evaluate import evaluate_coco
 from .io import json_text, read_json, write_text_atomic
 from .matching import MODES
+from .png import inflate
 from .results import PanopticResults
 from .tables import class_table, comparison_table, per_class_csv, summary_table
 
@@ -35,11 +36,23 @@ def _positive(text: str) -> int:
     return value
 
 
+def _decoder_line() -> str:
+    """Which PNG decoding path runs here: a slow fallback should be visible, not guessed."""
+    line = f"PNG decoding: numba unfilter, inflate by {inflate.describe()}"
+    if "zlib-ng" not in inflate.available():
+        line += " (zlib-ng is not installed: decoding is several times slower)"
+    return line
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="panoptic-metrics", description="Panoptic quality (PQ, SQ, RQ, PQ†) evaluation."
+        prog="panoptic-metrics",
+        description="Panoptic quality (PQ, SQ, RQ, PQ†) evaluation.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,  # keeps the version's two lines
     )
-    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    parser.add_argument(
+        "--version", action="version", version=f"%(prog)s {__version__}\n{_decoder_line()}"
+    )
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument(
         "--debug", action="store_true", help="show the traceback of an unexpected error"
@@ -84,7 +97,7 @@ def _evaluate(args: argparse.Namespace) -> int:
         outputs.append((args.output, json_text(results.to_json())))
     if args.per_class_csv:
         outputs.append((args.per_class_csv, per_class_csv(results)))
-    tables = f"{summary_table(results)}\n\n{class_table(results)}"
+    tables = f"{summary_table(results)}\n\n{class_table(results)}\n\n{_decoder_line()}"
     print(tables)
     if outputs:
         print()

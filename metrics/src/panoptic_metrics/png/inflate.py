@@ -1,8 +1,10 @@
 """Inflate a PNG's zlib stream in blocks of whole rows, with the fastest zlib available.
 
-zlib-ng (the `fast` extra) inflates segment-id PNGs about 20 times faster than CPython's zlib
-(benchmark/README.md); CPython's zlib is always there. Blocks of a few dozen rows stay small
-enough for the allocator to reuse their memory, so no image-sized buffer is allocated per image.
+zlib-ng inflates segment-id PNGs about 20 times faster than CPython's zlib (benchmark/README.md);
+it is a dependency wherever it has wheels (CPython on Linux, macOS and Windows, x86-64 and
+ARM64: metrics/pyproject.toml), and CPython's zlib is the fallback elsewhere. Blocks of a few
+dozen rows stay small enough for the allocator to reuse their memory, so no image-sized buffer
+is allocated per image.
 """
 
 from __future__ import annotations
@@ -29,6 +31,21 @@ def available() -> list[str]:
             continue
         names.append(name)
     return names
+
+
+def describe(name: str = "auto") -> str:
+    """The zlib implementation that `name` resolves to, with its library version, e.g.
+    "zlib-ng 2.3.3" or "CPython zlib 1.2.13".
+
+    Raises:
+        ValueError, ImportError: as `zlib_module`.
+    """
+    module = zlib_module(name)
+    if module.__name__ == _MODULES["zlib-ng"]:
+        return f"zlib-ng {module.ZLIBNG_VERSION}"
+    if module.__name__ == _MODULES["isal"]:
+        return f"isal {importlib.import_module('isal').ISAL_VERSION}"
+    return f"CPython zlib {module.ZLIB_RUNTIME_VERSION}"
 
 
 def zlib_module(name: str = "auto") -> ModuleType:
