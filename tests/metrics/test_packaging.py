@@ -6,14 +6,22 @@ typing marker, the dependencies, and the console script.
 
 from __future__ import annotations
 
+import email
 import json
+import os
+import shutil
 import subprocess
 import sys
+import tarfile
 import tomllib
+import venv
+import zipfile
+from pathlib import Path
 
 import pytest
+from packaging.requirements import Requirement
 
-from tests.metrics.installed import ROOT, Installed, install
+from tests.metrics.installed import _IGNORE, ROOT, Installed, install
 
 pytestmark = pytest.mark.slow  # a pip install from a plain checkout (a few seconds)
 
@@ -59,6 +67,66 @@ def test_importing_panoptic_metrics_does_not_import_torch() -> None:
     code = "import sys, panoptic_metrics; print('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_build_makes_an_sdist_and_a_wheel_that_install_into_a_clean_venv(
+    tmp_path: Path,
+) -> None:
+    """`python -m build metrics` (isolated: setuptools from the index), then the wheel alone in
+    a fresh venv, its dependencies from the index: what a user of the published package gets."""
+    source, dist = tmp_path / "metrics", tmp_path / "dist"
+    shutil.copytree(ROOT / "metrics", source, ignore=_IGNORE)  # no build/ in the checkout
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}  # not the checkout's
+    build = [sys.executable, "-m", "build", "--outdir", str(dist), str(source)]
+    subprocess.run(build, check=True, capture_output=True, text=True, env=env)
+    (sdist,) = dist.glob("panoptic_metrics-0.1.0.tar.gz")
+    (wheel,) = dist.glob("panoptic_metrics-0.1.0-py3-none-any.whl")
+
+    top = "panoptic_metrics-0.1.0/"
+    with tarfile.open(sdist) as archive:
+        names = set(archive.getnames())
+    for name in ("CHANGELOG.md", "README.md", "pyproject.toml", "src/panoptic_metrics/py.typed"):
+        assert top + name in names
+    with zipfile.ZipFile(wheel) as archive:
+        assert "panoptic_metrics/py.typed" in archive.namelist()
+        info = "panoptic_metrics-0.1.0.dist-info"
+        metadata = email.message_from_bytes(archive.read(f"{info}/METADATA"))
+        scripts = archive.read(f"{info}/entry_points.txt").decode()
+    assert "panoptic-metrics = panoptic_metrics.cli:main" in scripts
+    assert metadata["Name"] == "panoptic-metrics"
+    assert metadata["License-Expression"] == "BSD-3-Clause"
+    assert "Typing :: Typed" in metadata.get_all("Classifier")
+    assert metadata["Description-Content-Type"] == "text/markdown"
+    (zlib_ng,) = (
+        Requirement(r)
+        for r in metadata.get_all("Requires-Dist")
+        if r.startswith("zlib-ng") and "extra" not in r
+    )
+    expected_zlib = "zlib-ng " if zlib_ng.marker and zlib_ng.marker.evaluate() else "CPython zlib "
+
+    venv.create(tmp_path / "venv", with_pip=True)
+    bin_dir = tmp_path / "venv" / "bin"
+    python = bin_dir / "python"
+    pip = [str(python), "-m", "pip", "install", "--quiet", str(wheel)]
+    subprocess.run(pip, check=True, capture_output=True, text=True, env=env)
+    version = subprocess.run(
+        [str(bin_dir / "panoptic-metrics"), "--version"],
+        check=True,
+        capture_output=True,
+        text=True,
+        env=env,
+    ).stdout.splitlines()
+    assert version[0] == "panoptic-metrics 0.1.0"
+    assert version[1].startswith(f"PNG decoding: numba unfilter, inflate by {expected_zlib}")
+    where = (
+        "import panoptic_metrics as p, importlib.util as u; print(p.__file__, u.find_spec('torch'))"
+    )
+    found = subprocess.run(
+        [str(python), "-c", where], check=True, capture_output=True, text=True, env=env
+    )
+    module, torch = found.stdout.split()
+    assert module.startswith(str(tmp_path / "venv"))
+    assert torch == "None"
 
 
 @pytest.mark.needs_torch
