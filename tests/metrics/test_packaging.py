@@ -9,6 +9,7 @@ from __future__ import annotations
 import email
 import json
 import os
+import shlex
 import shutil
 import subprocess
 import sys
@@ -142,3 +143,87 @@ def test_harness_distribution_is_installed(tmp_path_factory: pytest.TempPathFact
     assert version == declared["version"]
     assert any(r.startswith("panoptic-metrics") for r in requires)
     assert any(r.startswith("torch>=") for r in requires)
+
+
+# The README's thirty-second example (metrics/README.md), which derives PQ = 2/7 there.
+_TINY_RUN = """
+import numpy as np, panoptic_metrics as p
+categories = p.CategorySet.from_coco(
+    [{"id": 1, "name": "road", "isthing": 0}, {"id": 2, "name": "car", "isthing": 1}]
+)
+segments = [{"id": 1, "category_id": 1}, {"id": 2, "category_id": 2}]
+gt = np.array([[1, 1, 1, 1, 1, 1, 2, 2, 2, 2]])
+pred = np.array([[1, 1, 1, 2, 2, 2, 2, 2, 2, 2]])
+acc = p.PanopticAccumulator(categories)
+acc.update(p.from_segments(gt, segments), p.from_segments(pred, segments))
+print(p.__file__, round(acc.compute().pq, 4))
+"""
+
+
+def _in_read_only(folders: list[Path], command: list[str]) -> list[str]:
+    """`command`, run with `folders` read-only: by permission bits, and where this runs as
+    root (which writes through them) by read-only bind mounts in a user namespace."""
+    for folder in folders:
+        subprocess.run(["chmod", "-R", "a-w", str(folder)], check=True)
+    if os.geteuid() != 0:
+        return command
+    probe = ["unshare", "-rm", "true"]
+    if shutil.which("unshare") is None or subprocess.run(probe, capture_output=True).returncode:
+        pytest.skip("root writes through permission bits, and no user namespace to mount in")
+    mounts = " && ".join(
+        f"mount --bind -o ro {shlex.quote(str(f))} {shlex.quote(str(f))}" for f in folders
+    )
+    return ["unshare", "-rm", "sh", "-c", f"{mounts} && exec {shlex.join(command)}"]
+
+
+def _read_only_package(tmp_path: Path) -> tuple[Path, dict[str, str]]:
+    """A copy of the package without any numba cache, and an environment that imports it with
+    its home and user cache directory under `tmp_path`."""
+    site = tmp_path / "site"
+    ignore = shutil.ignore_patterns("__pycache__")
+    shutil.copytree(
+        ROOT / "metrics" / "src" / "panoptic_metrics", site / "panoptic_metrics", ignore=ignore
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("NUMBA_")}
+    env.update(
+        PYTHONPATH=str(site), HOME=str(tmp_path / "home"), XDG_CACHE_HOME=str(tmp_path / "cache")
+    )
+    (tmp_path / "home").mkdir()
+    return site, env
+
+
+def _cache_files(folder: Path) -> list[Path]:
+    return sorted(folder.rglob("*.nbi"))
+
+
+def test_a_read_only_install_caches_its_kernels_in_the_user_cache_directory(
+    tmp_path: Path,
+) -> None:
+    site, env = _read_only_package(tmp_path)
+    command = _in_read_only([site], [sys.executable, "-c", _TINY_RUN])
+    done = subprocess.run(command, env=env, capture_output=True, text=True, check=True)
+    module, pq = done.stdout.split()
+    assert module.startswith(str(site))
+    assert pq == "0.2857"
+    assert _cache_files(site) == []
+    cached = _cache_files(tmp_path / "cache" / "numba")
+    assert any("match_segments" in path.name for path in cached)
+    again = subprocess.run(command, env=env, capture_output=True, text=True, check=True)
+    assert again.stdout == done.stdout
+    assert _cache_files(tmp_path / "cache" / "numba") == cached  # loaded, not written again
+
+
+def test_without_any_writable_cache_directory_the_kernels_compile_uncached(
+    tmp_path: Path,
+) -> None:
+    """numba refuses to define a cached kernel where it can write no cache: compiled instead."""
+    site, env = _read_only_package(tmp_path)
+    (tmp_path / "cache").mkdir()
+    command = _in_read_only(
+        [site, tmp_path / "cache", tmp_path / "home"], [sys.executable, "-c", _TINY_RUN]
+    )
+    done = subprocess.run(command, env=env, capture_output=True, text=True, check=True)
+    assert done.stdout.split()[1] == "0.2857"
+    assert done.stderr.count("RuntimeWarning: panoptic_metrics: numba cannot write") == 1
+    assert "set NUMBA_CACHE_DIR" in done.stderr
+    assert _cache_files(tmp_path) == []

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
 
+from ._cache import njit
 from .panoptic import OK, UNKNOWN_GT_ID, _lookup
 
 

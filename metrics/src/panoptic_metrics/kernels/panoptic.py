@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+
+from ._cache import njit
 
 OK, UNKNOWN_GT_ID, UNKNOWN_PRED_ID = 0, 1, 2
 

@@ -21,7 +21,8 @@ from collections.abc import Callable
 from typing import cast
 
 import numpy as np
-from numba import njit
+
+from ._cache import njit
 
 # np.int64, typed for mypy as returning a Python int (numba sees np.int64 itself).
 _i64 = cast("Callable[[object], int]", np.int64)
