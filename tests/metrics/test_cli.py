@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import subprocess
 import sys
 import zlib
@@ -222,3 +223,27 @@ def test_an_unwritable_output_exits_2(
     assert f"panoptic-metrics: error: {blocker / 'r.json'}: cannot write the file" in (
         capsys.readouterr().err
     )
+
+
+@pytest.mark.slow
+def test_a_cold_evaluation_compiles_each_kernel_once_before_the_workers(
+    random_set: CocoSet, tmp_path: Path
+) -> None:
+    """With an empty numba cache, `evaluate --workers 2` compiles each kernel signature once
+    (numba's cache log names every signature it writes) and only the signatures these PNGs
+    need: one of `intersection_table` (uint32 ids on both sides), not four."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("NUMBA_")}
+    env.update(NUMBA_CACHE_DIR=str(tmp_path / "numba"), NUMBA_DEBUG_CACHE="1")
+    env["PYTHONPATH"] = f"{ROOT / 'metrics' / 'src'}{os.pathsep}{ROOT}"
+    args = _evaluate_args(random_set, "--workers", "2")
+    done = subprocess.run(
+        [sys.executable, "-m", "panoptic_metrics", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=True,
+    )
+    saved = [line.split("'")[1] for line in done.stdout.splitlines() if "data saved to" in line]
+    assert saved  # the log is there: the cache was empty
+    assert len(saved) == len(set(saved))  # no signature compiled (and written) twice
+    assert len([path for path in saved if "intersection_table" in path]) == 1

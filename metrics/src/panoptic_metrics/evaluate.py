@@ -9,6 +9,7 @@ images, and nothing of an image outlives its match: memory stays flat in the dat
 
 from __future__ import annotations
 
+import itertools
 import logging
 import multiprocessing
 import os
@@ -20,7 +21,6 @@ from typing import Protocol
 
 import numpy as np
 
-from . import kernels, png
 from .accumulator import PanopticAccumulator
 from .categories import CategorySet
 from .coco_instances import ImageInstances
@@ -124,32 +124,6 @@ def _run(pair: Pair) -> Matched:
     return _WORKER(pair)
 
 
-def _warm_up(*, with_instances: bool) -> None:
-    """Compile (or load from numba's cache) every kernel once, before workers fork."""
-    png.warm_up()
-    rgb = np.zeros((1, 1, 3), np.uint8)
-    kernels.rgb_to_ids(rgb, np.empty((1, 1), np.uint32))
-    one = np.ones(1, np.int64)
-    for gt_dtype in (np.uint32, np.int64):  # PNG maps are uint32, Cityscapes gt int64
-        for pred_dtype in (np.uint32, np.int64):
-            kernels.intersection_table(
-                np.ones(1, gt_dtype), np.ones(1, pred_dtype), one, one, one, one
-            )
-    kernels.match_segments(
-        np.ones((2, 2), np.int64),
-        np.array([-1, 0]),
-        np.zeros(2, bool),
-        np.ones(2, np.int64),
-        np.array([-1, 0]),
-        np.ones(1, bool),
-        True,
-        20,
-    )
-    if with_instances:
-        for dtype in (np.uint32, np.int64):
-            kernels.segment_rles(np.ones((1, 1), dtype), one, one)
-
-
 def _progress(items: Iterator[Matched], total: int, enabled: bool) -> Iterable[Matched]:
     if not enabled:
         return items
@@ -172,14 +146,23 @@ def match_pairs(
         raise ValueError(f"workers must be >= 1, got {workers}")
     workers = min(workers, max(1, len(pairs)))
     start = time.perf_counter()
-    _warm_up(with_instances=settings.thing_ids is not None)
+    if not pairs:
+        return
+    # The first pair here, before the workers start: it compiles (or loads from numba's cache)
+    # exactly the kernels and signatures this data needs, once; forked workers inherit them,
+    # spawned ones load them from the cache it wrote.
+    worker = _Worker(settings)
+    first = worker(pairs[0])
     if workers == 1:
-        yield from _progress(map(_Worker(settings), pairs), len(pairs), progress)
+        rest: Iterator[Matched] = map(worker, pairs[1:])
+        yield from _progress(itertools.chain([first], rest), len(pairs), progress)
     else:
-        chunksize = max(1, min(16, len(pairs) // (workers * 8)))
+        del worker  # its buffers: the workers have their own
+        rest_pairs = pairs[1:]
+        chunksize = max(1, min(16, len(rest_pairs) // (workers * 8)))
         with multiprocessing.get_context().Pool(workers, _init_worker, (settings,)) as pool:
-            results = pool.imap(_run, pairs, chunksize=chunksize)
-            yield from _progress(results, len(pairs), progress)
+            results = pool.imap(_run, rest_pairs, chunksize=chunksize)
+            yield from _progress(itertools.chain([first], results), len(pairs), progress)
     elapsed = time.perf_counter() - start
     log.info("evaluated %d images with %d workers in %.2f s", len(pairs), workers, elapsed)
 
