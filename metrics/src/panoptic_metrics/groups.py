@@ -71,6 +71,8 @@ def check_groups(
     return out
 
 
-def load_groups(path: str | os.PathLike[str], categories: CategorySet) -> dict[str, tuple[int, ...]]:
+def load_groups(
+    path: str | os.PathLike[str], categories: CategorySet
+) -> dict[str, tuple[int, ...]]:
     """The groups of a JSON file {group: [category ids]}, checked by `check_groups`."""
     return check_groups(read_json(path), categories, source=str(path))

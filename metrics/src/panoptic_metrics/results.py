@@ -21,7 +21,7 @@ from .checks import results_values
 from .errors import PanopticInputError
 from .groups import check_groups
 from .io import json_float, write_json_atomic
-from .matching import SUM_COLUMNS, ImageStats, Mode, check_mode
+from .matching import FN, FP, IOU_SUM, SUM_COLUMNS, TP, ImageStats, Mode, check_mode
 from .segmentation import ImageId, image_id_of
 from .thresholds import LADDER_COLUMNS, check_thresholds, threshold_key
 
@@ -208,14 +208,18 @@ class PanopticResults:
 
     def to_json(self) -> dict[str, Any]:
         """The JSON object of docs/contracts.md §3 (NaN written as null)."""
-        return _scores_json(self) | {
-            "things": _quality_json(self.things),
-            "stuff": _quality_json(self.stuff),
-            "per_class": {str(c.category.id): _class_json(c) for c in self.per_class},
-            "per_image": [_image_json(i, self.categories.ids) for i in self.per_image],
-            "mode": self.mode,
-            "n_images": self.n_images,
-        } | _extra_json(self)
+        return (
+            _scores_json(self)
+            | {
+                "things": _quality_json(self.things),
+                "stuff": _quality_json(self.stuff),
+                "per_class": {str(c.category.id): _class_json(c) for c in self.per_class},
+                "per_image": [_image_json(i, self.categories.ids) for i in self.per_image],
+                "mode": self.mode,
+                "n_images": self.n_images,
+            }
+            | _extra_json(self)
+        )
 
     def write_json(self, path: str | os.PathLike[str]) -> None:
         """Write `to_json()` to `path` atomically."""
@@ -332,16 +336,19 @@ def _threshold_results(
             means.append(Scores(float(pq), sq, rq, int(n)))
         per_class = tuple(
             ClassAt(
-                cat,
-                float(at.pq[k, c]),
-                float(at.sq[k, c]),
-                float(at.rq[k, c]),
-                *(int(v) for v in ladder[c, k, :3]),
-                float(ladder[c, k, 3]),
+                category=cat,
+                pq=float(at.pq[k, c]),
+                sq=float(at.sq[k, c]),
+                rq=float(at.rq[k, c]),
+                tp=int(ladder[c, k, TP]),
+                fp=int(ladder[c, k, FP]),
+                fn=int(ladder[c, k, FN]),
+                iou_sum=float(ladder[c, k, IOU_SUM]),
             )
             for c, cat in enumerate(categories.categories)
         )
-        out.append(ThresholdResult(float(t), *means, per_class))
+        overall, things, stuff = means
+        out.append(ThresholdResult(float(t), overall, things, stuff, per_class))
     return tuple(out)
 
 
