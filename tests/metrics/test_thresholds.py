@@ -8,6 +8,7 @@ Tolerance 1e-9 (float summation order).
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 from pathlib import Path
@@ -44,13 +45,15 @@ def _assert_equal_vernier(ours: PanopticResults, t: float, theirs: Any) -> None:
     per_class = theirs.per_class()
     for c in at.per_class:
         if c.category.id not in per_class:  # vernier lists the classes of the data only
-            assert (c.tp, c.fp, c.fn) == (0, 0, 0) and math.isnan(c.pq)
+            assert (c.tp, c.fp, c.fn) == (0, 0, 0)
+            assert math.isnan(c.pq)
             continue
         other = per_class[c.category.id]
         assert (c.tp, c.fp, c.fn) == (other.n_tp, other.n_fp, other.n_fn), (t, c.category)
         assert c.iou_sum == pytest.approx(other.iou_sum, abs=TOL), (t, c.category)
         if c.tp + c.fp + c.fn == 0:  # vernier reports 0 for a class with nothing; we: undefined
-            assert math.isnan(c.pq) and other.pq == 0.0
+            assert math.isnan(c.pq)
+            assert other.pq == 0.0
             continue
         for key in ("pq", "sq", "rq"):
             assert getattr(c, key) == pytest.approx(getattr(other, key), abs=TOL), (t, key)
@@ -75,8 +78,9 @@ def test_random_maps_equal_vernier_at_every_threshold(
 def test_the_ladder_has_something_to_show(random_results: PanopticResults) -> None:
     """The data moves matches across the ladder: TP falls, FP and FN rise, RQ falls."""
     tps = [sum(c.tp for c in r.per_class) for r in random_results.pq_at]
-    assert tps[0] > 50 and tps[-1] < tps[0] // 2
-    assert all(a >= b for a, b in zip(tps, tps[1:], strict=False))
+    assert tps[0] > 50
+    assert tps[-1] < tps[0] // 2
+    assert all(a >= b for a, b in itertools.pairwise(tps))
     assert random_results.at(0.95).rq < random_results.at(0.75).rq < random_results.rq
 
 
@@ -125,9 +129,9 @@ def test_a_dropped_match_keeps_the_void_exemption(tmp_path: Path) -> None:
     pred = np.zeros((10, 20), np.int64)
     pred[0:4, 0:10] = pred[6:10, 0:10] = pred[0:2, 10:20] = 5
     results, data = _case_results(tmp_path, *_one_image(gt, pred, {1: (21, 0)}, {5: (21, 0)}))
-    person = [c for c in results.at(0.65).per_class if c.category.id == 21][0]
+    person = next(c for c in results.at(0.65).per_class if c.category.id == 21)
     assert (person.tp, person.fp, person.fn, person.iou_sum) == (1, 0, 0, 40 / 60)
-    person = [c for c in results.at(0.7).per_class if c.category.id == 21][0]
+    person = next(c for c in results.at(0.7).per_class if c.category.id == 21)
     assert (person.tp, person.fp, person.fn, person.iou_sum) == (0, 0, 1, 0.0)
     _assert_equal_vernier(results, 0.7, vernier_panoptic(*data.args(), iou_threshold=0.7))
 
@@ -142,9 +146,9 @@ def test_a_dropped_match_is_one_fp_and_one_fn_and_the_threshold_is_strict(
     pred = np.zeros((10, 20), np.int64)
     pred[0:4, 0:10] = pred[4, 0:5] = 7
     results, data = _case_results(tmp_path, *_one_image(gt, pred, {1: (21, 0)}, {7: (21, 0)}))
-    person = [c for c in results.at(0.7).per_class if c.category.id == 21][0]
+    person = next(c for c in results.at(0.7).per_class if c.category.id == 21)
     assert (person.tp, person.fp, person.fn, person.iou_sum) == (1, 0, 0, 0.75)
-    person = [c for c in results.at(0.75).per_class if c.category.id == 21][0]
+    person = next(c for c in results.at(0.75).per_class if c.category.id == 21)
     assert (person.tp, person.fp, person.fn) == (0, 1, 1)
     _assert_equal_vernier(results, 0.75, vernier_panoptic(*data.args(), iou_threshold=0.75))
 
@@ -200,8 +204,9 @@ def test_json_round_trip_and_files_without_pq_at(random_results: PanopticResults
     assert again.to_json() == data
     older = {k: v for k, v in data.items() if k != "pq_at"}
     read = PanopticResults.from_json(older)
-    assert read.pq_at == () and read.to_json() == older
-    with pytest.raises(ValueError, match="no results at IoU threshold 0.75"):
+    assert read.pq_at == ()
+    assert read.to_json() == older
+    with pytest.raises(ValueError, match=r"no results at IoU threshold 0\.75"):
         read.at(0.75)
 
 
