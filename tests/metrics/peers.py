@@ -46,3 +46,41 @@ def cityscapes_evaluate(
             str(gt_json), str(gt_folder), str(pred_json), str(pred_folder), str(out)
         )
     return results
+
+
+def vernier_panoptic(
+    gt_json: Path,
+    gt_folder: Path,
+    pred_json: Path,
+    pred_folder: Path,
+    *,
+    iou_threshold: float | None = None,
+    groups: dict[str, list[int]] | None = None,
+) -> Any:
+    """vernier's panoptic `Evaluator(parity_mode="strict")` (its bit-exact panopticapi mode)
+    with its `pq_iou_threshold` and `class_grouping`, on the decoded maps of a COCO-panoptic
+    set (vernier wants integer image ids: each image gets its position)."""
+    import numpy as np
+    import vernier.panoptic as vp
+
+    from tests.metrics.panoptic_data import load_coco_annotated
+
+    gt = load_coco_annotated(gt_json, gt_folder)
+    pred = {a.image_id: a for a in load_coco_annotated(pred_json, pred_folder)}
+    position = {a.image_id: k for k, a in enumerate(gt)}
+    categories = json.loads(gt_json.read_text())["categories"]
+
+    def maps(images: list[Any]) -> tuple[dict[int, Any], bytes]:
+        arrays = {position[a.image_id]: a.ids.astype(np.uint32) for a in images}
+        info = {str(position[a.image_id]): a.segments for a in images}
+        return arrays, json.dumps(info).encode()
+
+    dataset = vp.Dataset.from_arrays(*maps(gt), json.dumps(categories).encode())
+    predictions = vp.Predictions.from_arrays(*maps([pred[a.image_id] for a in gt]))
+    grouping = None
+    if groups is not None:
+        grouping = vp.Breakdown.from_class_groups("groups", list(groups.items()))
+    evaluator = vp.Evaluator(
+        parity_mode="strict", pq_iou_threshold=iou_threshold, class_grouping=grouping
+    )
+    return evaluator.evaluate(dataset, predictions)

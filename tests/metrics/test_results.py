@@ -30,7 +30,8 @@ def _fractions(values: list[float | None]) -> bool:
 
 def test_json_has_exactly_the_contract_keys(results: PanopticResults) -> None:
     data = results.to_json()
-    assert list(data) == [*SCORES, "things", "stuff", "per_class", "per_image", "mode", "n_images"]
+    head = [*SCORES, "things", "stuff", "per_class", "per_image", "mode", "n_images"]
+    assert list(data) == [*head, "pq_at"]  # `groups` only when groups were given
     for part in ("things", "stuff"):
         assert list(data[part]) == ["pq", "sq", "rq", "pq_dagger", "n"]
         assert _fractions([data[part][k] for k in ("pq", "sq", "rq", "pq_dagger")])

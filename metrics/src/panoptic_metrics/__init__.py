@@ -10,6 +10,7 @@ from .accumulator import PanopticAccumulator
 from .categories import Category, CategorySet
 from .errors import PanopticInputError
 from .evaluate import evaluate_cityscapes, evaluate_coco, evaluate_pairs
+from .groups import check_groups, cityscapes_groups, load_groups
 from .io import read_panoptic_png
 from .mask_ap import MaskAP, MaskAPResult
 from .matching import ImageStats, match_image
@@ -25,16 +26,29 @@ from .readers import (
     read_cityscapes_instance_ids,
     read_coco_panoptic_image,
 )
-from .results import ClassResult, ImageResult, PanopticResults, Quality
+from .results import (
+    ClassAt,
+    ClassResult,
+    GroupResult,
+    ImageResult,
+    PanopticResults,
+    Quality,
+    Scores,
+    ThresholdResult,
+)
 from .run import RunAccumulator, RunResults, evaluate_run
 from .segmentation import PanopticImage, Segments
+from .thresholds import IOU_THRESHOLDS
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "IOU_THRESHOLDS",
     "Category",
     "CategorySet",
+    "ClassAt",
     "ClassResult",
+    "GroupResult",
     "ImageResult",
     "ImageStats",
     "MaskAP",
@@ -48,9 +62,13 @@ __all__ = [
     "Quality",
     "RunAccumulator",
     "RunResults",
+    "Scores",
     "Segments",
+    "ThresholdResult",
     "__version__",
+    "check_groups",
     "cityscapes_categories",
+    "cityscapes_groups",
     "encode_label_divisor",
     "evaluate_cityscapes",
     "evaluate_coco",
@@ -61,6 +79,7 @@ __all__ = [
     "from_label_divisor",
     "from_segments",
     "load_coco_panoptic",
+    "load_groups",
     "match_image",
     "read_cityscapes_instance_ids",
     "read_coco_panoptic_image",

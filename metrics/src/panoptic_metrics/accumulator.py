@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import numpy as np
 
 from .categories import CategorySet
@@ -9,14 +11,16 @@ from .errors import PanopticInputError
 from .matching import SUM_COLUMNS, ImageStats, Mode, check_mode, match_image
 from .results import PanopticResults, build_results
 from .segmentation import PanopticImage
+from .thresholds import IOU_THRESHOLDS, LADDER_COLUMNS, check_thresholds, threshold_sums
 
 
 class PanopticAccumulator:
     """Accumulates per-class sums over images; shards merge by addition.
 
     The state is the (C, 6) per-class sums (tp, fp, fn, iou_sum, PQ† n and IoU sum), the
-    (C, n_bins) best-overlap IoU histogram and the small per-image states (for the per-image
-    table and the bootstrap). `compute()` does not change it.
+    (C, n_bins) best-overlap IoU histogram, the (C, T, 4) sums of PQ at each IoU threshold
+    (tp, fp, fn, iou_sum) and the small per-image states (for the per-image table and the
+    bootstrap). `compute()` does not change it.
 
     Example:
         >>> import numpy as np
@@ -30,23 +34,35 @@ class PanopticAccumulator:
         1.0
     """
 
-    def __init__(self, categories: CategorySet, *, mode: Mode = "strict", n_bins: int = 20):
+    def __init__(
+        self,
+        categories: CategorySet,
+        *,
+        mode: Mode = "strict",
+        n_bins: int = 20,
+        iou_thresholds: Iterable[float] = IOU_THRESHOLDS,
+    ):
         """Args:
         categories: the evaluated classes.
         mode: "strict" (panopticapi, the default) or "pixels".
         n_bins: bins of the best-overlap IoU histogram (even, so that 0.5 is an edge).
+        iou_thresholds: the IoU thresholds of `pq_at`, each in [0.5, 1) (default 0.5, 0.55,
+            ..., 0.95); computed from the one matching at 0.5, not by matching again.
         """
         if n_bins < 2 or n_bins % 2:
             raise ValueError(f"n_bins must be an even number >= 2, got {n_bins}")
         self.categories = categories
         self.mode: Mode = check_mode(mode)
         self.n_bins = n_bins
+        self.iou_thresholds = check_thresholds(iou_thresholds)
         self.reset()
 
     def reset(self) -> None:
         """Forget every image."""
         self.class_sums = np.zeros((len(self.categories), len(SUM_COLUMNS)), dtype=np.float64)
         self.histogram = np.zeros((len(self.categories), self.n_bins), dtype=np.int64)
+        shape = (len(self.categories), len(self.iou_thresholds), len(LADDER_COLUMNS))
+        self.ladder = np.zeros(shape, dtype=np.float64)
         self.images: list[ImageStats] = []
 
     @property
@@ -65,19 +81,29 @@ class PanopticAccumulator:
             raise PanopticInputError(str(stats.image_id), "image state has unknown classes")
         self.class_sums[stats.classes] += stats.sums
         np.add.at(self.histogram, (stats.hist_class, stats.hist_bin), 1)
+        self.ladder[stats.classes] += threshold_sums(stats, self.iou_thresholds)
         self.images.append(stats)
 
     def merge(self, other: PanopticAccumulator) -> PanopticAccumulator:
-        """Add another accumulator's state (same categories, mode and bins) to this one."""
-        if any(getattr(other, k) != getattr(self, k) for k in ("categories", "mode", "n_bins")):
-            raise ValueError("can only merge accumulators with the same categories, mode, bins")
+        """Add another accumulator's state (same categories, mode, bins, thresholds)."""
+        same = ("categories", "mode", "n_bins", "iou_thresholds")
+        if any(getattr(other, k) != getattr(self, k) for k in same):
+            raise ValueError(
+                "can only merge accumulators with the same categories, mode, bins, thresholds"
+            )
         self.class_sums += other.class_sums
         self.histogram += other.histogram
+        self.ladder += other.ladder
         self.images.extend(other.images)
         return self
 
     def compute(self) -> PanopticResults:
         """The results of every image added so far (NaN with a warning where undefined)."""
         return build_results(
-            self.categories, self.mode, self.class_sums, self.histogram, self.images
+            self.categories,
+            self.mode,
+            self.class_sums,
+            self.histogram,
+            self.images,
+            ladder=(self.iou_thresholds, self.ladder),
         )

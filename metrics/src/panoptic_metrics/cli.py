@@ -1,7 +1,8 @@
 """The `panoptic-metrics` command line: `evaluate` a prediction set, `compare` two results.
 
     panoptic-metrics evaluate --gt-json F --gt-folder D --pred-json F --pred-folder D \
-        [--workers N] [--output results.json] [--per-class-csv F] [--mode strict|pixels]
+        [--workers N] [--output results.json] [--per-class-csv F] [--mode strict|pixels] \
+        [--iou-threshold T] [--groups groups.json]
     panoptic-metrics compare A.json B.json [--samples N] [--seed S] [--confidence C]
 
 Exit status: 0 done; 2 bad input (one line naming the file and the problem); 3 an unexpected
@@ -21,18 +22,34 @@ from pathlib import Path
 from . import __version__
 from .bootstrap import paired_bootstrap
 from .errors import PanopticInputError
-from .evaluate import evaluate_coco
+from .evaluate import MatchSettings, coco_pairs, evaluate_with
+from .groups import load_groups
 from .io import json_text, read_json, write_text_atomic
 from .matching import MODES
 from .png import inflate
 from .results import PanopticResults
-from .tables import class_table, comparison_table, per_class_csv, summary_table
+from .tables import (
+    class_table,
+    comparison_table,
+    group_table,
+    per_class_csv,
+    summary_table,
+    threshold_table,
+)
+from .thresholds import IOU_THRESHOLDS
 
 
 def _positive(text: str) -> int:
     value = int(text)
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
+
+
+def _iou_threshold(text: str) -> float:
+    value = float(text)
+    if not 0.5 <= value < 1.0:  # also refuses nan
+        raise argparse.ArgumentTypeError(f"must be in [0.5, 1), got {text}")
     return value
 
 
@@ -70,6 +87,19 @@ def _parser() -> argparse.ArgumentParser:
     ev.add_argument("--per-class-csv", type=Path, help="write the per-class table as CSV here")
     ev.add_argument("--mode", choices=MODES, default="strict", help="default: strict (panopticapi)")
     ev.add_argument("--no-progress", action="store_true", help="no progress bar")
+    ev.add_argument(
+        "--iou-threshold",
+        type=_iou_threshold,
+        metavar="T",
+        help="also print PQ, SQ, RQ with matches at IoU > T (0.5 <= T < 1); the JSON's pq_at "
+        "holds 0.5, 0.55, ..., 0.95 and T",
+    )
+    ev.add_argument(
+        "--groups",
+        type=Path,
+        metavar="FILE",
+        help="JSON {group: [category ids]}: also print and write PQ per class group",
+    )
     cmp = sub.add_parser(
         "compare", parents=[common], help="paired bootstrap difference of two results files"
     )
@@ -82,14 +112,17 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _evaluate(args: argparse.Namespace) -> int:
-    results = evaluate_coco(
-        args.gt_json,
-        args.gt_folder,
-        args.pred_json,
-        args.pred_folder,
-        mode=args.mode,
+    pairs, categories = coco_pairs(args.gt_json, args.gt_folder, args.pred_json, args.pred_folder)
+    # checked before the evaluation: a bad groups file fails at once
+    groups = None if args.groups is None else load_groups(args.groups, categories)
+    thresholds = IOU_THRESHOLDS + (() if args.iou_threshold is None else (args.iou_threshold,))
+    results = evaluate_with(
+        pairs,
+        MatchSettings(categories=categories, mode=args.mode),
         workers=args.workers,
         progress=not args.no_progress,
+        iou_thresholds=thresholds,
+        groups=groups,
     )
     # everything rendered first: an error while rendering leaves no file half-updated
     outputs = []
@@ -97,7 +130,12 @@ def _evaluate(args: argparse.Namespace) -> int:
         outputs.append((args.output, json_text(results.to_json())))
     if args.per_class_csv:
         outputs.append((args.per_class_csv, per_class_csv(results)))
-    tables = f"{summary_table(results)}\n\n{class_table(results)}\n\n{_decoder_line()}"
+    tables = f"{summary_table(results)}\n\n{class_table(results)}"
+    if args.iou_threshold is not None:
+        tables += f"\n\n{threshold_table(results, args.iou_threshold)}"
+    if groups is not None:
+        tables += f"\n\n{group_table(results)}"
+    tables += f"\n\n{_decoder_line()}"
     print(tables)
     if outputs:
         print()

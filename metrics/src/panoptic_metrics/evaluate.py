@@ -14,7 +14,7 @@ import logging
 import multiprocessing
 import os
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -25,6 +25,7 @@ from .accumulator import PanopticAccumulator
 from .categories import CategorySet
 from .coco_instances import ImageInstances
 from .errors import PanopticInputError
+from .groups import CITYSCAPES_GROUPS
 from .io import DEFAULT_MAX_PIXELS
 from .matching import ImageStats, Mode, check_mode, match_image
 from .panoptic_instances import instances_from_panoptic
@@ -32,6 +33,7 @@ from .readers.cityscapes import cityscapes_categories, cityscapes_sources
 from .readers.coco import load_coco_panoptic, pair_images
 from .results import PanopticResults
 from .segmentation import PanopticImage
+from .thresholds import IOU_THRESHOLDS
 
 log = logging.getLogger(__name__)
 
@@ -176,6 +178,8 @@ def evaluate_pairs(
     progress: bool = True,
     n_bins: int = 20,
     max_pixels: int = DEFAULT_MAX_PIXELS,
+    iou_thresholds: Iterable[float] = IOU_THRESHOLDS,
+    groups: Mapping[str, Sequence[int]] | None = None,
 ) -> PanopticResults:
     """Evaluate (ground truth, prediction) image sources, in parallel.
 
@@ -187,21 +191,40 @@ def evaluate_pairs(
         progress: show a tqdm progress bar (when tqdm is installed).
         n_bins: bins of the best-overlap IoU histogram.
         max_pixels: the decompression-bomb limit per PNG.
+        iou_thresholds: the IoU thresholds of `pq_at`, each in [0.5, 1).
+        groups: class groups {name: category ids} for PQ per group (`groups` of the results).
     """
     settings = MatchSettings(categories=categories, mode=mode, n_bins=n_bins, max_pixels=max_pixels)
-    return evaluate_with(pairs, settings, workers=workers, progress=progress)
+    return evaluate_with(
+        pairs,
+        settings,
+        workers=workers,
+        progress=progress,
+        iou_thresholds=iou_thresholds,
+        groups=groups,
+    )
 
 
 def evaluate_with(
-    pairs: Sequence[Pair], settings: MatchSettings, *, workers: int | None, progress: bool
+    pairs: Sequence[Pair],
+    settings: MatchSettings,
+    *,
+    workers: int | None,
+    progress: bool,
+    iou_thresholds: Iterable[float] = IOU_THRESHOLDS,
+    groups: Mapping[str, Sequence[int]] | None = None,
 ) -> PanopticResults:
-    """`evaluate_pairs` with its options as one `MatchSettings`."""
+    """`evaluate_pairs` with its matching options as one `MatchSettings`."""
     accumulator = PanopticAccumulator(
-        settings.categories, mode=settings.mode, n_bins=settings.n_bins
+        settings.categories,
+        mode=settings.mode,
+        n_bins=settings.n_bins,
+        iou_thresholds=iou_thresholds,
     )
     for stats, _ in match_pairs(pairs, settings, workers=workers, progress=progress):
         accumulator.add(stats)
-    return accumulator.compute()
+    results = accumulator.compute()
+    return results if groups is None else results.with_groups(groups)
 
 
 def coco_pairs(
@@ -230,6 +253,8 @@ def evaluate_coco(
     progress: bool = True,
     n_bins: int = 20,
     max_pixels: int = DEFAULT_MAX_PIXELS,
+    iou_thresholds: Iterable[float] = IOU_THRESHOLDS,
+    groups: Mapping[str, Sequence[int]] | None = None,
 ) -> PanopticResults:
     """Evaluate COCO-panoptic predictions against COCO-panoptic ground truth.
 
@@ -237,7 +262,14 @@ def evaluate_coco(
     """
     pairs, categories = coco_pairs(gt_json, gt_folder, pred_json, pred_folder)
     settings = MatchSettings(categories=categories, mode=mode, n_bins=n_bins, max_pixels=max_pixels)
-    return evaluate_with(pairs, settings, workers=workers, progress=progress)
+    return evaluate_with(
+        pairs,
+        settings,
+        workers=workers,
+        progress=progress,
+        iou_thresholds=iou_thresholds,
+        groups=groups,
+    )
 
 
 def evaluate_cityscapes(
@@ -250,13 +282,22 @@ def evaluate_cityscapes(
     progress: bool = True,
     n_bins: int = 20,
     max_pixels: int = DEFAULT_MAX_PIXELS,
+    iou_thresholds: Iterable[float] = IOU_THRESHOLDS,
+    groups: Mapping[str, Sequence[int]] | None = CITYSCAPES_GROUPS,
 ) -> PanopticResults:
     """Evaluate COCO-panoptic predictions against Cityscapes `*_gtFine_instanceIds.png`
-    (e.g. `gtFine/val`), with the 19 Cityscapes evaluation classes; the keywords are those of
-    `evaluate_pairs`."""
+    (e.g. `gtFine/val`), with the 19 Cityscapes evaluation classes and, by default, PQ per
+    Cityscapes category (`groups`); the keywords are those of `evaluate_pairs`."""
     categories = cityscapes_categories()
     gt = cityscapes_sources(gt_folder)
     pred = load_coco_panoptic(pred_json, pred_folder, categories=categories)
     pairs = pair_images(gt, pred.images, gt_name=str(Path(gt_folder)), pred_name=str(pred_json))
     settings = MatchSettings(categories=categories, mode=mode, n_bins=n_bins, max_pixels=max_pixels)
-    return evaluate_with(pairs, settings, workers=workers, progress=progress)
+    return evaluate_with(
+        pairs,
+        settings,
+        workers=workers,
+        progress=progress,
+        iou_thresholds=iou_thresholds,
+        groups=groups,
+    )

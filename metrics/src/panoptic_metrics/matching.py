@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 import numpy as np
@@ -30,6 +30,10 @@ class ImageStats:
         sums: (k, 6) float64 per class: tp, fp, fn, iou_sum, dagger_n, dagger_iou_sum.
         hist_class, hist_bin: (m,) int64 class and best-overlap IoU bin of every non-crowd
             gt segment of the image.
+        pair_class, pair_iou, pair_exempt: (n,) int64 class, float64 IoU and bool exemption
+            (the prediction is more than half on void + crowd) of every matched pair, in the
+            matching's order: what PQ at higher IoU thresholds needs (`thresholds.py`).
+            Empty for states read back from JSON, which keeps those sums per class only.
     """
 
     image_id: ImageId | None
@@ -37,6 +41,9 @@ class ImageStats:
     sums: np.ndarray
     hist_class: np.ndarray
     hist_bin: np.ndarray
+    pair_class: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    pair_iou: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float64))
+    pair_exempt: np.ndarray = field(default_factory=lambda: np.zeros(0, np.bool_))
 
 
 def check_mode(mode: str) -> Mode:
@@ -99,7 +106,7 @@ def match_image(
     if mode == "strict":
         declared = gt.segments.areas
         gt_area[1:] = np.where(declared > 0, declared, gt_area[1:])
-    tp, fp, fn, iou_sum, dagger_n, dagger_iou, best_bin = kernels.match_segments(
+    tp, fp, fn, iou_sum, dagger_n, dagger_iou, best_bin, match_iou, exempt = kernels.match_segments(
         table,
         np.concatenate(([-1], gt_class)),
         np.concatenate(([False], gt.segments.iscrowd)),
@@ -112,10 +119,14 @@ def match_image(
     sums = np.stack([tp, fp, fn, iou_sum, dagger_n, dagger_iou], axis=1).astype(np.float64)
     classes = np.flatnonzero((sums[:, [TP, FP, FN, DAGGER_N]] != 0).any(axis=1))
     counted = best_bin >= 0
+    matched = match_iou > 0  # a match has IoU > 0.5
     return ImageStats(
         image_id=gt.image_id,
         classes=classes.astype(np.int64),
         sums=np.ascontiguousarray(sums[classes]),
         hist_class=gt_class[counted].astype(np.int64),
         hist_bin=best_bin[counted],
+        pair_class=gt_class[matched].astype(np.int64),
+        pair_iou=match_iou[matched],
+        pair_exempt=exempt[matched],
     )

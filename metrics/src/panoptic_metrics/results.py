@@ -10,7 +10,7 @@ import math
 import os
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -19,12 +19,15 @@ from . import scores
 from .categories import Category, CategorySet
 from .checks import results_values
 from .errors import PanopticInputError
+from .groups import check_groups
 from .io import json_float, write_json_atomic
-from .matching import SUM_COLUMNS, ImageStats, Mode, check_mode
+from .matching import FN, FP, IOU_SUM, SUM_COLUMNS, TP, ImageStats, Mode, check_mode
 from .segmentation import ImageId, image_id_of
+from .thresholds import LADDER_COLUMNS, check_thresholds, threshold_key
 
 # The per-class sums in `per_class` of the JSON, in the order of `SUM_COLUMNS`.
 _SUM_KEYS = ("tp", "fp", "fn", "iou_sum", "pq_dagger_n", "pq_dagger_iou_sum")
+_SCORE_KEYS = ("pq", "sq", "rq", "pq_dagger")
 
 
 @dataclass(frozen=True)
@@ -57,6 +60,63 @@ class ClassResult:
 
 
 @dataclass(frozen=True)
+class Scores:
+    """PQ, SQ, RQ averaged over a set of classes at one IoU threshold; `n` classes entered."""
+
+    pq: float
+    sq: float
+    rq: float
+    n: int
+
+
+@dataclass(frozen=True)
+class ClassAt:
+    """One class at one IoU threshold: its scores and the sums behind them."""
+
+    category: Category
+    pq: float
+    sq: float
+    rq: float
+    tp: int
+    fp: int
+    fn: int
+    iou_sum: float
+
+
+@dataclass(frozen=True)
+class ThresholdResult:
+    """PQ, SQ, RQ with matches at IoU > `threshold` (docs/metrics.md, "PQ over IoU
+    thresholds"): overall, things, stuff and per class."""
+
+    threshold: float
+    overall: Scores
+    things: Scores
+    stuff: Scores
+    per_class: tuple[ClassAt, ...]
+
+    @property
+    def pq(self) -> float:
+        return self.overall.pq
+
+    @property
+    def sq(self) -> float:
+        return self.overall.sq
+
+    @property
+    def rq(self) -> float:
+        return self.overall.rq
+
+
+@dataclass(frozen=True)
+class GroupResult:
+    """PQ, SQ, RQ, PQ† averaged over a named group of classes, as things and stuff are."""
+
+    name: str
+    category_ids: tuple[int, ...]
+    quality: Quality
+
+
+@dataclass(frozen=True)
 class ImageResult:
     """One image: its own PQ/PQ† (over the classes it touches) and its state.
 
@@ -78,7 +138,9 @@ class ImageResult:
 
 @dataclass(frozen=True)
 class PanopticResults:
-    """PQ, SQ, RQ and PQ† overall, for things and stuff, per class and per image."""
+    """PQ, SQ, RQ and PQ† overall, for things and stuff, per class and per image; PQ, SQ, RQ
+    at each IoU threshold (`pq_at`, empty when read from a file written without them) and
+    per class group (`groups`, empty unless groups were given)."""
 
     overall: Quality
     things: Quality
@@ -87,6 +149,8 @@ class PanopticResults:
     per_image: tuple[ImageResult, ...]
     mode: Mode
     categories: CategorySet
+    pq_at: tuple[ThresholdResult, ...] = ()
+    groups: tuple[GroupResult, ...] = ()
 
     @property
     def pq(self) -> float:
@@ -108,6 +172,33 @@ class PanopticResults:
     def n_images(self) -> int:
         return len(self.per_image)
 
+    @property
+    def iou_thresholds(self) -> tuple[float, ...]:
+        return tuple(r.threshold for r in self.pq_at)
+
+    def at(self, threshold: float) -> ThresholdResult:
+        """PQ, SQ, RQ with matches at IoU > `threshold` (one of `iou_thresholds`)."""
+        for r in self.pq_at:
+            if r.threshold == threshold:
+                return r
+        raise ValueError(
+            f"no results at IoU threshold {threshold!r}; computed: {list(self.iou_thresholds)} "
+            "(other thresholds: `iou_thresholds` of the evaluation)"
+        )
+
+    def group(self, name: str) -> GroupResult:
+        """The result of the class group `name`."""
+        for g in self.groups:
+            if g.name == name:
+                return g
+        raise KeyError(f"no class group {name!r}; groups: {[g.name for g in self.groups]}")
+
+    def with_groups(self, groups: Mapping[str, Sequence[int]]) -> PanopticResults:
+        """These results with PQ per class group: `groups` maps a name to category ids
+        (PanopticInputError for unknown ids or a malformed mapping); replaces any groups."""
+        checked = check_groups(groups, self.categories)
+        return replace(self, groups=_group_results(self, checked))
+
     def image_sums(self) -> np.ndarray:
         """(n_images, C, 6) float64 per-image per-class sums (columns `SUM_COLUMNS`)."""
         out = np.zeros((self.n_images, len(self.categories), len(SUM_COLUMNS)))
@@ -117,14 +208,18 @@ class PanopticResults:
 
     def to_json(self) -> dict[str, Any]:
         """The JSON object of docs/contracts.md §3 (NaN written as null)."""
-        return _scores_json(self) | {
-            "things": _quality_json(self.things),
-            "stuff": _quality_json(self.stuff),
-            "per_class": {str(c.category.id): _class_json(c) for c in self.per_class},
-            "per_image": [_image_json(i, self.categories.ids) for i in self.per_image],
-            "mode": self.mode,
-            "n_images": self.n_images,
-        }
+        return (
+            _scores_json(self)
+            | {
+                "things": _quality_json(self.things),
+                "stuff": _quality_json(self.stuff),
+                "per_class": {str(c.category.id): _class_json(c) for c in self.per_class},
+                "per_image": [_image_json(i, self.categories.ids) for i in self.per_image],
+                "mode": self.mode,
+                "n_images": self.n_images,
+            }
+            | _extra_json(self)
+        )
 
     def write_json(self, path: str | os.PathLike[str]) -> None:
         """Write `to_json()` to `path` atomically."""
@@ -149,7 +244,20 @@ class PanopticResults:
             images = [_image_stats(row, index, source) for row in data["per_image"]]
             mode = check_mode(data["mode"])
             results_values(data)  # the values: counts in int64, finite sums, names as text
-        return build_results(categories, mode, sums, histogram.astype(np.int64), images)
+            ladder = _ladder_from_json(data["pq_at"], categories) if "pq_at" in data else None
+            groups = None
+            if "groups" in data:
+                members = {name: g["category_ids"] for name, g in data["groups"].items()}
+                groups = check_groups(members, categories, source=source)
+        return build_results(
+            categories,
+            mode,
+            sums,
+            histogram.astype(np.int64),
+            images,
+            ladder=ladder,
+            groups=groups,
+        )
 
     def to_dataframe(self, kind: str = "per_class") -> Any:
         """A pandas DataFrame of the per-class (index: category id) or per-image results."""
@@ -174,9 +282,14 @@ def build_results(
     class_sums: np.ndarray,
     histogram: np.ndarray,
     images: Sequence[ImageStats],
+    *,
+    ladder: tuple[Sequence[float], np.ndarray] | None = None,
+    groups: Mapping[str, tuple[int, ...]] | None = None,
 ) -> PanopticResults:
     """Results from the dataset state: `class_sums` (C, 6) over the dataset (columns
-    `SUM_COLUMNS`), the (C, n_bins) int64 IoU `histogram`, the per-image states in order."""
+    `SUM_COLUMNS`), the (C, n_bins) int64 IoU `histogram`, the per-image states in order;
+    `ladder`: the IoU thresholds and their (C, T, 4) sums (columns `LADDER_COLUMNS`);
+    `groups`: checked class groups (`groups.check_groups`)."""
     isthing = categories.isthing
     per_class = scores.class_scores(class_sums, isthing)
     everything = np.ones(len(categories), dtype=bool)
@@ -191,7 +304,7 @@ def build_results(
         )
         for c, cat in enumerate(categories.categories)
     )
-    return PanopticResults(
+    results = PanopticResults(
         overall=_quality(per_class, everything, "all classes"),
         things=_quality(per_class, isthing, "things"),
         stuff=_quality(per_class, ~isthing, "stuff"),
@@ -199,6 +312,57 @@ def build_results(
         per_image=_image_results(categories, images),
         mode=check_mode(mode),
         categories=categories,
+        pq_at=() if ladder is None else _threshold_results(categories, *ladder),
+    )
+    return results if not groups else replace(results, groups=_group_results(results, groups))
+
+
+def _threshold_results(
+    categories: CategorySet, thresholds: Sequence[float], ladder: np.ndarray
+) -> tuple[ThresholdResult, ...]:
+    """Scores at each threshold from the (C, T, 4) sums; a class is defined at every threshold
+    or at none (TP + FN is the same at all), so the 0.5 averages have given any warning."""
+    isthing = categories.isthing
+    sums = np.zeros((len(thresholds), len(categories), len(SUM_COLUMNS)))
+    sums[..., : len(LADDER_COLUMNS)] = ladder.transpose(1, 0, 2)
+    at = scores.class_scores(sums, isthing)
+    masks = (np.ones(len(categories), dtype=bool), isthing, ~isthing)
+    out = []
+    for k, t in enumerate(thresholds):
+        means = []
+        for mask in masks:
+            pq, n = scores.nanmean(at.pq[k], mask)
+            sq, rq = (float(scores.nanmean(v[k], mask)[0]) for v in (at.sq, at.rq))
+            means.append(Scores(float(pq), sq, rq, int(n)))
+        per_class = tuple(
+            ClassAt(
+                category=cat,
+                pq=float(at.pq[k, c]),
+                sq=float(at.sq[k, c]),
+                rq=float(at.rq[k, c]),
+                tp=int(ladder[c, k, TP]),
+                fp=int(ladder[c, k, FP]),
+                fn=int(ladder[c, k, FN]),
+                iou_sum=float(ladder[c, k, IOU_SUM]),
+            )
+            for c, cat in enumerate(categories.categories)
+        )
+        overall, things, stuff = means
+        out.append(ThresholdResult(float(t), overall, things, stuff, per_class))
+    return tuple(out)
+
+
+def _group_results(
+    results: PanopticResults, groups: Mapping[str, tuple[int, ...]]
+) -> tuple[GroupResult, ...]:
+    """Each group's means of the per-class scores, with the rules of things and stuff."""
+    values = scores.ClassScores(
+        *(np.array([getattr(c, k) for c in results.per_class]) for k in _SCORE_KEYS)
+    )
+    ids = results.categories.ids
+    return tuple(
+        GroupResult(name, members, _quality(values, np.isin(ids, members), f"group {name!r}"))
+        for name, members in groups.items()
     )
 
 
@@ -261,6 +425,55 @@ def _class_json(c: ClassResult) -> dict[str, Any]:
     head = {"name": c.category.name, "isthing": c.category.isthing} | _scores_json(c)
     sums = (c.tp, c.fp, c.fn, c.iou_sum, c.dagger_n, c.dagger_iou_sum)
     return head | dict(zip(_SUM_KEYS, sums, strict=True)) | {"iou_histogram": list(c.iou_histogram)}
+
+
+def _extra_json(r: PanopticResults) -> dict[str, Any]:
+    """`pq_at` and `groups`, where the results have them (docs/contracts.md §3)."""
+    out: dict[str, Any] = {}
+    if r.pq_at:
+        out["pq_at"] = {threshold_key(t.threshold): _threshold_json(t) for t in r.pq_at}
+    if r.groups:
+        out["groups"] = {
+            g.name: {"category_ids": list(g.category_ids)} | _quality_json(g.quality)
+            for g in r.groups
+        }
+    return out
+
+
+def _three(x: Scores | ClassAt) -> dict[str, Any]:
+    return {k: json_float(getattr(x, k)) for k in ("pq", "sq", "rq")}
+
+
+def _threshold_json(t: ThresholdResult) -> dict[str, Any]:
+    per_class = {
+        str(c.category.id): _three(c) | {"tp": c.tp, "fp": c.fp, "fn": c.fn, "iou_sum": c.iou_sum}
+        for c in t.per_class
+    }
+    return _three(t.overall) | {
+        "n": t.overall.n,
+        "things": _three(t.things) | {"n": t.things.n},
+        "stuff": _three(t.stuff) | {"n": t.stuff.n},
+        "per_class": per_class,
+    }
+
+
+def _ladder_from_json(
+    data: Mapping[str, Any], categories: CategorySet
+) -> tuple[tuple[float, ...], np.ndarray]:
+    """The thresholds and (C, T, 4) sums of a `pq_at` object (every class at every threshold)."""
+    thresholds = tuple(float(key) for key in data)
+    if check_thresholds(thresholds) != thresholds:
+        raise ValueError(f"pq_at thresholds {list(data)} are not increasing values in [0.5, 1)")
+    ladder = np.zeros((len(categories), len(thresholds), len(LADDER_COLUMNS)))
+    for k, entry in enumerate(data.values()):
+        for c, cat in enumerate(categories.categories):
+            row = entry["per_class"][str(cat.id)]
+            counts = [json_count(row[key]) for key in ("tp", "fp", "fn")]
+            iou_sum = json_number(row["iou_sum"])
+            if min(counts) < 0 or not 0 <= iou_sum < math.inf:
+                raise ValueError(f"pq_at {list(data)[k]} class {cat.id}: negative or bad sums")
+            ladder[c, k] = (*counts, iou_sum)
+    return thresholds, ladder
 
 
 def _image_json(i: ImageResult, ids: np.ndarray) -> dict[str, Any]:

@@ -34,6 +34,32 @@ def summary_table(results: PanopticResults) -> str:
     return "\n".join(lines)
 
 
+def threshold_table(results: PanopticResults, threshold: float) -> str:
+    """All / Things / Stuff rows of PQ, SQ, RQ (in %) with matches at IoU > `threshold`."""
+    at = results.at(threshold)
+    lines = [
+        f"{'IoU > ' + f'{threshold:g}':10s}|{'PQ':>8s}{'SQ':>8s}{'RQ':>8s}{'N':>5s}",
+        "-" * 10 + "+" + "-" * 29,
+    ]
+    for name, q in (("All", at.overall), ("Things", at.things), ("Stuff", at.stuff)):
+        values = "".join("  " + _pct(v) for v in (q.pq, q.sq, q.rq))
+        lines.append(f"{name:10s}|{values}{q.n:5d}")
+    return "\n".join(lines)
+
+
+def group_table(results: PanopticResults) -> str:
+    """One row per class group: PQ, SQ, RQ, PQ† (in %), classes averaged and members."""
+    width = max([len(g.name) for g in results.groups] + [8])
+    head = f"{'group':{width}s}|{'PQ':>8s}{'SQ':>8s}{'RQ':>8s}{'PQ†':>8s}{'N':>5s}  ids"
+    lines = [head, "-" * len(head)]
+    for g in results.groups:
+        q = g.quality
+        values = "".join("  " + _pct(v) for v in (q.pq, q.sq, q.rq, q.pq_dagger))
+        ids = ",".join(str(i) for i in g.category_ids)
+        lines.append(f"{g.name:{width}s}|{values}{q.n:5d}  {ids}")
+    return "\n".join(lines)
+
+
 def class_table(results: PanopticResults) -> str:
     """One row per class: id, name, thing/stuff, PQ, SQ, RQ, PQ† (in %), TP, FP, FN."""
     width = max([len(c.category.name) for c in results.per_class] + [8])

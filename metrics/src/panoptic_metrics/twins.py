@@ -58,7 +58,7 @@ def match_segments(
     is_stuff: np.ndarray,
     strict: bool,
     n_bins: int,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+) -> tuple[np.ndarray, ...]:
     """Twin of `kernels.match_segments`: the same rules as whole-table array algebra."""
     n_classes = len(is_stuff)
     gcls, pcls, crowd = gt_class[1:], pred_class[1:], gt_crowd[1:].astype(bool)
@@ -81,8 +81,11 @@ def match_segments(
         used = crowd
     on_crowd = np.where(used[:, None] & (gcls[:, None] == pcls[None, :]), inter, 0).sum(axis=0)
     ignored = table[0, 1:] + on_crowd
-    fp_mask = ~match.any(axis=0) & (ignored / pred_area[1:] <= 0.5)
+    exempt = ignored / np.maximum(pred_area[1:], 1) > 0.5
+    fp_mask = ~match.any(axis=0) & ~exempt
     fp = np.bincount(pcls[fp_mask], minlength=n_classes).astype(np.int64)
+    match_iou = np.where(match, iou, 0.0).sum(axis=1)  # at most one match per row
+    match_exempt = (match & exempt[None, :]).any(axis=1)
     best = np.full(len(gcls), -1)
     if iou.shape[1]:
         best = np.where(same.any(axis=1), np.argmax(iou, axis=1), -1)
@@ -98,7 +101,7 @@ def match_segments(
     for c, (n, v) in merged.items():
         if stuff[c]:
             dn[c], di[c] = n, v
-    return tp, fp, fn, iou_sum, dn, di, best_bin
+    return tp, fp, fn, iou_sum, dn, di, best_bin, match_iou, match_exempt
 
 
 def _stuff_dagger(

@@ -24,6 +24,7 @@ from panoptic_metrics import (
     read_coco_panoptic_image,
     read_panoptic_png,
 )
+from panoptic_metrics.groups import cityscapes_groups
 
 from tests.metrics.conftest import CocoSet
 from tests.metrics.panoptic_data import CATEGORIES, STUFF_IDS, THING_IDS
@@ -87,7 +88,9 @@ def test_cityscapes_reader_equals_cityscapesscripts_panoptic_conversion(
 def test_cityscapes_evaluation_equals_coco_evaluation(
     synthetic_root: Path, realistic_set: CocoSet
 ) -> None:
-    coco = evaluate_coco(*realistic_set.args(), workers=1, progress=False)
+    # evaluate_cityscapes reports the Cityscapes category groups by default
+    groups = cityscapes_groups()
+    coco = evaluate_coco(*realistic_set.args(), workers=1, progress=False, groups=groups)
     cityscapes = evaluate_cityscapes(
         synthetic_root / "gtFine" / "val",
         realistic_set.pred_json,

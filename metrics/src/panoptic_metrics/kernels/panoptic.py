@@ -117,7 +117,15 @@ def match_segments(
     strict: bool,
     n_bins: int,
 ) -> tuple[
-    np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray
+    np.ndarray,
+    np.ndarray,
+    np.ndarray,
+    np.ndarray,
+    np.ndarray,
+    np.ndarray,
+    np.ndarray,
+    np.ndarray,
+    np.ndarray,
 ]:  # pragma: no cover - numba
     """PQ and PQ† sums of one image from its intersection table.
 
@@ -133,22 +141,30 @@ def match_segments(
     Returns:
         tp, fp, fn (C,) int64; iou_sum (C,) float64; dagger_n (C,) int64 (images where the
         stuff class is in the gt); dagger_iou (C,) float64 (Σ IoU of the merged stuff
-        segments when > 0); best_bin (n_gt,) int64 per gt segment, -1 for crowd.
+        segments when > 0); best_bin (n_gt,) int64 per gt segment, -1 for crowd;
+        match_iou (n_gt,) float64 the IoU of each gt segment's match, 0 if unmatched;
+        match_exempt (n_gt,) bool: its matched prediction is more than half on void +
+        crowd, so it would be no FP if left unmatched (PQ at a higher IoU threshold).
     """
     n_classes = is_stuff.shape[0]
     pred_area = np.zeros(table.shape[1], np.int64)
     for g in range(table.shape[0]):
         for p in range(table.shape[1]):
             pred_area[p] += table[g, p]
-    tp, fn, iou_sum, pred_matched, best_bin = _true_positives(
+    tp, fn, iou_sum, pred_matched, best_bin, match_pred, match_iou = _true_positives(
         table, gt_class, gt_crowd, gt_area, pred_class, pred_area, n_classes, n_bins
     )
     fp = np.zeros(n_classes, np.int64)
-    _false_positives(table, gt_class, gt_crowd, pred_class, pred_area, pred_matched, strict, fp)
+    exempt = _false_positives(
+        table, gt_class, gt_crowd, pred_class, pred_area, pred_matched, strict, fp
+    )
+    match_exempt = np.zeros(match_pred.shape[0], np.bool_)
+    for g in range(match_pred.shape[0]):
+        match_exempt[g] = match_pred[g] > 0 and exempt[match_pred[g]]
     dagger_n, dagger_iou = _stuff_dagger(
         table, gt_class, gt_crowd, gt_area, pred_class, pred_area, is_stuff
     )
-    return tp, fp, fn, iou_sum, dagger_n, dagger_iou, best_bin
+    return tp, fp, fn, iou_sum, dagger_n, dagger_iou, best_bin, match_iou, match_exempt
 
 
 @njit(cache=True, nogil=True)
@@ -161,14 +177,19 @@ def _true_positives(
     pred_area: np.ndarray,
     n_classes: int,
     n_bins: int,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:  # pragma: no cover
-    """Same-class pairs with IoU > 0.5 (TP), unmatched non-crowd gt (FN), best-IoU bins."""
+) -> tuple[
+    np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray
+]:  # pragma: no cover - numba
+    """Same-class pairs with IoU > 0.5 (TP), unmatched non-crowd gt (FN), best-IoU bins, and
+    each gt segment's matched prediction (0: none) and the pair's IoU."""
     n_gt, n_pred = table.shape[0] - 1, table.shape[1] - 1
     tp = np.zeros(n_classes, np.int64)
     fn = np.zeros(n_classes, np.int64)
     iou_sum = np.zeros(n_classes, np.float64)
     pred_matched = np.zeros(n_pred + 1, np.bool_)
     best_bin = np.full(n_gt, -1, np.int64)
+    match_pred = np.zeros(n_gt, np.int64)
+    match_iou = np.zeros(n_gt, np.float64)
     for g in range(1, n_gt + 1):
         if gt_crowd[g]:
             continue
@@ -185,12 +206,14 @@ def _true_positives(
                 iou_sum[c] += inter / union
                 matched = True
                 pred_matched[p] = True
+                match_pred[g - 1] = p
+                match_iou[g - 1] = inter / union
             if inter * best_den > best_num * union:
                 best_num, best_den = inter, union
         best_bin[g - 1] = iou_bin(best_num, best_den, n_bins)
         if not matched:
             fn[c] += 1
-    return tp, fn, iou_sum, pred_matched, best_bin
+    return tp, fn, iou_sum, pred_matched, best_bin, match_pred, match_iou
 
 
 @njit(cache=True, nogil=True)
@@ -244,16 +267,16 @@ def _false_positives(
     pred_matched: np.ndarray,
     strict: bool,
     fp: np.ndarray,
-) -> None:  # pragma: no cover - numba
-    """Add the unmatched predictions that are not mostly on void + same-class crowd to `fp`."""
+) -> np.ndarray:  # pragma: no cover - numba
+    """Add the unmatched predictions that are not mostly on void + same-class crowd to `fp`;
+    return that exemption for every prediction, matched or not ((n_pred + 1,) bool)."""
     n_gt, n_pred = table.shape[0] - 1, table.shape[1] - 1
+    exempt = np.zeros(n_pred + 1, np.bool_)
     last_crowd = np.zeros(fp.shape[0], np.int64)  # 0: no crowd segment of that class
     for g in range(1, n_gt + 1):
         if gt_crowd[g]:
             last_crowd[gt_class[g]] = g
     for p in range(1, n_pred + 1):
-        if pred_matched[p]:
-            continue
         c = pred_class[p]
         ignored = table[0, p]
         if strict:
@@ -263,5 +286,7 @@ def _false_positives(
             for g in range(1, n_gt + 1):
                 if gt_crowd[g] and gt_class[g] == c:
                     ignored += table[g, p]
-        if 2 * ignored <= pred_area[p]:  # not more than half on void + crowd
+        exempt[p] = 2 * ignored > pred_area[p]  # more than half on void + crowd
+        if not exempt[p] and not pred_matched[p]:
             fp[c] += 1
+    return exempt
