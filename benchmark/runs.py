@@ -15,7 +15,9 @@
 Each dataset has its setting: the model preset, the data pipeline and the schedule (the
 paper's §5 on the real datasets; a short CPU schedule on the synthetic data). `--batch-size`
 rescales the schedule by the linear scaling rule, `--iterations` shortens or stretches it,
-`--set key=value` overrides any field of the run's configuration (`RunConfig`).
+`--set key=value` overrides any field of the run's configuration (`RunConfig`). During training
+the run evaluates a fixed subset of the val split at 25/50/75/100% of the schedule into
+curve.jsonl (`--eval-every N`: every N iterations instead; 0: never).
 """
 
 from __future__ import annotations
@@ -176,6 +178,10 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--preset", choices=sorted(PRESETS), help="model preset (default: dataset's)")
     p.add_argument("--batch-size", type=int, help="global batch; rescales lr and schedule")
     p.add_argument("--iterations", type=int, help="stretch the schedule to this many iterations")
+    what = "evaluate on a subset of the val split every N iterations into curve.jsonl "
+    p.add_argument(
+        "--eval-every", type=int, metavar="N", help=what + "(default: 25/50/75/100%%; 0: never)"
+    )
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override")
     p.add_argument("--resume", action="store_true", help="continue (or skip) an existing run")
     p.add_argument("--device", choices=("cpu", "cuda"), help="default: CUDA when available")
@@ -188,6 +194,9 @@ def parse_args(argv: list[str] | None = None) -> tuple[argparse.Namespace, RunCo
     """The command line and the run configuration it describes (KeyError, TypeError or
     ValueError naming the bad setting)."""
     args = _parser().parse_args(argv)
+    overrides = parse_overrides(args.set)
+    if args.eval_every is not None:
+        overrides = {"curve.every": args.eval_every, **overrides}
     config = build_config(
         args.run,
         dataset=args.dataset,
@@ -195,7 +204,7 @@ def parse_args(argv: list[str] | None = None) -> tuple[argparse.Namespace, RunCo
         preset_name=args.preset,
         batch_size=args.batch_size,
         iterations=args.iterations,
-        overrides=parse_overrides(args.set),
+        overrides=overrides,
     )
     return args, config
 
