@@ -27,7 +27,8 @@ def evaluation_iterations(iterations: int, every: int | None) -> tuple[int, ...]
     """The iterations after which the trainer evaluates: every `every` and at the last one;
     `None` for the quarters of the schedule; 0 for none."""
     if every is None:
-        points = {max(1, round(k * iterations / QUARTERS)) for k in range(1, QUARTERS + 1)}
+        # the first iteration at or past each quarter (ceiling division)
+        points = {-(-k * iterations // QUARTERS) for k in range(1, QUARTERS + 1)}
     elif every < 0:
         raise ValueError(f"the evaluation interval must be >= 0 or None, got {every}")
     elif every == 0:
