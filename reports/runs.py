@@ -58,6 +58,7 @@ class RunData:
     timings: dict[str, Any] | None = None
     cost: dict[str, Any] | None = None
     log: tuple[dict[str, Any], ...] = ()
+    curve: tuple[dict[str, Any], ...] = ()  # curve.jsonl: PQ along the way
     notices: tuple[str, ...] = field(default=())
 
     @property
@@ -151,6 +152,22 @@ def read_metrics(
         return None
 
 
+def check_curve(
+    records: tuple[dict[str, Any], ...], config: Mapping[str, Any] | None, path: Path
+) -> str | None:
+    """A notice when curve.jsonl stops short of the schedule in config.json (a run stopped
+    or still training), else None."""
+    training = (config or {}).get("training")
+    planned = number(training.get("iterations")) if isinstance(training, Mapping) else None
+    last = max((number(r.get("iteration")) or 0 for r in records), default=None)
+    if planned is None or last is None or last >= planned:
+        return None
+    return (
+        f"{path.name} is partial: its last evaluation is at iteration {last:.0f} of "
+        f"{planned:.0f} ({path})"
+    )
+
+
 def _text(data: Mapping[str, Any] | None, key: str) -> str | None:
     value = (data or {}).get(key)
     return value if isinstance(value, str) else None
@@ -170,6 +187,9 @@ def load_run(path: str | Path) -> RunData:
     data = read_json(path / "metrics.json", notices)
     metrics = read_metrics(data, path / "metrics.json", notices)
     records = read_log(path / "log.jsonl", notices)
+    curve = read_log(path / "curve.jsonl", notices)  # the same line format and checks
+    partial = check_curve(curve, files["config"], path / "curve.jsonl")
+    notices += [partial] if partial else []
     for notice in notices:
         log.warning("run %s: %s", path.name, notice)
     return RunData(
@@ -179,6 +199,7 @@ def load_run(path: str | Path) -> RunData:
         dataset=_text(data, "dataset"),
         split=_text(data, "split"),
         log=records,
+        curve=curve,
         notices=tuple(notices),
         **files,
     )
