@@ -203,7 +203,7 @@ def curve_point(
     run: RunDirectory,
     ctx: DistributedContext,
     iteration: int,
-) -> RunResults:
+) -> None:
     """Evaluate `model` on `source` in memory (sharded over the ranks, nothing written but the
     entry) and add the headline numbers at `iteration` to the run's curve.jsonl."""
     truth = GroundTruth(source)
@@ -234,7 +234,6 @@ def curve_point(
         entry = {"iteration": iteration, "images": len(source.records), **headline(results)}
         CurveLog(run.curve).add(entry)
         log.info("%s at iteration %d: %s", run.path.name, iteration, entry)
-    return results
 
 
 def test_size(source: DatasetSource, data: DataConfig) -> tuple[int, int]:
