@@ -17,7 +17,8 @@ paper's §5 on the real datasets; a short CPU schedule on the synthetic data). `
 rescales the schedule by the linear scaling rule, `--iterations` shortens or stretches it,
 `--set key=value` overrides any field of the run's configuration (`RunConfig`). During training
 the run evaluates a fixed subset of the val split at 25/50/75/100% of the schedule into
-curve.jsonl (`--eval-every N`: every N iterations instead; 0: never).
+curve.jsonl (`--eval-every N`: every N iterations instead; 0: never). `--seeds N` repeats the
+run with N seeds, the report showing the spread over them beside its bootstrap intervals.
 """
 
 from __future__ import annotations
@@ -183,6 +184,9 @@ def _parser() -> argparse.ArgumentParser:
         "--eval-every", type=int, metavar="N", help=what + "(default: 25/50/75/100%%; 0: never)"
     )
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override")
+    what = "repeat the run with N seeds: training.seed, +1, ...; the first in OUTPUT/RUN, "
+    what += "seed S in OUTPUT/RUN-seedS (default 1)"
+    p.add_argument("--seeds", type=int, default=1, metavar="N", help=what)
     p.add_argument("--resume", action="store_true", help="continue (or skip) an existing run")
     p.add_argument("--device", choices=("cpu", "cuda"), help="default: CUDA when available")
     p.add_argument("--threads", type=int, help="torch CPU threads of this process")
@@ -206,7 +210,22 @@ def parse_args(argv: list[str] | None = None) -> tuple[argparse.Namespace, RunCo
         iterations=args.iterations,
         overrides=overrides,
     )
+    if args.seeds < 1:
+        raise ValueError(f"--seeds must be >= 1, got {args.seeds}")
     return args, config
+
+
+def seed_runs(config: RunConfig, output: Path, seeds: int) -> list[tuple[RunConfig, Path]]:
+    """The run `config` with `seeds` seeds (training.seed, then +1, ...) and the directory of
+    each: OUTPUT/RUN for the first, OUTPUT/RUN-seedS for seed S after it."""
+    first = config.training.seed
+    out = [(config, output / config.name)]
+    for seed in range(first + 1, first + seeds):
+        repeat = dataclasses.replace(config.training, seed=seed)
+        out.append(
+            (dataclasses.replace(config, training=repeat), output / f"{config.name}-seed{seed}")
+        )
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -219,23 +238,25 @@ def main(argv: list[str] | None = None) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     ctx = setup(args.device)
+    done = []
     try:
-        metrics = run_experiment(
-            config,
-            Path(args.output) / args.run,
-            ctx=ctx,
-            resume=args.resume,
-            progress=not args.no_progress,
-        )
+        for seeded, run_dir in seed_runs(config, Path(args.output), args.seeds):
+            done.append(
+                run_experiment(
+                    seeded, run_dir, ctx=ctx, resume=args.resume, progress=not args.no_progress
+                )
+            )
     except (DatasetError, FileExistsError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     finally:
         teardown()
     if ctx.is_main:
-        data = json.loads(metrics.read_text())
-        result = RunResults.from_json(data, source=str(metrics)).panoptic
-        print(f"{args.run}: PQ {result.pq:.3f}, PQ† {result.pq_dagger:.3f}; {metrics}")
+        for metrics in done:
+            data = json.loads(metrics.read_text())
+            result = RunResults.from_json(data, source=str(metrics)).panoptic
+            name = metrics.parent.name
+            print(f"{name}: PQ {result.pq:.3f}, PQ† {result.pq_dagger:.3f}; {metrics}")
     return 0
 
 

@@ -24,6 +24,7 @@ from .figures import run_colour
 from .intervals import REFERENCE_RUN, Intervals
 from .paper import PAPER_COST, PAPER_COST_SIZE
 from .runs import RunData
+from .seeds import difference_spread, run_spread
 
 
 @dataclass(frozen=True)
@@ -59,6 +60,9 @@ def run_cards(runs: Sequence[RunData], intervals: Intervals) -> list[Card]:
         boot = intervals.per_run.get(run.name)
         if boot is not None:
             details.append(_bounds(boot.pq, boot.confidence))
+        seeds = run_spread(run)
+        if seeds is not None:  # beside the interval over images: another training's PQ
+            details.append(f"PQ {seeds.describe()}")
         details.append(convergence(run).describe())
         cards.append(Card(run.name, _pct(run.results.pq), tuple(details), run_colour(i)))
     return cards
@@ -84,12 +88,21 @@ def convergence_of_pair(runs: Sequence[RunData], name: str) -> tuple[str, ...]:
     )
 
 
+def _seed_line(runs: Sequence[RunData], run: RunData) -> tuple[str, ...]:
+    reference = next((r for r in runs if r.name == REFERENCE_RUN), None)
+    seeds = None if reference is None else difference_spread(run, reference)
+    return () if seeds is None else (f"PQ difference {seeds.describe()}",)
+
+
 def difference_cards(runs: Sequence[RunData], intervals: Intervals) -> list[Card]:
-    """Per run compared with `combined`: the PQ difference, its paired interval, and whether
-    both runs are at their plateau."""
+    """Per run compared with `combined`: the PQ difference, its paired interval, its spread
+    over seeds (runs repeated with --seeds) and whether both runs are at their plateau."""
     return [
         _difference_card(
-            run.name, intervals.paired[run.name], run_colour(i), convergence_of_pair(runs, run.name)
+            run.name,
+            intervals.paired[run.name],
+            run_colour(i),
+            _seed_line(runs, run) + convergence_of_pair(runs, run.name),
         )
         for i, run in enumerate(runs)
         if run.name in intervals.paired
