@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -193,7 +194,7 @@ def headline(results: RunResults) -> dict[str, float | None]:
         "pq_st": panoptic.stuff.pq,
         "miou": results.miou.miou if results.miou is not None else float("nan"),
     }
-    return {k: (None if v != v else float(v)) for k, v in values.items()}
+    return {k: (None if math.isnan(v) else float(v)) for k, v in values.items()}
 
 
 def curve_point(
