@@ -35,7 +35,7 @@ from reference_model.presets import PRESETS, preset
 from reference_model.synthetic import CLASSES, generate
 
 from .compute_cost import FORMS, measure
-from .runs import build_config
+from .runs import build_config, seed_runs
 
 log = logging.getLogger("demo")
 
@@ -69,6 +69,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--width", type=int, default=384)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--iterations", type=int, help="training iterations (default: the schedule's)")
+    p.add_argument("--seeds", type=int, default=1, help="seeds per run (default 1)")
     p.add_argument("--workers", type=int, default=len(os.sched_getaffinity(0)))
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     what = "the model preset counted for the report's cost section (default %(default)s)"
@@ -119,24 +120,32 @@ def run_job(args: argparse.Namespace, output: Path, name: str, *, fresh_data: bo
     """`python -m benchmark.runs NAME`, its folder removed first if made for other data or
     settings; its steps: training iterations, then evaluated images."""
     built = build_config(name, dataset="synthetic", data_root=args.data, iterations=args.iterations)
-    config = json.loads(json.dumps(to_dict(built)))  # as config.json holds it
-    saved = output / name / "config.json"
-    if saved.exists() and (fresh_data or json.loads(saved.read_text()) != config):
-        log.info("runs: %s was made with other data or settings: starting again", saved.parent)
-        shutil.rmtree(saved.parent)
+    dirs = []
+    for seeded, run_dir in seed_runs(built, output, args.seeds):
+        config = json.loads(json.dumps(to_dict(seeded)))  # as config.json holds it
+        saved = run_dir / "config.json"
+        if saved.exists() and (fresh_data or json.loads(saved.read_text()) != config):
+            log.info("runs: %s was made with other data or settings: starting again", run_dir)
+            shutil.rmtree(run_dir)
+        dirs.append(run_dir)
     command = [sys.executable, "-m", "benchmark.runs", name, "--dataset", "synthetic"]
     command += ["--data-root", args.data, "--output", str(output), "--resume", "--no-progress"]
     command += [] if args.iterations is None else ["--iterations", str(args.iterations)]
-    steps = config["training"]["iterations"] + args.val_images
-    return Job(name, command, steps, partial(_run_steps, output / name))
+    command += [] if args.seeds == 1 else ["--seeds", str(args.seeds)]
+    steps = (built.training.iterations + args.val_images) * len(dirs)
+    return Job(name, command, steps, partial(_run_steps, *dirs))
 
 
-def _run_steps(run_dir: Path) -> int:
-    iteration, log_lines = 0, run_dir / "log.jsonl"
-    for line in log_lines.read_text(encoding="utf-8").splitlines() if log_lines.exists() else []:
-        with suppress(ValueError, KeyError, TypeError):  # a line being written
-            iteration = int(json.loads(line)["iteration"])
-    return iteration + len(list((run_dir / "predictions" / "panoptic").glob("*.png")))
+def _run_steps(*run_dirs: Path) -> int:
+    steps = 0
+    for run_dir in run_dirs:
+        iteration, log_lines = 0, run_dir / "log.jsonl"
+        lines = log_lines.read_text(encoding="utf-8").splitlines() if log_lines.exists() else []
+        for line in lines:
+            with suppress(ValueError, KeyError, TypeError):  # a line being written
+                iteration = int(json.loads(line)["iteration"])
+        steps += iteration + len(list((run_dir / "predictions" / "panoptic").glob("*.png")))
+    return steps
 
 
 def stale(path: Path, fresh: dict[str, Any], setting: tuple[str, int, int]) -> str:
@@ -272,6 +281,9 @@ def _start(job: Job, threads: int, logs: Path) -> subprocess.Popen[bytes]:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if args.seeds < 1:
+        print(f"error: --seeds must be >= 1, got {args.seeds}", file=sys.stderr)
+        return 2
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
     output = Path(args.output)
     output.mkdir(parents=True, exist_ok=True)

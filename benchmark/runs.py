@@ -15,7 +15,10 @@
 Each dataset has its setting: the model preset, the data pipeline and the schedule (the
 paper's §5 on the real datasets; a short CPU schedule on the synthetic data). `--batch-size`
 rescales the schedule by the linear scaling rule, `--iterations` shortens or stretches it,
-`--set key=value` overrides any field of the run's configuration (`RunConfig`).
+`--set key=value` overrides any field of the run's configuration (`RunConfig`). During training
+the run evaluates a fixed subset of the val split at 25/50/75/100% of the schedule into
+curve.jsonl (`--eval-every N`: every N iterations instead; 0: never). `--seeds N` repeats the
+run with N seeds, the report showing the spread over them beside its bootstrap intervals.
 """
 
 from __future__ import annotations
@@ -176,7 +179,14 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--preset", choices=sorted(PRESETS), help="model preset (default: dataset's)")
     p.add_argument("--batch-size", type=int, help="global batch; rescales lr and schedule")
     p.add_argument("--iterations", type=int, help="stretch the schedule to this many iterations")
+    what = "evaluate on a subset of the val split every N iterations into curve.jsonl "
+    p.add_argument(
+        "--eval-every", type=int, metavar="N", help=what + "(default: 25/50/75/100%%; 0: never)"
+    )
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override")
+    what = "repeat the run with N seeds: training.seed, +1, ...; the first in OUTPUT/RUN, "
+    what += "seed S in OUTPUT/RUN-seedS (default 1)"
+    p.add_argument("--seeds", type=int, default=1, metavar="N", help=what)
     p.add_argument("--resume", action="store_true", help="continue (or skip) an existing run")
     p.add_argument("--device", choices=("cpu", "cuda"), help="default: CUDA when available")
     p.add_argument("--threads", type=int, help="torch CPU threads of this process")
@@ -188,6 +198,9 @@ def parse_args(argv: list[str] | None = None) -> tuple[argparse.Namespace, RunCo
     """The command line and the run configuration it describes (KeyError, TypeError or
     ValueError naming the bad setting)."""
     args = _parser().parse_args(argv)
+    overrides = parse_overrides(args.set)
+    if args.eval_every is not None:
+        overrides = {"curve.every": args.eval_every, **overrides}
     config = build_config(
         args.run,
         dataset=args.dataset,
@@ -195,9 +208,24 @@ def parse_args(argv: list[str] | None = None) -> tuple[argparse.Namespace, RunCo
         preset_name=args.preset,
         batch_size=args.batch_size,
         iterations=args.iterations,
-        overrides=parse_overrides(args.set),
+        overrides=overrides,
     )
+    if args.seeds < 1:
+        raise ValueError(f"--seeds must be >= 1, got {args.seeds}")
     return args, config
+
+
+def seed_runs(config: RunConfig, output: Path, seeds: int) -> list[tuple[RunConfig, Path]]:
+    """The run `config` with `seeds` seeds (training.seed, then +1, ...) and the directory of
+    each: OUTPUT/RUN for the first, OUTPUT/RUN-seedS for seed S after it."""
+    first = config.training.seed
+    out = [(config, output / config.name)]
+    for seed in range(first + 1, first + seeds):
+        repeat = dataclasses.replace(config.training, seed=seed)
+        out.append(
+            (dataclasses.replace(config, training=repeat), output / f"{config.name}-seed{seed}")
+        )
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -210,23 +238,25 @@ def main(argv: list[str] | None = None) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     ctx = setup(args.device)
+    done = []
     try:
-        metrics = run_experiment(
-            config,
-            Path(args.output) / args.run,
-            ctx=ctx,
-            resume=args.resume,
-            progress=not args.no_progress,
-        )
+        for seeded, run_dir in seed_runs(config, Path(args.output), args.seeds):
+            done.append(
+                run_experiment(
+                    seeded, run_dir, ctx=ctx, resume=args.resume, progress=not args.no_progress
+                )
+            )
     except (DatasetError, FileExistsError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     finally:
         teardown()
     if ctx.is_main:
-        data = json.loads(metrics.read_text())
-        result = RunResults.from_json(data, source=str(metrics)).panoptic
-        print(f"{args.run}: PQ {result.pq:.3f}, PQ† {result.pq_dagger:.3f}; {metrics}")
+        for metrics in done:
+            data = json.loads(metrics.read_text())
+            result = RunResults.from_json(data, source=str(metrics)).panoptic
+            name = metrics.parent.name
+            print(f"{name}: PQ {result.pq:.3f}, PQ† {result.pq_dagger:.3f}; {metrics}")
     return 0
 
 

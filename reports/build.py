@@ -26,6 +26,7 @@ from panoptic_metrics import PanopticInputError
 
 from . import __version__
 from .categories import category_colours, run_categories
+from .convergence import pq_curve_plot
 from .cost import CostFigures, cost_table, gather_cost, glance_cost, read_cost_file, table_name
 from .curves import training_curves
 from .figures import Plot
@@ -118,13 +119,15 @@ def _panel_section(runs: Sequence[RunData], options: ReportOptions) -> Section:
 
 
 def _curves_section(runs: Sequence[RunData]) -> Section:
-    plot = training_curves(runs)
+    plots = [p for p in (pq_curve_plot(runs), training_curves(runs)) if p is not None]
     notices = [f"{r.name}: no usable log.jsonl records" for r in runs if not r.log]
+    notices += [f"{r.name}: no PQ curve (curve.jsonl)" for r in runs if not r.curve]
     return Section(
         "curves",
         "Training curves",
-        "Every loss term and the learning rate per iteration (log.jsonl).",
-        plots=[plot] if plot else [],
+        "PQ along the way, evaluated during training (curve.jsonl), with whether each run has "
+        "reached its plateau; every loss term and the learning rate per iteration (log.jsonl).",
+        plots=plots,
         notices=notices,
     )
 

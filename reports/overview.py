@@ -4,7 +4,9 @@ Does the combined model match the independent ones (each run's PQ with its inter
 paired difference to `combined`), at what fraction of the cost (parameters and multiply-adds,
 independent / combined, beside the paper's ratio: our network in the paper's configuration
 when a cost file has it, else the runs' models), and where do PQ and PQ† disagree most
-(the largest per-class gap of panoptic_metrics' `analysis.dagger_gaps`)?
+(the largest per-class gap of panoptic_metrics' `analysis.dagger_gaps`)? Each run's card and
+each difference say whether the runs are at their plateau (`convergence.py`): a difference
+between runs that are still improving may change with more training.
 """
 
 from __future__ import annotations
@@ -16,11 +18,13 @@ from dataclasses import dataclass
 from panoptic_metrics.analysis import dagger_gaps
 from panoptic_metrics.bootstrap import BootstrapResult, Interval
 
+from .convergence import convergence
 from .cost import CostFigures, ratio
 from .figures import run_colour
 from .intervals import REFERENCE_RUN, Intervals
 from .paper import PAPER_COST, PAPER_COST_SIZE
 from .runs import RunData
+from .seeds import difference_spread, run_spread
 
 
 @dataclass(frozen=True)
@@ -56,23 +60,50 @@ def run_cards(runs: Sequence[RunData], intervals: Intervals) -> list[Card]:
         boot = intervals.per_run.get(run.name)
         if boot is not None:
             details.append(_bounds(boot.pq, boot.confidence))
+        seeds = run_spread(run)
+        if seeds is not None:  # beside the interval over images: another training's PQ
+            details.append(f"PQ {seeds.describe()}")
+        details.append(convergence(run).describe())
         cards.append(Card(run.name, _pct(run.results.pq), tuple(details), run_colour(i)))
     return cards
 
 
-def _difference_card(name: str, diff: BootstrapResult, colour: str) -> Card:
+def _difference_card(
+    name: str, diff: BootstrapResult, colour: str, states: tuple[str, ...] = ()
+) -> Card:
     dagger = _pct(diff.pq_dagger.estimate, "+")
     details = (
         f"PQ points; {_bounds(diff.pq, diff.confidence, '+')}",
         f"PQ† {dagger} ({_bounds(diff.pq_dagger, diff.confidence, '+')})",
+        *states,
     )
     return Card(f"{name} − {REFERENCE_RUN}", _pct(diff.pq.estimate, "+"), details, colour)
 
 
+def convergence_of_pair(runs: Sequence[RunData], name: str) -> tuple[str, ...]:
+    """`<run>: <state>` of the run `name` and of `combined`, in that order."""
+    by_name = {run.name: run for run in runs}
+    return tuple(
+        f"{n}: {convergence(by_name[n]).describe()}" for n in (name, REFERENCE_RUN) if n in by_name
+    )
+
+
+def _seed_line(runs: Sequence[RunData], run: RunData) -> tuple[str, ...]:
+    reference = next((r for r in runs if r.name == REFERENCE_RUN), None)
+    seeds = None if reference is None else difference_spread(run, reference)
+    return () if seeds is None else (f"PQ difference {seeds.describe()}",)
+
+
 def difference_cards(runs: Sequence[RunData], intervals: Intervals) -> list[Card]:
-    """Per run compared with `combined`: the PQ difference and its paired interval."""
+    """Per run compared with `combined`: the PQ difference, its paired interval, its spread
+    over seeds (runs repeated with --seeds) and whether both runs are at their plateau."""
     return [
-        _difference_card(run.name, intervals.paired[run.name], run_colour(i))
+        _difference_card(
+            run.name,
+            intervals.paired[run.name],
+            run_colour(i),
+            _seed_line(runs, run) + convergence_of_pair(runs, run.name),
+        )
         for i, run in enumerate(runs)
         if run.name in intervals.paired
     ]

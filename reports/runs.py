@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import re
 import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -45,6 +46,15 @@ MAX_JSON_BYTES = 256 * 1024 * 1024
 
 
 @dataclass(frozen=True)
+class SeedResult:
+    """One seed of a run repeated with `--seeds N` (benchmark.runs): its PQ and PQ†."""
+
+    seed: int
+    pq: float
+    pq_dagger: float
+
+
+@dataclass(frozen=True)
 class RunData:
     """Everything the report uses from one run directory; `None` where a file is unusable."""
 
@@ -58,6 +68,8 @@ class RunData:
     timings: dict[str, Any] | None = None
     cost: dict[str, Any] | None = None
     log: tuple[dict[str, Any], ...] = ()
+    curve: tuple[dict[str, Any], ...] = ()  # curve.jsonl: PQ along the way
+    seeds: tuple[SeedResult, ...] = ()  # this run and its RUN-seedS siblings, when any
     notices: tuple[str, ...] = field(default=())
 
     @property
@@ -151,6 +163,55 @@ def read_metrics(
         return None
 
 
+def check_curve(
+    records: tuple[dict[str, Any], ...], config: Mapping[str, Any] | None, path: Path
+) -> str | None:
+    """A notice when curve.jsonl stops short of the schedule in config.json (a run stopped
+    or still training), else None."""
+    training = (config or {}).get("training")
+    planned = number(training.get("iterations")) if isinstance(training, Mapping) else None
+    last = max((number(r.get("iteration")) or 0 for r in records), default=None)
+    if planned is None or last is None or last >= planned:
+        return None
+    return (
+        f"{path.name} is partial: its last evaluation is at iteration {last:.0f} of "
+        f"{planned:.0f} ({path})"
+    )
+
+
+def _seed_of(config: Mapping[str, Any] | None) -> int:
+    training = (config or {}).get("training")
+    seed = training.get("seed") if isinstance(training, Mapping) else None
+    return seed if isinstance(seed, int) and not isinstance(seed, bool) else 0
+
+
+def read_seeds(
+    path: Path, config: Mapping[str, Any] | None, metrics: RunResults | None, notices: list[str]
+) -> tuple[SeedResult, ...]:
+    """This run's seed and those of its siblings `<name>-seed<S>` beside it (written by
+    `benchmark.runs --seeds N`), by seed; () when it has none. A sibling without usable
+    metrics is a notice and left out."""
+    pattern = re.compile(re.escape(path.name) + r"-seed(\d+)")
+    siblings = sorted(
+        (int(m.group(1)), p)
+        for p in path.parent.iterdir()
+        if p.is_dir() and (m := pattern.fullmatch(p.name))
+    )
+    if not siblings:
+        return ()
+    results = [] if metrics is None else [(_seed_of(config), metrics)]
+    for seed, sibling in siblings:
+        found: list[str] = []
+        data = read_json(sibling / "metrics.json", found)
+        other = read_metrics(data, sibling / "metrics.json", found)
+        notices += [f"{sibling.name}: {n}" for n in found]
+        if other is not None:
+            results.append((seed, other))
+    return tuple(
+        SeedResult(seed, r.panoptic.pq, r.panoptic.pq_dagger) for seed, r in sorted(results)
+    )
+
+
 def _text(data: Mapping[str, Any] | None, key: str) -> str | None:
     value = (data or {}).get(key)
     return value if isinstance(value, str) else None
@@ -170,6 +231,10 @@ def load_run(path: str | Path) -> RunData:
     data = read_json(path / "metrics.json", notices)
     metrics = read_metrics(data, path / "metrics.json", notices)
     records = read_log(path / "log.jsonl", notices)
+    curve = read_log(path / "curve.jsonl", notices)  # the same line format and checks
+    partial = check_curve(curve, files["config"], path / "curve.jsonl")
+    notices += [partial] if partial else []
+    seeds = read_seeds(path, files["config"], metrics, notices)
     for notice in notices:
         log.warning("run %s: %s", path.name, notice)
     return RunData(
@@ -179,6 +244,8 @@ def load_run(path: str | Path) -> RunData:
         dataset=_text(data, "dataset"),
         split=_text(data, "split"),
         log=records,
+        curve=curve,
+        seeds=seeds,
         notices=tuple(notices),
         **files,
     )

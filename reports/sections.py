@@ -22,7 +22,7 @@ TABLE_TITLES = {
     "cost": "Parameters and multiply-adds",
     "timings": "Latency, memory and training time",
 }
-TEXT_COLUMNS = {"run", "source", "dataset", "device", "figure"}
+TEXT_COLUMNS = {"run", "source", "dataset", "device", "figure", "convergence", "PQ over seeds"}
 
 
 @dataclass(frozen=True)

@@ -17,14 +17,18 @@ import pandas as pd
 from panoptic_metrics import RunResults
 from panoptic_metrics.bootstrap import BootstrapResult
 
+from .convergence import convergence
 from .intervals import REFERENCE_RUN, Intervals, reference_run
 from .paper import METRIC_COLUMNS, PAPER_COST, PAPER_COST_SIZE, paper_dataset, paper_rows
 from .runs import RunData, number
+from .seeds import difference_spread
 
 DASH = "—"
 # The metrics with bootstrap intervals: table column -> BootstrapResult attribute.
 WITH_INTERVALS = {"PQ": "pq", "PQ†": "pq_dagger"}
 P_VALUE = "p (PQ)"
+CONVERGENCE = "convergence"
+SEEDS = "PQ over seeds"
 
 
 @dataclass(frozen=True)
@@ -200,6 +204,8 @@ def difference_table(runs: Sequence[RunData], intervals: Intervals) -> Table | N
             | {c: values[c] - base[c] for c in base}
             | _bounds(paired)
             | {P_VALUE: paired.p_value if paired else float("nan")}
+            | {CONVERGENCE: _states(run, ref)}
+            | {SEEDS: _seeds(run, ref)}
         )
         kinds.append("reproduced")
         if run.name in paper and REFERENCE_RUN in paper:
@@ -211,15 +217,34 @@ def difference_table(runs: Sequence[RunData], intervals: Intervals) -> Table | N
     if not rows:
         return None
     metrics, pairs = _columns([P_VALUE])
-    frame = pd.DataFrame(rows, columns=["run", "source", *metrics])
+    with_seeds = any(row.get(SEEDS) for row in rows)
+    columns = ["run", "source", *metrics, *([SEEDS] if with_seeds else []), CONVERGENCE]
+    frame = pd.DataFrame(rows, columns=columns)
     formats = {c: "{:+.1f}" for c in metrics} | {P_VALUE: "{:.3f}"}
     caption = (
         f"Differences to `{REFERENCE_RUN}` in percentage points. Under PQ and PQ†: the paired "
         f"{intervals.settings.describe()}, the same resampled images for both runs; an "
         f"interval that excludes 0 is a difference these images resolve. {P_VALUE}: the "
-        "two-sided bootstrap p-value of the PQ difference."
+        f"two-sided bootstrap p-value of the PQ difference. {CONVERGENCE}: whether each run is "
+        "at its plateau by its PQ curve (the last evaluation gained less than one PQ point); "
+        "a difference between runs still improving may change with more training."
     )
+    if with_seeds:
+        caption += (
+            f" {SEEDS}: the PQ difference of the runs trained with the same seeds (mean ± "
+            "standard deviation, range), what another training would give, beside the "
+            "interval over images."
+        )
     return Table("differences", caption, frame, tuple(kinds), formats, pairs)
+
+
+def _seeds(run: RunData, ref: RunData) -> str | None:
+    seeds = difference_spread(run, ref)
+    return None if seeds is None else seeds.describe()
+
+
+def _states(run: RunData, ref: RunData) -> str:
+    return "; ".join(f"{r.name}: {convergence(r).describe()}" for r in (run, ref))
 
 
 def timing_table(runs: Sequence[RunData]) -> Table | None:

@@ -114,6 +114,7 @@ class RunDirectory:
         self.last_checkpoint = self.checkpoints / "last.pt"
         self.timings = self.path / "timings.json"
         self.metrics = self.path / "metrics.json"
+        self.curve = self.path / "curve.jsonl"  # PQ along the way (curve.py)
         self.predictions = self.path / "predictions"
         self.tensorboard = self.path / "tensorboard"
 

@@ -14,7 +14,7 @@ import json
 import logging
 import resource
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Generic, TypeVar
@@ -30,6 +30,7 @@ from reference_model.losses import LOSS_KEYS
 
 from .checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from .config import TrainingConfig
+from .curve import CurveLog
 from .distributed import DistributedContext, barrier, reduce_mean
 from .metrics_log import MetricsLog
 from .optim import make_optimizer
@@ -66,6 +67,10 @@ class Trainer(Generic[ModelT]):
         ctx: this process's rank and device (`distributed.setup()`).
         weight_decay_norm: also decay the norm layers' parameters (the model's switch).
         progress: show a tqdm bar with the time left (on rank 0).
+        evaluations: the iterations after which `on_evaluation(iteration)` is called (on every
+            rank, before that iteration's checkpoint): PQ along the way (`curve.py`). It runs
+            with the random states and the modules' train/eval modes restored afterwards, and
+            its time is not training time, so the training is the same with or without it.
     """
 
     def __init__(
@@ -80,6 +85,8 @@ class Trainer(Generic[ModelT]):
         ctx: DistributedContext,
         weight_decay_norm: bool = True,
         progress: bool = True,
+        evaluations: Sequence[int] = (),
+        on_evaluation: Callable[[int], None] | None = None,
     ) -> None:
         if config.batch_size % ctx.world_size:
             raise ValueError(
@@ -87,6 +94,8 @@ class Trainer(Generic[ModelT]):
             )
         self.source, self.data, self.config, self.run, self.ctx = source, data, config, run, ctx
         self.progress = progress
+        self.evaluations = frozenset(evaluations) if on_evaluation is not None else frozenset()
+        self.on_evaluation = on_evaluation
         self.run_config = json.loads(json.dumps(run_config))  # JSON types, as config.json has them
         self.model = model.to(ctx.device)
         self.optimizer = make_optimizer(self.model, config, weight_decay_norm=weight_decay_norm)
@@ -230,6 +239,8 @@ class Trainer(Generic[ModelT]):
         barrier(self.ctx)
         if resume and self.run.last_checkpoint.exists():
             self.restore(self.run.last_checkpoint)
+        if self.ctx.is_main:  # evaluations past the checkpoint are made again
+            CurveLog(self.run.curve).truncate(self.iteration)
 
     def _loop(
         self,
@@ -255,10 +266,26 @@ class Trainer(Generic[ModelT]):
                 entry = {"iteration": self.iteration, "lr": lr, "time": self.elapsed}
                 sink.write({**entry, "epoch": sampler.epoch_of(self.iteration - 1), **last})
                 bar.set_postfix(loss=f"{last['loss']:.3f}", lr=f"{lr:.2e}", refresh=False)
+            if self.iteration in self.evaluations:
+                self._evaluate()
+                clock = time.perf_counter()  # evaluation time is not training time
             if self._due(self.config.checkpoint_every, stop):
                 self.save()
                 clock = time.perf_counter()  # checkpoint time is not training time
         return last
+
+    def _evaluate(self) -> None:
+        """`on_evaluation` at this iteration, leaving no trace in the training: the random
+        states and every module's train/eval mode are as before."""
+        assert self.on_evaluation is not None
+        state = rng_state()
+        modes = [(m, m.training) for m in self.model.modules()]
+        try:
+            self.on_evaluation(self.iteration)
+        finally:
+            set_rng_state(state)
+            for module, training in modes:
+                module.training = training
 
     def _due(self, every: int, *also: int) -> bool:
         """Every `every` iterations, at the last one, and at the iterations in `also`."""

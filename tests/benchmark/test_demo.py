@@ -47,11 +47,14 @@ def test_demo_runs_end_to_end_and_reuses_its_results(
         assert config["model"]["form"] == name
         assert config["training"]["iterations"] == 3
         assert json.loads((run / "cost.json").read_text())[name]["params"] > 0
+        curve = [json.loads(line) for line in (run / "curve.jsonl").read_text().splitlines()]
+        assert [e["iteration"] for e in curve] == [1, 2, 3]  # quarters of 3, rounded up
     report = tmp_path / "run" / "report" / "report.html"
     assert f"report: {report}" in out
     page = report.read_text()
     assert "independent" in page
     assert 'id="table-cost-tiny-synthetic-64x128"' in page
+    assert 'id="plot-pq_curve"' in page
     assert f"{cost['combined']['params'] / 1e6:.2f}" in page
 
     stamps = {
@@ -65,11 +68,15 @@ def test_demo_runs_end_to_end_and_reuses_its_results(
     }
     assert demo.main(args) == 0
     assert {p: p.stat().st_mtime_ns for p in stamps} == stamps, "finished work was redone"
-    # other settings: the runs start again; --no-cost: no count, no table of one
+    # other settings: the runs start again; --no-cost: no count, no table of one; two seeds
     counted.unlink()
-    assert demo.main([*args[:-3], "--iterations", "2", "--no-progress", "--no-cost"]) == 0
-    config = json.loads((tmp_path / "run" / "combined" / "config.json").read_text())
-    assert config["training"]["iterations"] == 2
+    again = [*args[:-3], "--iterations", "2", "--no-progress", "--no-cost", "--seeds", "2"]
+    assert demo.main(again) == 0
+    for name in ("combined", "combined-seed1", "independent-seed1"):
+        config = json.loads((tmp_path / "run" / name / "config.json").read_text())
+        assert config["training"]["iterations"] == 2
+        assert config["training"]["seed"] == (1 if name.endswith("seed1") else 0)
+    assert "PQ over seeds" in report.read_text()
     assert not counted.exists()
     assert "table-cost-tiny" not in report.read_text()
     assert 'id="table-cost"' in report.read_text()  # the runs' own cost.json still shown

@@ -132,6 +132,38 @@ def test_the_run_directory_holds_every_file_of_the_contract(trained: Path) -> No
     assert (trained / "metrics.json").stat().st_mtime_ns == stamp, "a finished run ran again"
 
 
+def test_the_curve_holds_the_quarters_of_the_schedule(trained: Path) -> None:
+    lines = (trained / "curve.jsonl").read_text().splitlines()
+    entries = [json.loads(line) for line in lines]
+    # 6 iterations: the first at or past 1.5, 3, 4.5 and 6; each once
+    assert [e["iteration"] for e in entries] == [2, 3, 5, 6]
+    for e in entries:
+        assert set(e) == {"iteration", "images", "pq", "pq_dagger", "pq_th", "pq_st", "miou"}
+        assert e["images"] == 16  # CurveConfig's subset of the 19 val images
+        assert all(e[k] is None or 0.0 <= e[k] <= 1.0 for k in set(e) - {"iteration", "images"})
+    assert entries[-1]["miou"] > 0
+
+
+def test_evaluations_along_the_way_leave_metrics_json_as_it_was(
+    trained: Path, synthetic_root: Path, tmp_path: Path
+) -> None:
+    """The same run without them (`--eval-every 0`) writes the same bytes."""
+    args = ["combined", "--dataset", "synthetic", "--data-root", str(synthetic_root)]
+    saved = torch.get_num_threads()
+    try:
+        command = [*args, "--output", str(tmp_path), *TINY, "--threads", "1", "--eval-every", "0"]
+        assert runs.main(command) == 0
+    finally:
+        torch.set_num_threads(saved)
+    plain = tmp_path / "combined"
+    assert not (plain / "curve.jsonl").exists()
+    assert (plain / "metrics.json").read_bytes() == (trained / "metrics.json").read_bytes()
+    for name in ("panoptic.json", "instances.json"):
+        assert (plain / "predictions" / name).read_bytes() == (
+            trained / "predictions" / name
+        ).read_bytes()
+
+
 def _close(a: Any, b: Any, where: str = "") -> None:
     """Equal JSON, floats to 1e-12 relative (sums added in another order across ranks)."""
     if isinstance(a, dict):

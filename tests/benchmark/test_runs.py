@@ -3,6 +3,7 @@ the schedule rules, and the refusals."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -88,3 +89,25 @@ def test_the_command_line_refuses_bad_settings_and_missing_data(
     assert f"the data root {missing} does not exist" in err
     assert "python -m reference_model.synthetic" in err
     assert not (tmp_path / "combined").exists()
+
+
+def test_seeds_and_the_curve_interval_on_the_command_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    args = ["combined", "--dataset", "synthetic", "--data-root", "x"]
+    parsed, config = runs.parse_args([*args, "--eval-every", "50", "--seeds", "3"])
+    assert (config.curve.every, parsed.seeds) == (50, 3)
+    assert runs.parse_args(args)[1].curve.every is None  # the quarters of the schedule
+    repeats = runs.seed_runs(config, tmp_path, 3)
+    assert [(c.training.seed, d.name) for c, d in repeats] == [
+        (0, "combined"),
+        (1, "combined-seed1"),
+        (2, "combined-seed2"),
+    ]
+    # only the seed differs between the repeats
+    assert all(c.training == replace(config.training, seed=c.training.seed) for c, _ in repeats)
+    assert all(replace(c, training=config.training) == config for c, _ in repeats)
+    assert runs.main([*args, "--seeds", "0", "--output", str(tmp_path)]) == 2
+    assert "--seeds must be >= 1, got 0" in capsys.readouterr().err
+    assert runs.main([*args, "--eval-every", "-1", "--output", str(tmp_path)]) == 2
+    assert "curve.every must be >= 0 or null, got -1" in capsys.readouterr().err

@@ -99,7 +99,7 @@ def test_the_report_opens_cleanly_in_chromium(
     assert check["errors"] == []
     assert check["broken"] == []
     assert sorted(check["images"]) == sorted(re.findall(r'<img id="([^"]+)"', html))
-    assert len(check["images"]) == 8  # 3 per-class plots, IoU histograms, 3 panels, curves
+    assert len(check["images"]) == 9  # 3 per-class plots, IoU histograms, 3 panels, 2 curves
     assert check["tables"] == [
         "table-runs",
         "table-ablation",

@@ -29,6 +29,7 @@ PLOTS = (
     "fp_fn_per_class",
     "iou_histograms",
     "training_curves",
+    "pq_curve",
 )
 
 

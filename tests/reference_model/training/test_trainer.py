@@ -1,14 +1,17 @@
-"""The trainer in one process: the run directory it writes, resuming, and its refusals."""
+"""The trainer in one process: the run directory it writes, resuming, its refusals, and its
+evaluations along the way (curve.jsonl)."""
 
 from __future__ import annotations
 
 import importlib.util
 import json
+import random
 from importlib import metadata
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+import numpy as np
 import pytest
 import torch
 from torch import nn
@@ -24,6 +27,7 @@ from reference_model.training import (
     save_checkpoint,
     setup,
 )
+from reference_model.training.curve import CurveLog, evaluation_iterations
 
 pytestmark = pytest.mark.needs_torch
 
@@ -246,3 +250,80 @@ def test_gradient_clipping_bounds_the_first_update(
         lr=1.0,
     ).fit()
     assert float((unclipped.w.detach() - before).abs()) == pytest.approx(1e6)
+
+
+def test_evaluation_iterations() -> None:
+    # quarters: the first iteration at or past k/4 of the schedule
+    assert evaluation_iterations(500, None) == (125, 250, 375, 500)
+    assert evaluation_iterations(6, None) == (2, 3, 5, 6)  # 1.5, 3, 4.5, 6 rounded up
+    assert evaluation_iterations(3, None) == (1, 2, 3)  # 0.75 and 1.5 -> 1 and 2
+    assert evaluation_iterations(10, 4) == (4, 8, 10)  # every 4th and the last
+    assert evaluation_iterations(8, 4) == (4, 8)
+    assert evaluation_iterations(10, 0) == ()
+    with pytest.raises(ValueError, match="interval"):
+        evaluation_iterations(10, -1)
+
+
+def test_evaluations_leave_no_trace_in_the_training(
+    synthetic_root: Path, tmp_path: Path, toy: ModuleType
+) -> None:
+    """A callback that draws from every generator and leaves the model in eval mode (the toy
+    has dropout and batch norm: both would change the next steps) changes nothing."""
+    straight = _trainer(synthetic_root, tmp_path / "a", toy)
+    straight.fit()
+    calls: list[int] = []
+    hostile = _trainer(synthetic_root, tmp_path / "b", toy)
+
+    def evaluate(iteration: int) -> None:
+        calls.append(iteration)
+        torch.rand(100)
+        np.random.rand(100)  # noqa: NPY002 (the global generator is the point)
+        random.random()
+        hostile.model.eval()
+
+    hostile.evaluations, hostile.on_evaluation = frozenset(evaluation_iterations(6, None)), evaluate
+    hostile.fit()
+    assert calls == [2, 3, 5, 6]
+    a, b = straight.model.state_dict(), hostile.model.state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert hostile.model.training
+    log_a = RunDirectory(tmp_path / "a").read_log()
+    log_b = RunDirectory(tmp_path / "b").read_log()
+    drop = {"time"}
+    assert [{k: v for k, v in e.items() if k not in drop} for e in log_a] == [
+        {k: v for k, v in e.items() if k not in drop} for e in log_b
+    ]
+
+
+def test_a_resumed_run_evaluates_each_iteration_once(
+    synthetic_root: Path, tmp_path: Path, toy: ModuleType
+) -> None:
+    run = tmp_path / "run"
+    curve = CurveLog(RunDirectory(run).curve)
+    calls: list[int] = []
+
+    def evaluate(iteration: int) -> None:
+        calls.append(iteration)
+        curve.add({"iteration": iteration, "pq": iteration / 10})
+
+    first = _trainer(synthetic_root, run, toy)
+    first.evaluations, first.on_evaluation = frozenset((2, 3, 5, 6)), evaluate
+    first.fit(stop_at=4)  # a checkpoint at 4
+    assert [e["iteration"] for e in curve.entries()] == [2, 3]
+    # As if killed after the evaluation at 5 but before a checkpoint after it.
+    curve.add({"iteration": 5, "pq": -1.0})
+    second = _trainer(synthetic_root, run, toy)
+    second.evaluations, second.on_evaluation = frozenset((2, 3, 5, 6)), evaluate
+    second.fit(resume=True)
+    assert calls == [2, 3, 5, 6]
+    entries = curve.entries()
+    assert [e["iteration"] for e in entries] == [2, 3, 5, 6]
+    assert [e["pq"] for e in entries] == [0.2, 0.3, 0.5, 0.6]  # the stale 5 made again
+    lines = RunDirectory(run).curve.read_text().splitlines()
+    assert len(lines) == 4
+    # A finished run resumed again evaluates nothing and keeps its curve.
+    third = _trainer(synthetic_root, run, toy)
+    third.evaluations, third.on_evaluation = frozenset((2, 3, 5, 6)), evaluate
+    third.fit(resume=True)
+    assert calls == [2, 3, 5, 6]
+    assert curve.entries() == entries
