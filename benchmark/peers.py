@@ -7,9 +7,11 @@ resource usage from `os.wait4`: CPU is user + system over the child and its wait
 workers; peak memory is the largest resident set of any one of those processes.
 
 Peers: panopticapi's `pq_compute`, cityscapesscripts' `evaluatePanoptic` (both with their
-worker pool sized to `--workers`), hotcoco's `pq_compute`, torchmetrics' `PanopticQuality`
-(single process, and only on small subsets: it is about 350 times slower), and ours,
-`panoptic-metrics evaluate --workers N` (when the metrics library has its command line).
+worker pool sized to `--workers`), hotcoco's `pq_compute`, vernier's streaming panoptic
+evaluator (strict parity mode, its thread pool sized to `--workers`), torchmetrics'
+`PanopticQuality` (single process, and only on small subsets: it is about 350 times slower),
+and ours, `panoptic-metrics evaluate --workers N` (when the metrics library has its command
+line).
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ from typing import Any
 
 from .speed_workload import Workload
 
-PEERS = ("ours", "hotcoco", "panopticapi", "cityscapes", "torchmetrics")
+PEERS = ("ours", "hotcoco", "vernier", "panopticapi", "cityscapes", "torchmetrics")
 
 
 @dataclass(frozen=True)
@@ -50,6 +52,7 @@ def available(peer: str) -> str | None:
     modules = {
         "ours": "panoptic_metrics.cli",
         "hotcoco": "hotcoco",
+        "vernier": "vernier.panoptic",
         "panopticapi": "panopticapi.evaluation",
         "cityscapes": "cityscapesscripts.evaluation.evalPanopticSemanticLabeling",
         "torchmetrics": "torchmetrics",
@@ -62,7 +65,7 @@ def available(peer: str) -> str | None:
 
 
 def check_agreement(a: PeerRun, b: PeerRun, tolerance: float = 1e-9) -> None:
-    """Raise AssertionError unless PQ, SQ, RQ and per-class PQ of two runs agree."""
+    """Raise AssertionError unless PQ, SQ, RQ and every class's PQ, SQ, RQ of two runs agree."""
     for key in ("pq", "sq", "rq"):
         if not math.isclose(a.result[key], b.result[key], abs_tol=tolerance):
             raise AssertionError(
@@ -71,9 +74,13 @@ def check_agreement(a: PeerRun, b: PeerRun, tolerance: float = 1e-9) -> None:
     if a.result["per_class"].keys() != b.result["per_class"].keys():
         raise AssertionError(f"{a.peer} and {b.peer} evaluate different categories")
     for category, values in a.result["per_class"].items():
-        other = b.result["per_class"][category]["pq"]
-        if not math.isclose(values["pq"], other, abs_tol=tolerance):
-            raise AssertionError(f"{a.peer} and {b.peer} disagree on the PQ of {category}")
+        for key in ("pq", "sq", "rq"):
+            other = b.result["per_class"][category][key]
+            if not math.isclose(values[key], other, abs_tol=tolerance):
+                raise AssertionError(
+                    f"{a.peer} and {b.peer} disagree on the {key.upper()} of {category}: "
+                    f"{values[key]} != {other}"
+                )
 
 
 # A minimal launcher (`python -S`, standard library only) spawns the peer and reports its
@@ -168,6 +175,32 @@ def _hotcoco(w: Workload, workers: int, out: Path) -> dict[str, Any]:
     return _from_panopticapi(pq_compute(w.gt_json, w.pred_json, w.gt_folder, w.pred_folder))
 
 
+def _vernier(w: Workload, workers: int, out: Path) -> dict[str, Any]:
+    """vernier's streaming evaluator in strict (panopticapi-exact) mode: each image's PNG bytes
+    and segments_info go in as read, decoded and counted by its pool of `workers` threads."""
+    import vernier.panoptic as vp
+
+    gt, pred = json.loads(w.gt_json.read_text()), json.loads(w.pred_json.read_text())
+    by_id = {a["image_id"]: a for a in pred["annotations"]}
+    categories = json.dumps(gt["categories"]).encode()
+    evaluator = vp.Evaluator(parity_mode="strict").background(categories, num_threads=workers)
+    with evaluator:
+        for g in gt["annotations"]:
+            p = by_id[g["image_id"]]
+            evaluator.submit_png(
+                g["image_id"],  # an integer: vernier's streaming API takes no string ids
+                (w.gt_folder / g["file_name"]).read_bytes(),
+                json.dumps(g["segments_info"]).encode(),
+                (w.pred_folder / p["file_name"]).read_bytes(),
+                json.dumps(p["segments_info"]).encode(),
+            )
+        summary = evaluator.finalize()
+    per_class = {
+        str(k): {"pq": v.pq, "sq": v.sq, "rq": v.rq} for k, v in summary.per_class().items()
+    }
+    return {"pq": summary.pq, "sq": summary.sq, "rq": summary.rq, "per_class": per_class}
+
+
 def _panopticapi(w: Workload, workers: int, out: Path) -> dict[str, Any]:
     from panopticapi import evaluation
 
@@ -198,6 +231,7 @@ def _torchmetrics(w: Workload, workers: int, out: Path) -> dict[str, Any]:
 RUNNERS: dict[str, Callable[[Workload, int, Path], dict[str, Any]]] = {
     "ours": _ours,
     "hotcoco": _hotcoco,
+    "vernier": _vernier,
     "panopticapi": _panopticapi,
     "cityscapes": _cityscapes,
     "torchmetrics": _torchmetrics,

@@ -1,4 +1,4 @@
-"""The speed benchmark's options and its summary: the table, the two target ratios, the report."""
+"""The speed benchmark's options and its summary: the table, the ratios to the peers, the report."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from panoptic_metrics.io import write_text_atomic
 from .peers import PeerRun
 from .speed_workload import WorkloadSpec
 
-EXACT_PEERS = ("hotcoco", "panopticapi", "cityscapes", "ours")  # panopticapi's semantics
+EXACT_PEERS = ("hotcoco", "vernier", "panopticapi", "cityscapes", "ours")  # panopticapi's semantics
 
 
 @dataclass(frozen=True)
@@ -58,6 +58,11 @@ def summary_lines(runs: dict[str, list[PeerRun]], decode: dict[str, float]) -> l
             lines.append(
                 f"  ours / hotcoco:     wall {wall['ours'] / wall['hotcoco']:6.2f}  "
                 f"CPU {cpu_s['ours'] / cpu_s['hotcoco']:6.2f}  (target: wall <= 1)"
+            )
+        if "ours" in wall and "vernier" in wall:
+            lines.append(
+                f"  ours / vernier:     wall {wall['ours'] / wall['vernier']:6.2f}  "
+                f"CPU {cpu_s['ours'] / cpu_s['vernier']:6.2f}"
             )
         if "ours" in wall and "panopticapi" in wall:
             lines.append(

@@ -65,11 +65,22 @@ def test_ground_truth_at_cityscapes_size_has_cityscapes_segment_counts() -> None
     assert max(void) > 0.001, void
 
 
+def test_vernier_runs_and_agrees_with_ours_on_the_tiny_workload(tmp_path: Path) -> None:
+    workload = make_workload(tmp_path, TINY)
+    assert available("vernier") is None  # a declared test dependency
+    vernier = run_peer("vernier", workload, workers=2, log=tmp_path / "vernier.log")
+    ours = run_peer("ours", workload, workers=2, log=tmp_path / "ours.log")
+    assert vernier.pairs == ours.pairs == 4
+    assert 0 < vernier.result["pq"] < 1
+    assert len(vernier.result["per_class"]) > 5  # a real comparison, class by class
+    check_agreement(vernier, ours)  # PQ, SQ, RQ overall and per class, to 1e-9
+
+
 @pytest.mark.slow
 def test_peers_run_and_agree_on_the_tiny_workload(tmp_path: Path) -> None:
     workload = make_workload(tmp_path, TINY)
     runs = []
-    for peer in ("hotcoco", "panopticapi", "cityscapes", "ours"):
+    for peer in ("hotcoco", "vernier", "panopticapi", "cityscapes", "ours"):
         assert available(peer) is None, peer  # declared test dependencies
         run = run_peer(peer, workload, workers=2, log=tmp_path / f"{peer}.log")
         assert run.pairs == 4
@@ -80,6 +91,7 @@ def test_peers_run_and_agree_on_the_tiny_workload(tmp_path: Path) -> None:
         runs.append(run)
     for other in runs[1:]:
         check_agreement(runs[0], other)
+    assert [r.peer for r in runs] == ["hotcoco", "vernier", "panopticapi", "cityscapes", "ours"]
     relative = Workload.load(Path(os.path.relpath(workload.root)))  # as `--speed-cache data/...`
     limited = run_peer("ours", relative, workers=1, limit=2)
     assert limited.pairs == 2
@@ -95,12 +107,18 @@ def test_agreement_check_summary_ratios_and_report(tmp_path: Path) -> None:
     off = PeerRun("panopticapi", 500, 36.0, 72.0, 155.0, {**base, "pq": 0.5 + 1e-6})
     with pytest.raises(AssertionError, match="ours and panopticapi disagree on pq"):
         check_agreement(ours, off)
+    off_rq = {"7": {**per_class["7"], "rq": 0.625 + 1e-6}}
+    off_class = PeerRun("vernier", 500, 6.0, 9.0, 200.0, {**base, "per_class": off_rq})
+    with pytest.raises(AssertionError, match="ours and vernier disagree on the RQ of 7"):
+        check_agreement(ours, off_class)
+    vernier = PeerRun("vernier", 500, 8.0, 14.0, 200.0, base)
     lines = summary_lines(
-        {"ours": [ours], "hotcoco": [hotcoco], "panopticapi": [panopticapi]},
+        {"ours": [ours], "hotcoco": [hotcoco], "vernier": [vernier], "panopticapi": [panopticapi]},
         {"ours fused (zlib-ng)": 2.0},
     )
     text = "\n".join(lines)
     assert "ours / hotcoco:     wall   0.80  CPU   0.70" in text  # 4 / 5 s, 7 / 10 s
+    assert "ours / vernier:     wall   0.50  CPU   0.50" in text  # 4 / 8 s, 7 / 14 s
     assert "panopticapi / ours: wall   9.00  CPU  10.29" in text  # 36 / 4 s, 72 / 7 s
     assert "ours fused (zlib-ng)             2.00" in text
     write_report(tmp_path / "speed-report.json", {"ours": [ours]}, {})
