@@ -4,7 +4,8 @@ Each peer runs as `python -m benchmark.peers NAME ...` so that its whole cost is
 (interpreter start, imports, its worker processes) and nothing it leaves behind (pools, numba
 caches in memory, page faults already paid) favours the next. The parent reads the child's
 resource usage from `os.wait4`: CPU is user + system over the child and its waited-for
-workers; peak memory is the largest resident set of any one of those processes.
+workers; peak memory is the largest resident set of any one of those processes, and the peak
+of their sum (the process tree) sampled from /proc every 20 ms.
 
 Peers: panopticapi's `pq_compute`, cityscapesscripts' `evaluatePanoptic` (both with their
 worker pool sized to `--workers`), hotcoco's `pq_compute`, vernier's streaming panoptic
@@ -43,8 +44,9 @@ class PeerRun:
     pairs: int
     wall_s: float
     cpu_s: float
-    peak_rss_mib: float
+    peak_rss_mib: float  # the largest resident set of any one process of the peer
     result: dict[str, Any]  # {"pq", "sq", "rq", "per_class": {category id: {"pq", "sq", "rq"}}}
+    tree_rss_mib: float = math.nan  # the peak of the resident sets summed over its process tree
 
 
 def available(peer: str) -> str | None:
@@ -85,17 +87,52 @@ def check_agreement(a: PeerRun, b: PeerRun, tolerance: float = 1e-9) -> None:
 
 # A minimal launcher (`python -S`, standard library only) spawns the peer and reports its
 # rusage: Linux counts a process's memory before exec in its peak RSS, so spawning the peer
-# from the benchmark's own (large) process would report that process's size instead.
+# from the benchmark's own (large) process would report that process's size instead. rusage
+# gives the largest single process; the peak of the whole tree (the peer and its workers
+# together, shared pages counted in each) is sampled from /proc.
 _LAUNCHER = """
-import json, os, sys, time
+import json, os, sys, threading, time
 log = os.open(sys.argv[1], os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
 actions = [(os.POSIX_SPAWN_DUP2, log, 1), (os.POSIX_SPAWN_DUP2, log, 2)]
 start = time.perf_counter()
 pid = os.posix_spawn(sys.argv[2], sys.argv[2:], os.environ, file_actions=actions)
+tree_peak, finished = [0], threading.Event()
+
+def sample_tree():
+    # every 20 ms: the summed resident pages of pid and its descendants; a pid's parent is read
+    # once, when it first appears (a process never joins the tree later)
+    tree, others, page = {pid}, set(), os.sysconf("SC_PAGE_SIZE")
+    while not finished.is_set():
+        live = {int(p) for p in os.listdir("/proc") if p.isdigit()}
+        tree &= live  # forget the dead: their pids may be reused
+        others &= live
+        for p in sorted(live - tree - others):  # parents before their children
+            try:
+                with open(f"/proc/{p}/stat", "rb") as f:
+                    stat = f.read()
+            except OSError:
+                continue
+            ppid = int(stat[stat.rindex(b")") + 2 :].split()[1])
+            (tree if ppid in tree else others).add(p)
+        resident = 0
+        for p in tree:
+            try:
+                with open(f"/proc/{p}/statm", "rb") as f:
+                    resident += int(f.read().split()[1])
+            except OSError:
+                pass
+        tree_peak[0] = max(tree_peak[0], resident * page)
+        finished.wait(0.02)
+
+sampler = threading.Thread(target=sample_tree, daemon=True)
+sampler.start()
 _, status, usage = os.wait4(pid, 0)
 wall = time.perf_counter() - start
+finished.set()
+sampler.join()
 print(json.dumps({"exit": os.waitstatus_to_exitcode(status), "wall_s": wall,
-                  "cpu_s": usage.ru_utime + usage.ru_stime, "maxrss_kib": usage.ru_maxrss}))
+                  "cpu_s": usage.ru_utime + usage.ru_stime, "maxrss_kib": usage.ru_maxrss,
+                  "tree_rss_bytes": tree_peak[0]}))
 """
 
 
@@ -128,6 +165,7 @@ def run_peer(
         cpu_s=usage["cpu_s"],
         peak_rss_mib=usage["maxrss_kib"] / 1024,  # Linux reports KiB
         result=result,
+        tree_rss_mib=usage["tree_rss_bytes"] / 2**20,
     )
 
 

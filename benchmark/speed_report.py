@@ -41,17 +41,22 @@ def summary_lines(runs: dict[str, list[PeerRun]], decode: dict[str, float]) -> l
             f"  {name:<28} {ms:8.2f}" for name, ms in sorted(decode.items(), key=lambda x: x[1])
         ]
     if runs:
-        header = f"  {'peer':<13} {'pairs':>5} {'wall s':>8} {'CPU s':>8} {'peak RSS MiB':>13}  PQ"
+        header = (
+            f"  {'peer':<13} {'pairs':>5} {'wall s':>8} {'CPU s':>8} {'peak RSS MiB':>13} "
+            f"{'tree MiB':>9}  PQ"
+        )
         lines += ["whole-process evaluation (median of rounds):", header]
         wall = {}
         for peer, peer_runs in runs.items():
             w = _median([r.wall_s for r in peer_runs])
             cpu = _median([r.cpu_s for r in peer_runs])
             rss = max(r.peak_rss_mib for r in peer_runs)
+            tree = max(r.tree_rss_mib for r in peer_runs)
             wall[peer] = w
             pq = peer_runs[0].result["pq"]
             lines.append(
-                f"  {peer:<13} {peer_runs[0].pairs:>5} {w:8.2f} {cpu:8.2f} {rss:13.0f}  {pq:.9f}"
+                f"  {peer:<13} {peer_runs[0].pairs:>5} {w:8.2f} {cpu:8.2f} {rss:13.0f} "
+                f"{tree:9.0f}  {pq:.9f}"
             )
         cpu_s = {p: _median([r.cpu_s for r in rs]) for p, rs in runs.items()}
         if "ours" in wall and "hotcoco" in wall:

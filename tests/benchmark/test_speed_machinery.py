@@ -87,6 +87,8 @@ def test_peers_run_and_agree_on_the_tiny_workload(tmp_path: Path) -> None:
         assert run.wall_s > 0
         assert run.cpu_s > 0
         assert 5 < run.peak_rss_mib < 2000
+        # the tree's sampled peak: at least the largest process as sampled (20 ms apart)
+        assert 0.5 * run.peak_rss_mib < run.tree_rss_mib < 3 * 2000
         assert 0 < run.result["pq"] < 1
         runs.append(run)
     for other in runs[1:]:
@@ -100,7 +102,7 @@ def test_peers_run_and_agree_on_the_tiny_workload(tmp_path: Path) -> None:
 def test_agreement_check_summary_ratios_and_report(tmp_path: Path) -> None:
     per_class = {"7": {"pq": 0.5, "sq": 0.8, "rq": 0.625}}
     base = {"pq": 0.5, "sq": 0.8, "rq": 0.625, "per_class": per_class}
-    ours = PeerRun("ours", 500, 4.0, 7.0, 90.0, base)
+    ours = PeerRun("ours", 500, 4.0, 7.0, 90.0, base, tree_rss_mib=250.0)
     hotcoco = PeerRun("hotcoco", 500, 5.0, 10.0, 63.0, base)
     panopticapi = PeerRun("panopticapi", 500, 36.0, 72.0, 155.0, base)
     check_agreement(ours, hotcoco)
@@ -120,6 +122,7 @@ def test_agreement_check_summary_ratios_and_report(tmp_path: Path) -> None:
     assert "ours / hotcoco:     wall   0.80  CPU   0.70" in text  # 4 / 5 s, 7 / 10 s
     assert "ours / vernier:     wall   0.50  CPU   0.50" in text  # 4 / 8 s, 7 / 14 s
     assert "panopticapi / ours: wall   9.00  CPU  10.29" in text  # 36 / 4 s, 72 / 7 s
+    assert "ours            500     4.00     7.00            90       250  0.500000000" in text
     assert "ours fused (zlib-ng)             2.00" in text
     write_report(tmp_path / "speed-report.json", {"ours": [ours]}, {})
     report = json.loads((tmp_path / "speed-report.json").read_text())
