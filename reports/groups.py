@@ -53,7 +53,10 @@ def group_table(runs: Sequence[RunData]) -> Table | None:
         run, first = next((r, g[name]) for r, g in found if name in g)
         assert run.results is not None
         labels = {c.id: c.name for c in run.results.categories.categories}
-        row = {GROUP: name, CLASSES: ", ".join(labels[i] for i in first.category_ids)}
+        row: dict[str, str | float] = {
+            GROUP: name,
+            CLASSES: ", ".join(labels[i] for i in first.category_ids),
+        }
         for other, groups in found:
             group = groups.get(name)
             row[other.name] = float("nan") if group is None else 100.0 * group.quality.pq
