@@ -37,7 +37,13 @@ from .overview import glance_cards
 from .panels import qualitative_panels
 from .perclass import error_counts_plot, gap_plot, quality_plot
 from .runs import RunData, load_run
-from .sections import Section, ablation_section, histogram_section
+from .sections import (
+    Section,
+    ablation_section,
+    group_section,
+    histogram_section,
+    threshold_section,
+)
 from .summary import common, summarise
 from .tables import Table, timing_table
 
@@ -182,6 +188,8 @@ def write_report(
         ablation_section(runs, intervals),
         _per_class_section(runs),
         histogram_section(runs),
+        threshold_section(runs),
+        group_section(runs),
         _cost_section(runs, runs_cost, cost_files),
         _panel_section(runs, options),
         _curves_section(runs),

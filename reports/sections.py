@@ -9,12 +9,14 @@ from typing import Any
 
 from .categories import run_categories
 from .figures import Plot
+from .groups import CLASSES, GROUP, group_notices, group_table
 from .histograms import iou_histogram_plot
 from .html import data_uri
 from .intervals import Intervals
 from .paper import paper_dataset
 from .runs import RunData
 from .tables import Table, ablation_table, difference_table
+from .thresholds import threshold_notices, threshold_plot
 
 TABLE_TITLES = {
     "ablation": "",
@@ -22,7 +24,17 @@ TABLE_TITLES = {
     "cost": "Parameters and multiply-adds",
     "timings": "Latency, memory and training time",
 }
-TEXT_COLUMNS = {"run", "source", "dataset", "device", "figure", "convergence", "PQ over seeds"}
+TEXT_COLUMNS = {
+    "run",
+    "source",
+    "dataset",
+    "device",
+    "figure",
+    "convergence",
+    "PQ over seeds",
+    GROUP,
+    CLASSES,
+}
 
 
 @dataclass(frozen=True)
@@ -133,3 +145,24 @@ def histogram_section(runs: Sequence[RunData]) -> Section:
     )
     plots = [plot] if plot else []
     return Section("iou-histograms", "IoU histograms", lead, plots=plots, notices=notices)
+
+
+def threshold_section(runs: Sequence[RunData]) -> Section:
+    """PQ against the IoU threshold of the matching, per run (metrics.json `pq_at`)."""
+    plot = threshold_plot(runs)
+    lead = (
+        "PQ with the matching threshold raised from 0.5 to 0.95: how much of each run's PQ "
+        "rests on loose matches, as COCO's AP over 0.50:0.95 shows it for detection."
+    )
+    plots = [plot] if plot else []
+    notices = threshold_notices(runs)
+    return Section("iou-thresholds", "PQ over IoU thresholds", lead, plots=plots, notices=notices)
+
+
+def group_section(runs: Sequence[RunData]) -> Section:
+    """PQ per named group of classes, per run (metrics.json `groups`)."""
+    table = group_table(runs)
+    lead = "PQ per group of classes (on Cityscapes labels: its categories), run beside run."
+    tables = [table] if table else []
+    notices = group_notices(runs)
+    return Section("class-groups", "PQ per class group", lead, tables=tables, notices=notices)

@@ -1,8 +1,9 @@
 """Evaluate a model on a split into its run directory (docs/contracts.md §4).
 
     inference on this rank's shard -> panoptic fusion (in the model) -> predictions written as
-    COCO panoptic -> panoptic_metrics' RunAccumulator (PQ/SQ/RQ/PQ†, per class and image, mIoU,
-    mask AP) -> merged over ranks by all_reduce_run -> metrics.json, instances.json, timings
+    COCO panoptic -> panoptic_metrics' RunAccumulator (PQ/SQ/RQ/PQ†, per class and image, PQ
+    over IoU thresholds, mIoU, mask AP) -> merged over ranks by all_reduce_run -> PQ per
+    Cityscapes category on Cityscapes-labelled data -> metrics.json, instances.json, timings
 
 Runs in one process or on every rank of a torchrun job (each rank its shard of the images;
 every rank must call it). The metrics computed here in memory are those `panoptic-metrics
@@ -13,11 +14,11 @@ from __future__ import annotations
 
 import logging
 import resource
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 
 import torch
-from panoptic_metrics import PanopticImage, RunAccumulator, RunResults
+from panoptic_metrics import PanopticImage, RunAccumulator, RunResults, cityscapes_groups
 from panoptic_metrics.distributed import all_reduce_run
 from panoptic_metrics.io import read_json
 from tqdm import tqdm
@@ -32,6 +33,9 @@ from .inference import ImagePrediction, predict
 from .writer import PredictionWriter
 
 log = logging.getLogger(__name__)
+
+# Datasets labelled with Cityscapes label ids: their runs report PQ per Cityscapes category.
+CITYSCAPES_LABELLED = ("cityscapes", "synthetic")
 
 
 @dataclass(frozen=True)
@@ -93,11 +97,27 @@ def evaluate(
     writer.finish(distributed=ctx.distributed, is_main=ctx.is_main)
     merged = all_reduce_run(accumulator) if ctx.distributed else accumulator
     results = merged.compute()
+    groups = class_groups(source)
+    if groups:
+        results = replace(results, panoptic=results.panoptic.with_groups(groups))
     if ctx.is_main:
         _write_results(run, source, merged, results)
         _write_timings(run, ctx, sum(seconds) / max(len(seconds), 1))
     barrier(ctx)
     return results
+
+
+def class_groups(source: DatasetSource) -> dict[str, tuple[int, ...]]:
+    """The Cityscapes categories as class groups (docs/metrics.md, "PQ per class group"),
+    restricted to the split's classes, for Cityscapes-labelled data; {} for other datasets. A
+    category none of whose classes is evaluated is left out."""
+    if source.name not in CITYSCAPES_LABELLED:
+        return {}
+    evaluated = set(source.classes.categories.ids.tolist())
+    restricted = {
+        name: tuple(i for i in ids if i in evaluated) for name, ids in cityscapes_groups().items()
+    }
+    return {name: ids for name, ids in restricted.items() if ids}
 
 
 def _add(

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 import torch
-from panoptic_metrics import evaluate_run
+from panoptic_metrics import cityscapes_groups, evaluate_run
 
 from benchmark import runs
 from benchmark.experiment import RunConfig, is_finished
@@ -64,8 +64,12 @@ def trained(synthetic_root: Path, tmp_path_factory: pytest.TempPathFactory) -> P
 
 
 def _cli(run: Path, root: Path, output: Path, env: dict[str, str]) -> dict[str, Any]:
+    """`panoptic-metrics evaluate` of the run's predictions, with the Cityscapes categories as
+    its `--groups` file."""
     gt = root / "gtFine" / "cityscapes_panoptic_val"
-    command = [sys.executable, "-m", "panoptic_metrics", "evaluate"]
+    groups = output.with_name("groups.json")
+    groups.write_text(json.dumps(cityscapes_groups()))
+    command = [sys.executable, "-m", "panoptic_metrics", "evaluate", "--groups", str(groups)]
     command += ["--gt-json", f"{gt}.json", "--gt-folder", str(gt), "--no-progress"]
     command += ["--pred-json", str(run / "predictions" / "panoptic.json")]
     command += ["--pred-folder", str(run / "predictions" / "panoptic")]
@@ -80,8 +84,13 @@ def test_in_process_metrics_equal_panoptic_metrics_evaluate(
 ) -> None:
     metrics = json.loads((trained / "metrics.json").read_text())
     cli = _cli(trained, synthetic_root, tmp_path / "cli.json", checkout_env)
-    for key in ("pq", "sq", "rq", "pq_dagger", "things", "stuff", "per_class", "per_image"):
+    keys = ("pq", "sq", "rq", "pq_dagger", "things", "stuff", "per_class", "per_image", "pq_at")
+    for key in (*keys, "groups"):
         assert metrics[key] == cli[key], key
+    # every class of the synthetic data is a Cityscapes class: all seven categories, whole
+    assert {k: tuple(g["category_ids"]) for k, g in metrics["groups"].items()} == (
+        cityscapes_groups()
+    )
     assert (metrics["mode"], metrics["n_images"]) == (cli["mode"], 19)
     # The comparison is not vacuous: things and stuff were predicted and some matched.
     assert metrics["things"]["n"] == 8

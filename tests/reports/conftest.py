@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from panoptic_metrics import MaskAP, MiouAccumulator, evaluate_coco
+from panoptic_metrics import MaskAP, MiouAccumulator, cityscapes_groups, evaluate_coco
 from PIL import Image
 
 from reference_model.synthetic import STUFF, THINGS, coco_categories, ids_to_rgb
@@ -199,7 +199,7 @@ def semantic_and_instances(run: Path, gt_root: Path) -> tuple[dict[str, Any], di
 def metrics_json(run: Path, gt_root: Path) -> dict[str, Any]:
     """metrics.json as contracts §4 defines it: panoptic_metrics' results JSON (§3) plus `miou`
     and `per_class_iou` of `MiouResult.to_json()`, `mask_ap` = `MaskAPResult.to_json()`,
-    `split` and `dataset`."""
+    `split` and `dataset`; with `pq_at` and the Cityscapes categories' `groups`."""
     results = evaluate_coco(
         gt_root / "gtFine" / "cityscapes_panoptic_val.json",
         gt_root / "gtFine" / "cityscapes_panoptic_val",
@@ -207,6 +207,7 @@ def metrics_json(run: Path, gt_root: Path) -> dict[str, Any]:
         run / "predictions" / "panoptic",
         workers=1,
         progress=False,
+        groups=cityscapes_groups(),  # as the evaluator on Cityscapes-labelled data
     )
     miou, mask_ap = semantic_and_instances(run, gt_root)
     return results.to_json() | {

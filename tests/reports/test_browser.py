@@ -99,11 +99,13 @@ def test_the_report_opens_cleanly_in_chromium(
     assert check["errors"] == []
     assert check["broken"] == []
     assert sorted(check["images"]) == sorted(re.findall(r'<img id="([^"]+)"', html))
-    assert len(check["images"]) == 9  # 3 per-class plots, IoU histograms, 3 panels, 2 curves
+    # 3 per-class plots, IoU histograms, PQ over thresholds, 3 panels, 2 curves
+    assert len(check["images"]) == 10
     assert check["tables"] == [
         "table-runs",
         "table-ablation",
         "table-differences",
+        "table-groups",
         "table-cost-paper-cityscapes-1024x2048",
         "table-cost",
         "table-timings",

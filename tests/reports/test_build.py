@@ -22,6 +22,7 @@ TABLES = (
     "table-cost-paper-cityscapes-1024x2048",
     "table-cost",
     "table-timings",
+    "table-groups",
 )
 PLOTS = (
     "per_class_quality",
@@ -30,6 +31,7 @@ PLOTS = (
     "iou_histograms",
     "training_curves",
     "pq_curve",
+    "pq_over_thresholds",
 )
 
 
@@ -64,7 +66,8 @@ def test_the_page_has_every_table_and_plot_embedded(built: Path) -> None:
 def test_tables_and_plots_are_also_written_beside_the_page(
     built: Path, complete_runs: list[Path]
 ) -> None:
-    for name in ("ablation", "differences", "cost-paper-cityscapes-1024x2048", "cost", "timings"):
+    names = ("ablation", "differences", "cost-paper-cityscapes-1024x2048", "cost", "timings")
+    for name in (*names, "groups"):
         assert (built / "tables" / f"{name}.csv").is_file(), name
     ablation = pd.read_csv(built / "tables" / "ablation.csv").set_index("run")
     metrics = json.loads((complete_runs[0] / "metrics.json").read_text())

@@ -4,16 +4,25 @@ metric (PQ, SQ, RQ, PQ†, mIoU, mask AP), and the files of the run directory ag
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from panoptic_metrics import CategorySet, cityscapes_groups
 from torch import nn
 
-from reference_model.data import AugmentationConfig, DataConfig, DatasetSource, synthetic
+from reference_model.data import (
+    AugmentationConfig,
+    ClassMapping,
+    DataConfig,
+    DatasetSource,
+    synthetic,
+)
 from reference_model.data.targets import boxes_of
 from reference_model.evaluation import EvaluationConfig, GroundTruth, evaluate
+from reference_model.evaluation.evaluator import class_groups
 from reference_model.prediction import Instances, PanopticPrediction
 from reference_model.training import RunDirectory, setup
 
@@ -96,8 +105,24 @@ def test_an_oracle_scores_one_everywhere(synthetic_root: Path, tmp_path: Path) -
     assert (metrics["pq"], metrics["miou"], metrics["n_images"]) == (1.0, 1.0, 19)
     assert metrics["mask_ap"]["ap"] == pytest.approx(1.0)
     assert (metrics["split"], metrics["dataset"]) == ("val", "synthetic")
+    assert metrics["groups"].keys() == cityscapes_groups().keys()
+    assert {g["pq"] for g in metrics["groups"].values()} == {1.0}
     detections = json.loads((run.predictions / "instances.json").read_text())
     assert len(detections) == results.mask_ap.n_predictions == results.mask_ap.n_ground_truth
     timings = json.loads(run.timings.read_text())
     assert timings["inference_seconds_per_image"] >= 0
     assert timings["device"] == "cpu"
+
+
+def test_class_groups_are_the_cityscapes_categories_of_the_evaluated_classes(
+    synthetic_root: Path,
+) -> None:
+    source = synthetic(synthetic_root, "val")
+    assert class_groups(source) == cityscapes_groups()
+    # without sky and rider: the sky group is left out, human keeps person
+    kept = [c for c in source.classes.categories.categories if c.id not in (23, 25)]
+    fewer = replace(source, classes=ClassMapping(CategorySet(tuple(kept))))
+    expected = {k: v for k, v in cityscapes_groups().items() if k != "sky"} | {"human": (24,)}
+    assert class_groups(fewer) == expected
+    # other label spaces get no groups
+    assert class_groups(replace(source, name="vistas")) == {}
