@@ -3,11 +3,13 @@
 `pytest benchmark --benchmark-only [--speed-pairs 50 ...]`: the workload size, the peers and
 the rounds are options, so a small run takes a minute and the full one (500 pairs of
 1024x2048, as benchmark/README.md) about ten, plus the one-off generation of the workload.
+`--speed-workload coco` selects the COCO-like workload (5000 pairs of 480x640 by default).
 """
 
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -15,16 +17,22 @@ import pytest
 
 from .peers import PEERS, PeerRun
 from .speed_report import SpeedOptions, summary_lines, write_report
-from .speed_workload import Workload, WorkloadSpec, make_workload
+from .speed_workload import COCO, WORKLOADS, Workload, WorkloadSpec, make_workload
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("speed", "panoptic evaluation speed benchmark")
-    group.addoption("--speed-pairs", type=int, default=500, help="ground-truth/prediction pairs")
-    group.addoption("--speed-height", type=int, default=1024)
-    group.addoption("--speed-width", type=int, default=2048)
+    group.addoption(
+        "--speed-workload",
+        choices=WORKLOADS,
+        default="cityscapes",
+        help="cityscapes: 500 pairs of 1024x2048; coco: 5000 COCO-like pairs of 480x640",
+    )
+    group.addoption("--speed-pairs", type=int, default=None, help="ground-truth/prediction pairs")
+    group.addoption("--speed-height", type=int, default=None)
+    group.addoption("--speed-width", type=int, default=None)
     group.addoption("--speed-seed", type=int, default=0)
     group.addoption("--speed-workers", type=int, default=2, help="worker processes per peer")
     group.addoption(
@@ -50,13 +58,11 @@ def speed_options(pytestconfig: pytest.Config) -> SpeedOptions:
     unknown = set(peers) - set(PEERS)
     if unknown:
         raise pytest.UsageError(f"--speed-peers: unknown {sorted(unknown)}; known: {PEERS}")
+    base = COCO if option("speed_workload") == "coco" else WorkloadSpec()
+    given = {"pairs": "speed_pairs", "height": "speed_height", "width": "speed_width"}
+    sized = {k: option(v) for k, v in given.items() if option(v) is not None}
     return SpeedOptions(
-        spec=WorkloadSpec(
-            pairs=option("speed_pairs"),
-            height=option("speed_height"),
-            width=option("speed_width"),
-            seed=option("speed_seed"),
-        ),
+        spec=replace(base, seed=option("speed_seed"), **sized),
         cache=Path(option("speed_cache")),
         workers=option("speed_workers"),
         peers=peers,
@@ -76,7 +82,7 @@ def speed_workload(speed_options: SpeedOptions) -> Workload:
 @pytest.fixture(scope="session")
 def warmup_workload(speed_options: SpeedOptions) -> Workload:
     """Four small pairs: each peer runs on them once, untimed, to fill its caches."""
-    spec = WorkloadSpec(pairs=4, height=128, width=256, seed=speed_options.spec.seed)
+    spec = replace(speed_options.spec, pairs=4, height=128, width=256)
     return make_workload(speed_options.cache, spec)
 
 

@@ -10,6 +10,12 @@ models err: wobbly boundaries (a smooth random displacement), missed and misclas
 instances, split instances, wrong stuff, false positives and void holes; their segment ids
 are random 24-bit values. Written once per specification and reused (the folder is renamed
 into place only when complete).
+
+The second workload, `kind="coco"` (`COCO`), is COCO-panoptic-like: 480x640 images with about
+20 segments each, a few stuff regions (a random Voronoi partition) under many things whose
+areas are log-uniform, so most are small, as in COCO; some images carry a crowd region and
+void holes. Its images are small, so the per-image cost of an evaluator (JSON, process-pool
+messages, Python per image) weighs more than on the Cityscapes workload.
 """
 
 from __future__ import annotations
@@ -46,10 +52,22 @@ class WorkloadSpec:
     width: int = 2048
     seed: int = 0
     extra_things: int = 22  # distant instances: ~14 scene segments + 22 ~ Cityscapes' 36
+    kind: str = "cityscapes"  # or "coco": the COCO-like scenes of `coco_ground_truth`
+
+    def __post_init__(self) -> None:
+        if self.kind not in WORKLOADS:
+            raise ValueError(f"unknown workload kind {self.kind!r}; known: {sorted(WORKLOADS)}")
 
     @property
     def name(self) -> str:
-        return f"speed-{self.pairs}x{self.height}x{self.width}-s{self.seed}-e{self.extra_things}"
+        size = f"{self.pairs}x{self.height}x{self.width}-s{self.seed}"
+        if self.kind == "coco":
+            return f"speed-coco-{size}"
+        return f"speed-{size}-e{self.extra_things}"
+
+
+WORKLOADS = ("cityscapes", "coco")
+COCO = WorkloadSpec(pairs=5000, height=480, width=640, extra_things=0, kind="coco")
 
 
 @dataclass(frozen=True)
@@ -79,7 +97,7 @@ class Workload:
     def load(cls, root: Path) -> Workload:
         """The workload generated in folder `root`."""
         stored = json.loads((root / "workload.json").read_text())
-        fields = {k: stored[k] for k in WorkloadSpec.__dataclass_fields__}
+        fields = {k: stored[k] for k in WorkloadSpec.__dataclass_fields__ if k in stored}
         return cls(root, WorkloadSpec(**fields))
 
     def stats(self) -> dict[str, float]:
@@ -88,7 +106,10 @@ class Workload:
 
 
 def _manifest_key(spec: WorkloadSpec) -> dict[str, Any]:
-    return {"generator": "benchmark.speed_workload", "version": GENERATOR_VERSION, **asdict(spec)}
+    fields = asdict(spec)
+    if spec.kind == "cityscapes":  # as before the kinds: existing caches stay valid
+        del fields["kind"]
+    return {"generator": "benchmark.speed_workload", "version": GENERATOR_VERSION, **fields}
 
 
 def make_workload(
@@ -172,11 +193,43 @@ def _write_pair(job: tuple[Path, WorkloadSpec, int]) -> dict[str, Any]:
 
 def ground_truth(spec: WorkloadSpec, index: int) -> tuple[np.ndarray, list[dict[str, Any]]]:
     """Segment ids (H, W) int64 and `segments_info` of ground-truth image `index`."""
+    if spec.kind == "coco":
+        return coco_ground_truth(spec, index)
     # The scene of `reference_model.synthetic.make_sample("val", index, ...)`, without its
     # rendering (the benchmark needs no RGB image).
     rng = np.random.default_rng([spec.seed, zlib.crc32(b"val"), index])
     ids = compose_scene(rng, spec.height, spec.width, CLASSES[index % len(CLASSES)]).ids
     _add_distant_things(ids, spec.extra_things, np.random.default_rng([spec.seed, 1, index]))
+    return cityscapes_segments(ids)
+
+
+def coco_ground_truth(spec: WorkloadSpec, index: int) -> tuple[np.ndarray, list[dict[str, Any]]]:
+    """A COCO-like image: stuff regions under ~14 things, mostly small; crowd and void at times."""
+    rng = np.random.default_rng([spec.seed, 3, index])
+    h, w = spec.height, spec.width
+    seeds = rng.uniform(0, 1, size=(int(rng.integers(4, 8)), 2)) * (h, w)
+    yy, xx = np.mgrid[0:h, 0:w]
+    nearest = np.argmin([(yy - y) ** 2 + (xx - x) ** 2 for y, x in seeds], axis=0)
+    stuff = rng.choice(STUFF_IDS, size=len(seeds), replace=False)
+    ids = stuff[nearest].astype(np.int64)
+    count = int(rng.integers(10, 19))
+    # COCO: about 40% of instances are small (< 32^2 px of 480x640), a quarter large (> 96^2)
+    areas = np.sort(np.exp(rng.uniform(np.log(60), np.log(0.2 * h * w), size=count)))[::-1]
+    for k, area in enumerate(areas):  # largest first: small things lie on top
+        aspect = np.exp(rng.uniform(-0.8, 0.8))
+        ry, rx = np.sqrt(area / np.pi * aspect), np.sqrt(area / np.pi / aspect)
+        cy, cx = rng.uniform(0, h), rng.uniform(0, w)
+        y0, y1 = max(0, int(cy - ry)), min(h, int(cy + ry) + 1)
+        x0, x1 = max(0, int(cx - rx)), min(w, int(cx + rx) + 1)
+        inside = ((yy[y0:y1, x0:x1] - cy) / ry) ** 2 + ((xx[y0:y1, x0:x1] - cx) / rx) ** 2 <= 1
+        label = int(rng.choice(THING_IDS))
+        crowd = k == 0 and rng.random() < 0.3  # a crowd group: a thing label without instance
+        value = label if crowd else label * INSTANCE_DIVISOR + k
+        ids[y0:y1, x0:x1][inside] = value
+    for _ in range(int(rng.integers(0, 3))):  # void holes (unlabeled, as COCO's unannotated)
+        y, x = int(rng.integers(0, h)), int(rng.integers(0, w))
+        size = rng.integers(h // 60 + 1, h // 12 + 2, size=2)
+        ids[y : y + size[0], x : x + size[1]] = 0
     return cityscapes_segments(ids)
 
 

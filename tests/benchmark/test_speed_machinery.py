@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -15,9 +16,10 @@ from PIL import Image
 
 from benchmark.peers import PeerRun, available, check_agreement, run_peer
 from benchmark.speed_report import summary_lines, write_report
-from benchmark.speed_workload import Workload, WorkloadSpec, ground_truth, make_workload
+from benchmark.speed_workload import COCO, Workload, WorkloadSpec, ground_truth, make_workload
 
 TINY = WorkloadSpec(pairs=4, height=96, width=192, seed=3)
+TINY_COCO = WorkloadSpec(pairs=6, height=480, width=640, seed=3, kind="coco")  # COCO's size
 
 
 def _ids(path: Path) -> np.ndarray:
@@ -76,14 +78,52 @@ def test_vernier_runs_and_agrees_with_ours_on_the_tiny_workload(tmp_path: Path) 
     check_agreement(vernier, ours)  # PQ, SQ, RQ overall and per class, to 1e-9
 
 
+def test_coco_like_workload_is_deterministic_with_coco_sizes(tmp_path: Path) -> None:
+    """480x640, about 20 segments per image (the workload's intent), things and stuff mixed."""
+    assert (COCO.kind, COCO.pairs, COCO.height, COCO.width) == ("coco", 5000, 480, 640)
+    first = make_workload(tmp_path / "a", TINY_COCO)
+    second = make_workload(tmp_path / "b", TINY_COCO)
+    assert first.root.name == second.root.name == "speed-coco-6x480x640-s3"
+    files = sorted(p.relative_to(first.root) for p in first.root.rglob("*") if p.is_file())
+    assert len(files) == 2 * 6 + 3  # the PNGs, gt.json, pred.json, workload.json
+    assert all((first.root / f).read_bytes() == (second.root / f).read_bytes() for f in files)
+    gt = json.loads(first.gt_json.read_text())
+    assert {(i["height"], i["width"]) for i in gt["images"]} == {(480, 640)}
+    assert Image.open(first.gt_folder / "000001.png").size == (640, 480)
+    segments = [a["segments_info"] for a in gt["annotations"]]
+    assert 15 <= np.mean([len(s) for s in segments]) <= 25, [len(s) for s in segments]
+    things = {c["id"] for c in gt["categories"] if c["isthing"]}
+    for info in segments:
+        kinds = [s["category_id"] in things for s in info]
+        assert 2 <= kinds.count(False) and 8 <= kinds.count(True)  # stuff under many things
+    small = [s["area"] < 32**2 for info in segments for s in info if s["category_id"] in things]
+    assert np.mean(small) > 0.2  # COCO's "small" objects: many
+    assert Workload.load(first.root).spec == TINY_COCO
+    assert make_workload(tmp_path / "a", TINY).root != first.root
+
+
+def test_peers_agree_on_the_tiny_coco_like_workload(tmp_path: Path) -> None:
+    workload = make_workload(tmp_path, replace(TINY_COCO, pairs=3))
+    runs = [
+        run_peer(peer, workload, workers=2, log=tmp_path / f"{peer}.log")
+        for peer in ("ours", "hotcoco", "vernier")
+    ]
+    assert [r.pairs for r in runs] == [3, 3, 3]
+    assert 0 < runs[0].result["pq"] < 1
+    assert len(runs[0].result["per_class"]) > 5
+    for other in runs[1:]:
+        check_agreement(runs[0], other)
+
+
 @pytest.mark.slow
-def test_peers_run_and_agree_on_the_tiny_workload(tmp_path: Path) -> None:
-    workload = make_workload(tmp_path, TINY)
+@pytest.mark.parametrize("spec", [TINY, TINY_COCO], ids=["cityscapes", "coco"])
+def test_peers_run_and_agree_on_the_tiny_workload(tmp_path: Path, spec: WorkloadSpec) -> None:
+    workload = make_workload(tmp_path, spec)
     runs = []
     for peer in ("hotcoco", "vernier", "panopticapi", "cityscapes", "ours"):
         assert available(peer) is None, peer  # declared test dependencies
         run = run_peer(peer, workload, workers=2, log=tmp_path / f"{peer}.log")
-        assert run.pairs == 4
+        assert run.pairs == spec.pairs
         assert run.wall_s > 0
         assert run.cpu_s > 0
         assert 5 < run.peak_rss_mib < 2000
