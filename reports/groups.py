@@ -13,7 +13,7 @@ from collections.abc import Sequence
 import pandas as pd
 from panoptic_metrics import GroupResult
 
-from .runs import RunData
+from .runs import RunData, lacking
 from .tables import Table
 
 GROUP = "group"
@@ -29,15 +29,8 @@ def run_groups(run: RunData) -> dict[str, GroupResult]:
 
 def group_notices(runs: Sequence[RunData]) -> list[str]:
     """A notice per run with metrics but no `groups`; one more when no run has any."""
-    notices = [
-        f"{r.name}: metrics.json has no class groups (`groups`; written for Cityscapes-labelled "
-        "data): not in the group table"
-        for r in runs
-        if r.results is not None and not r.results.groups
-    ]
-    if not any(run_groups(r) for r in runs):
-        notices.append("no run's metrics.json has class groups (`groups`): no group table")
-    return notices
+    what = "class groups (`groups`; written for Cityscapes-labelled data)"
+    return lacking(runs, lambda r: bool(r.groups), what, "group table")
 
 
 def group_table(runs: Sequence[RunData]) -> Table | None:

@@ -16,7 +16,7 @@ import logging
 import math
 import re
 import warnings
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -83,6 +83,22 @@ class RunData:
         model = (self.config or {}).get("model")
         form = model.get("form") if isinstance(model, Mapping) else None
         return form if isinstance(form, str) else self.name
+
+
+def lacking(
+    runs: Sequence[RunData], has: Callable[[PanopticResults], bool], what: str, where: str
+) -> list[str]:
+    """A notice per run whose metrics lack `what` (so it is not in `where`), and one more when
+    no run has it (so there is no `where`)."""
+    scored = [r for r in runs if r.results is not None]
+    notices = [
+        f"{r.name}: metrics.json has no {what}: not in the {where}"
+        for r in scored
+        if r.results is not None and not has(r.results)
+    ]
+    if not any(r.results is not None and has(r.results) for r in scored):
+        notices.append(f"no run's metrics.json has {what}: no {where}")
+    return notices
 
 
 def number(value: Any) -> float | None:

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from .figures import Plot, figure_legend, new_figure, render, run_colour, style_axes
-from .runs import RunData
+from .runs import RunData, lacking
 
 # The panels of the plot: title -> the `ThresholdResult` attribute averaged over those classes.
 PANELS = {"all classes": "overall", "things": "things", "stuff": "stuff"}
@@ -31,15 +31,8 @@ def threshold_series(run: RunData, part: str = "overall") -> tuple[np.ndarray, n
 
 def threshold_notices(runs: Sequence[RunData]) -> list[str]:
     """A notice per run with metrics but no `pq_at`; one more when no run has any."""
-    notices = [
-        f"{r.name}: metrics.json has no PQ over IoU thresholds (`pq_at`; written by an older "
-        "panoptic_metrics): not in the PQ-over-thresholds plot"
-        for r in runs
-        if r.results is not None and not r.results.pq_at
-    ]
-    if not any(len(threshold_series(r)[0]) for r in runs):
-        notices.append("no run's metrics.json has `pq_at`: no PQ-over-thresholds plot")
-    return notices
+    what = "PQ over IoU thresholds (`pq_at`; written by an older panoptic_metrics)"
+    return lacking(runs, lambda r: bool(r.pq_at), what, "PQ-over-thresholds plot")
 
 
 def threshold_plot(runs: Sequence[RunData]) -> Plot | None:
