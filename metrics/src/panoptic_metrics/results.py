@@ -69,6 +69,24 @@ class Scores:
     n: int
 
 
+class _Headline:
+    """`pq`, `sq`, `rq`: those of `overall`."""
+
+    overall: Scores | Quality
+
+    @property
+    def pq(self) -> float:
+        return self.overall.pq
+
+    @property
+    def sq(self) -> float:
+        return self.overall.sq
+
+    @property
+    def rq(self) -> float:
+        return self.overall.rq
+
+
 @dataclass(frozen=True)
 class ClassAt:
     """One class at one IoU threshold: its scores and the sums behind them."""
@@ -84,7 +102,7 @@ class ClassAt:
 
 
 @dataclass(frozen=True)
-class ThresholdResult:
+class ThresholdResult(_Headline):
     """PQ, SQ, RQ with matches at IoU > `threshold` (docs/metrics.md, "PQ over IoU
     thresholds"): overall, things, stuff and per class."""
 
@@ -93,18 +111,6 @@ class ThresholdResult:
     things: Scores
     stuff: Scores
     per_class: tuple[ClassAt, ...]
-
-    @property
-    def pq(self) -> float:
-        return self.overall.pq
-
-    @property
-    def sq(self) -> float:
-        return self.overall.sq
-
-    @property
-    def rq(self) -> float:
-        return self.overall.rq
 
 
 @dataclass(frozen=True)
@@ -137,7 +143,7 @@ class ImageResult:
 
 
 @dataclass(frozen=True)
-class PanopticResults:
+class PanopticResults(_Headline):
     """PQ, SQ, RQ and PQ† overall, for things and stuff, per class and per image; PQ, SQ, RQ
     at each IoU threshold (`pq_at`, empty when read from a file written without them) and
     per class group (`groups`, empty unless groups were given)."""
@@ -151,18 +157,6 @@ class PanopticResults:
     categories: CategorySet
     pq_at: tuple[ThresholdResult, ...] = ()
     groups: tuple[GroupResult, ...] = ()
-
-    @property
-    def pq(self) -> float:
-        return self.overall.pq
-
-    @property
-    def sq(self) -> float:
-        return self.overall.sq
-
-    @property
-    def rq(self) -> float:
-        return self.overall.rq
 
     @property
     def pq_dagger(self) -> float:
