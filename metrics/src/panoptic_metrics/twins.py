@@ -124,6 +124,91 @@ def _stuff_dagger(
     return out
 
 
+def segment_bands(ids: np.ndarray, d: int) -> np.ndarray:
+    """Twin of `kernels.segment_bands`: the Boundary IoU reference code's `mask_to_boundary`
+    for each segment in turn: pad its mask with one ring of zeros, erode it `d` times with a
+    3x3 square (outside the padded array counts as mask, as OpenCV's default border), crop,
+    keep mask & ~eroded."""
+    h, w = ids.shape
+    band = np.zeros((h, w), dtype=bool)
+    for value in np.unique(ids[ids != 0]).tolist():
+        mask = ids == value
+        eroded = np.pad(mask, 1, constant_values=False)
+        for _ in range(d):
+            framed = np.pad(eroded, 1, constant_values=True)
+            shifts = [
+                framed[1 + dy : h + 3 + dy, 1 + dx : w + 3 + dx]
+                for dy in (-1, 0, 1)
+                for dx in (-1, 0, 1)
+            ]
+            eroded = np.logical_and.reduce(shifts)
+        band |= mask & ~eroded[1 : h + 1, 1 : w + 1]
+    return band
+
+
+def boundary_table(
+    gt: np.ndarray,
+    pred: np.ndarray,
+    gt_band: np.ndarray,
+    pred_band: np.ndarray,
+    gt_keys: np.ndarray,
+    gt_rank: np.ndarray,
+    pred_keys: np.ndarray,
+    pred_rank: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Twin of `kernels.boundary_table`: bincounts over the band pixels."""
+    shape = (len(gt_keys) + 1, len(pred_keys) + 1)
+    gi, _ = _dense(gt, gt_keys, gt_rank)
+    pi, _ = _dense(pred, pred_keys, pred_rank)
+    gt_area = np.bincount(gi[gt_band], minlength=shape[0]).astype(np.int64)
+    pred_area = np.bincount(pi[pred_band], minlength=shape[1]).astype(np.int64)
+    gt_area[0] = pred_area[0] = 0  # void has no band
+    counted = pred_band & (gt_band | (gi == 0))
+    flat = gi[counted] * shape[1] + pi[counted]
+    table = np.bincount(flat, minlength=shape[0] * shape[1]).reshape(shape).astype(np.int64)
+    return table, gt_area, pred_area
+
+
+def match_boundary(
+    table: np.ndarray,
+    band_table: np.ndarray,
+    gt_band_area: np.ndarray,
+    pred_band_area: np.ndarray,
+    gt_class: np.ndarray,
+    gt_crowd: np.ndarray,
+    gt_area: np.ndarray,
+    pred_class: np.ndarray,
+    n_classes: int,
+    strict: bool,
+) -> tuple[np.ndarray, ...]:
+    """Twin of `kernels.match_boundary`: `match_segments`' rules as whole-table array algebra,
+    on min(mask IoU, boundary IoU)."""
+    gcls, pcls, crowd = gt_class[1:], pred_class[1:], gt_crowd[1:].astype(bool)
+    pred_area = table.sum(axis=0)
+    inter = table[1:, 1:]
+    union = pred_area[None, 1:] + gt_area[1:, None] - inter - table[0, None, 1:]
+    b_inter = band_table[1:, 1:]
+    b_union = pred_band_area[None, 1:] + gt_band_area[1:, None] - b_inter - band_table[0, None, 1:]
+    same = (gcls[:, None] == pcls[None, :]) & ~crowd[:, None] & (inter > 0)
+    iou = np.minimum(inter / np.maximum(union, 1), b_inter / np.maximum(b_union, 1))
+    match = same & (iou > 0.5)
+    rows = np.nonzero(match)[0]
+    tp = np.bincount(gcls[rows], minlength=n_classes).astype(np.int64)
+    iou_sum = np.bincount(gcls[rows], weights=iou[match], minlength=n_classes)
+    fn = np.bincount(gcls[~match.any(axis=1) & ~crowd], minlength=n_classes).astype(np.int64)
+    # FP: PQ's rule on the mask table, with this matching's matched predictions
+    if strict:
+        last = {int(c): g for g, c in enumerate(gcls) if crowd[g]}
+        used = np.zeros(len(gcls), dtype=bool)
+        used[list(last.values())] = True
+    else:
+        used = crowd
+    on_crowd = np.where(used[:, None] & (gcls[:, None] == pcls[None, :]), inter, 0).sum(axis=0)
+    exempt = (table[0, 1:] + on_crowd) / np.maximum(pred_area[1:], 1) > 0.5
+    fp = np.bincount(pcls[~match.any(axis=0) & ~exempt], minlength=n_classes).astype(np.int64)
+    return tp, fp, fn, iou_sum
+
+
 def confusion_matrix(
     gt: np.ndarray, pred: np.ndarray, num_classes: int, ignore_index: int
 ) -> tuple[np.ndarray, int]:

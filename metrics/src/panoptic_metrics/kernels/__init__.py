@@ -3,10 +3,18 @@ each, which the tests compare it to (same name, same results). Plain arrays in a
 Python loop over pixels or segments on the hot path; each kernel's docstring says what it
 computes. Per image, PQ runs `rgb_to_ids`, `intersection_table` (the (gt, pred) pixel-count
 table on dense segment indices, one binary search per run of equal pairs) and
-`match_segments`; mIoU `confusion_matrix`; mask AP `rle_counts` and `segment_rles`. PNG
+`match_segments`; Boundary PQ adds `segment_bands`, `boundary_table` and `match_boundary`
+(`kernels.boundary`); mIoU `confusion_matrix`; mask AP `rle_counts` and `segment_rles`. PNG
 decoding (`kernels.png`) has its plain-Python twin in `png/reference.py`.
 """
 
+from .boundary import (
+    DEFAULT_DILATION_RATIO,
+    boundary_table,
+    dilation_pixels,
+    match_boundary,
+    segment_bands,
+)
 from .masks import rle_counts, segment_rles
 from .panoptic import (
     OK,
@@ -20,14 +28,19 @@ from .panoptic import (
 from .semantic import confusion_matrix
 
 __all__ = [
+    "DEFAULT_DILATION_RATIO",
     "OK",
     "UNKNOWN_GT_ID",
     "UNKNOWN_PRED_ID",
+    "boundary_table",
     "confusion_matrix",
+    "dilation_pixels",
     "intersection_table",
     "iou_bin",
+    "match_boundary",
     "match_segments",
     "rgb_to_ids",
     "rle_counts",
+    "segment_bands",
     "segment_rles",
 ]
