@@ -56,22 +56,32 @@ def vernier_panoptic(
     *,
     iou_threshold: float | None = None,
     groups: dict[str, list[int]] | None = None,
+    boundary: bool = False,
+    dilation_ratio: float = 0.02,
+    column_major: bool = False,
 ) -> Any:
     """vernier's panoptic `Evaluator(parity_mode="strict")` (its bit-exact panopticapi mode)
-    with its `pq_iou_threshold` and `class_grouping`, on the decoded maps of a COCO-panoptic
-    set (vernier wants integer image ids: each image gets its position)."""
+    with its `pq_iou_threshold`, `class_grouping` and Boundary PQ (`boundary`,
+    `dilation_ratio`), on the decoded maps of a COCO-panoptic set (vernier wants integer
+    image ids: each image gets its position).
+
+    vernier 0.5.4 reads an (H, W) map's buffer column by column (`vernier_view`), which
+    changes nothing but Boundary PQ, and that only on non-square maps; `column_major` hands
+    it each map's column-major buffer, which it then reads as the map itself
+    (tests/metrics/test_boundary.py pins that behaviour)."""
     import numpy as np
     import vernier.panoptic as vp
 
     from tests.metrics.panoptic_data import load_coco_annotated
 
+    layout = column_major_buffer if column_major else np.ascontiguousarray
     gt = load_coco_annotated(gt_json, gt_folder)
     pred = {a.image_id: a for a in load_coco_annotated(pred_json, pred_folder)}
     position = {a.image_id: k for k, a in enumerate(gt)}
     categories = json.loads(gt_json.read_text())["categories"]
 
     def maps(images: list[Any]) -> tuple[dict[int, Any], bytes]:
-        arrays = {position[a.image_id]: a.ids.astype(np.uint32) for a in images}
+        arrays = {position[a.image_id]: layout(a.ids.astype(np.uint32)) for a in images}
         info = {str(position[a.image_id]): a.segments for a in images}
         return arrays, json.dumps(info).encode()
 
@@ -81,6 +91,26 @@ def vernier_panoptic(
     if groups is not None:
         grouping = vp.Breakdown.from_class_groups("groups", list(groups.items()))
     evaluator = vp.Evaluator(
-        parity_mode="strict", pq_iou_threshold=iou_threshold, class_grouping=grouping
+        parity_mode="strict",
+        pq_iou_threshold=iou_threshold,
+        class_grouping=grouping,
+        boundary=boundary,
+        dilation_ratio=dilation_ratio,
     )
     return evaluator.evaluate(dataset, predictions)
+
+
+def column_major_buffer(ids: Any) -> Any:
+    """An (H, W) map whose row-major buffer holds `ids` column by column (what vernier 0.5.4
+    must be given to see `ids`)."""
+    import numpy as np
+
+    return np.ascontiguousarray(ids.ravel(order="F").reshape(ids.shape))
+
+
+def vernier_view(ids: Any) -> Any:
+    """The (H, W) map vernier 0.5.4 sees when given the row-major `ids`: the same buffer read
+    column by column."""
+    import numpy as np
+
+    return np.ascontiguousarray(ids.ravel().reshape(ids.shape, order="F"))

@@ -6,6 +6,7 @@ from collections.abc import Iterable
 
 import numpy as np
 
+from .boundary import BOUNDARY_COLUMNS, DEFAULT_DILATION_RATIO, check_dilation_ratio
 from .categories import CategorySet
 from .errors import PanopticInputError
 from .matching import SUM_COLUMNS, ImageStats, Mode, check_mode, match_image
@@ -19,8 +20,9 @@ class PanopticAccumulator:
 
     The state is the (C, 6) per-class sums (tp, fp, fn, iou_sum, PQ† n and IoU sum), the
     (C, n_bins) best-overlap IoU histogram, the (C, T, 4) sums of PQ at each IoU threshold
-    (tp, fp, fn, iou_sum) and the small per-image states (for the per-image table and the
-    bootstrap). `compute()` does not change it.
+    (tp, fp, fn, iou_sum), with Boundary PQ its (C, 4) sums (tp, fp, fn, iou_sum), and the
+    small per-image states (for the per-image table and the bootstrap). `compute()` does not
+    change it.
 
     Example:
         >>> import numpy as np
@@ -41,6 +43,8 @@ class PanopticAccumulator:
         mode: Mode = "strict",
         n_bins: int = 20,
         iou_thresholds: Iterable[float] = IOU_THRESHOLDS,
+        boundary: bool = False,
+        dilation_ratio: float = DEFAULT_DILATION_RATIO,
     ):
         """Args:
         categories: the evaluated classes.
@@ -48,6 +52,9 @@ class PanopticAccumulator:
         n_bins: bins of the best-overlap IoU histogram (even, so that 0.5 is an edge).
         iou_thresholds: the IoU thresholds of `pq_at`, each in [0.5, 1) (default 0.5, 0.55,
             ..., 0.95); computed from the one matching at 0.5, not by matching again.
+        boundary: also compute Boundary PQ (`results.boundary`, docs/metrics.md).
+        dilation_ratio: its band width as a fraction of the image diagonal (> 0; default
+            0.02, the Boundary IoU paper's); used only with `boundary`.
         """
         if n_bins < 2 or n_bins % 2:
             raise ValueError(f"n_bins must be an even number >= 2, got {n_bins}")
@@ -55,6 +62,7 @@ class PanopticAccumulator:
         self.mode: Mode = check_mode(mode)
         self.n_bins = n_bins
         self.iou_thresholds = check_thresholds(iou_thresholds)
+        self.dilation_ratio = check_dilation_ratio(dilation_ratio) if boundary else None
         self.reset()
 
     def reset(self) -> None:
@@ -63,6 +71,8 @@ class PanopticAccumulator:
         self.histogram = np.zeros((len(self.categories), self.n_bins), dtype=np.int64)
         shape = (len(self.categories), len(self.iou_thresholds), len(LADDER_COLUMNS))
         self.ladder = np.zeros(shape, dtype=np.float64)
+        columns = len(BOUNDARY_COLUMNS)  # zeros without Boundary PQ
+        self.boundary_sums = np.zeros((len(self.categories), columns), dtype=np.float64)
         self.images: list[ImageStats] = []
 
     @property
@@ -71,7 +81,14 @@ class PanopticAccumulator:
 
     def update(self, gt: PanopticImage, pred: PanopticImage) -> ImageStats:
         """Match one image pair and add it; returns the image's own state."""
-        stats = match_image(gt, pred, self.categories, mode=self.mode, n_bins=self.n_bins)
+        stats = match_image(
+            gt,
+            pred,
+            self.categories,
+            mode=self.mode,
+            n_bins=self.n_bins,
+            dilation_ratio=self.dilation_ratio,
+        )
         self.add(stats)
         return stats
 
@@ -79,21 +96,30 @@ class PanopticAccumulator:
         """Add the state of one image (e.g. computed by a worker process)."""
         if stats.classes.size and stats.classes.max() >= len(self.categories):
             raise PanopticInputError(str(stats.image_id), "image state has unknown classes")
+        if self.dilation_ratio is not None and stats.boundary is None:
+            raise PanopticInputError(
+                str(stats.image_id), "image state has no Boundary PQ sums (matched without it)"
+            )
         self.class_sums[stats.classes] += stats.sums
         np.add.at(self.histogram, (stats.hist_class, stats.hist_bin), 1)
         self.ladder[stats.classes] += threshold_sums(stats, self.iou_thresholds)
+        if self.dilation_ratio is not None and stats.boundary is not None:
+            self.boundary_sums[stats.classes] += stats.boundary
         self.images.append(stats)
 
     def merge(self, other: PanopticAccumulator) -> PanopticAccumulator:
-        """Add another accumulator's state (same categories, mode, bins, thresholds)."""
-        same = ("categories", "mode", "n_bins", "iou_thresholds")
+        """Add another accumulator's state (same categories, mode, bins, thresholds, Boundary
+        PQ dilation ratio)."""
+        same = ("categories", "mode", "n_bins", "iou_thresholds", "dilation_ratio")
         if any(getattr(other, k) != getattr(self, k) for k in same):
             raise ValueError(
-                "can only merge accumulators with the same categories, mode, bins, thresholds"
+                "can only merge accumulators with the same categories, mode, bins, thresholds "
+                "and Boundary PQ dilation ratio"
             )
         self.class_sums += other.class_sums
         self.histogram += other.histogram
         self.ladder += other.ladder
+        self.boundary_sums += other.boundary_sums
         self.images.extend(other.images)
         return self
 
@@ -106,4 +132,7 @@ class PanopticAccumulator:
             self.histogram,
             self.images,
             ladder=(self.iou_thresholds, self.ladder),
+            boundary=None
+            if self.dilation_ratio is None
+            else (self.dilation_ratio, self.boundary_sums),
         )

@@ -2,7 +2,7 @@
 
     panoptic-metrics evaluate --gt-json F --gt-folder D --pred-json F --pred-folder D \
         [--workers N] [--output results.json] [--per-class-csv F] [--mode strict|pixels] \
-        [--iou-threshold T] [--groups groups.json]
+        [--iou-threshold T] [--groups groups.json] [--boundary [--dilation-ratio R]]
     panoptic-metrics compare A.json B.json [--samples N] [--seed S] [--confidence C]
 
 Exit status: 0 done; 2 bad input (one line naming the file and the problem); 3 an unexpected
@@ -21,6 +21,7 @@ from pathlib import Path
 
 from . import __version__
 from .bootstrap import paired_bootstrap
+from .boundary import DEFAULT_DILATION_RATIO
 from .errors import PanopticInputError
 from .evaluate import MatchSettings, coco_pairs, evaluate_with
 from .groups import load_groups
@@ -29,6 +30,7 @@ from .matching import MODES
 from .png import inflate
 from .results import PanopticResults
 from .tables import (
+    boundary_summary_table,
     class_table,
     comparison_table,
     group_table,
@@ -50,6 +52,13 @@ def _iou_threshold(text: str) -> float:
     value = float(text)
     if not 0.5 <= value < 1.0:  # also refuses nan
         raise argparse.ArgumentTypeError(f"must be in [0.5, 1), got {text}")
+    return value
+
+
+def _dilation_ratio(text: str) -> float:
+    value = float(text)
+    if not 0.0 < value < float("inf"):  # also refuses nan
+        raise argparse.ArgumentTypeError(f"must be a number > 0, got {text}")
     return value
 
 
@@ -100,6 +109,19 @@ def _parser() -> argparse.ArgumentParser:
         metavar="FILE",
         help="JSON {group: [category ids]}: also print and write PQ per class group",
     )
+    ev.add_argument(
+        "--boundary",
+        action="store_true",
+        help="also compute Boundary PQ (PQ matched on min(mask IoU, boundary IoU)): printed, "
+        "and written as the JSON's boundary",
+    )
+    ev.add_argument(
+        "--dilation-ratio",
+        type=_dilation_ratio,
+        metavar="R",
+        help="Boundary PQ's band width as a fraction of the image diagonal (default "
+        f"{DEFAULT_DILATION_RATIO}); needs --boundary",
+    )
     cmp = sub.add_parser(
         "compare", parents=[common], help="paired bootstrap difference of two results files"
     )
@@ -116,9 +138,14 @@ def _evaluate(args: argparse.Namespace) -> int:
     # checked before the evaluation: a bad groups file fails at once
     groups = None if args.groups is None else load_groups(args.groups, categories)
     thresholds = IOU_THRESHOLDS + (() if args.iou_threshold is None else (args.iou_threshold,))
+    ratio = args.dilation_ratio or DEFAULT_DILATION_RATIO
     results = evaluate_with(
         pairs,
-        MatchSettings(categories=categories, mode=args.mode),
+        MatchSettings(
+            categories=categories,
+            mode=args.mode,
+            dilation_ratio=ratio if args.boundary else None,
+        ),
         workers=args.workers,
         progress=not args.no_progress,
         iou_thresholds=thresholds,
@@ -135,6 +162,8 @@ def _evaluate(args: argparse.Namespace) -> int:
         tables += f"\n\n{threshold_table(results, args.iou_threshold)}"
     if groups is not None:
         tables += f"\n\n{group_table(results)}"
+    if results.boundary is not None:
+        tables += f"\n\n{boundary_summary_table(results)}"
     tables += f"\n\n{_decoder_line()}"
     print(tables)
     if outputs:
@@ -168,7 +197,10 @@ def _one_line(text: str) -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit status (2 for bad input, 3 for a bug)."""
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if getattr(args, "dilation_ratio", None) is not None and not args.boundary:
+        parser.error("--dilation-ratio needs --boundary")  # exits with status 2
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
         return _evaluate(args) if args.command == "evaluate" else _compare(args)

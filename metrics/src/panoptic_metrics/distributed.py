@@ -1,10 +1,10 @@
 """Merge accumulators across torch.distributed processes (torch is imported only here, lazily).
 
 Each rank evaluates its shard of images. The sums (PQ per-class state, the IoU histogram, the
-sums at each IoU threshold, the mIoU confusion matrix) are added with `all_reduce` (on the
-GPU for NCCL, on the CPU for gloo); the small per-image PQ states and the mask AP images
-(compressed RLEs) are gathered in rank order. Every rank ends with the whole dataset's
-accumulator.
+sums at each IoU threshold, the Boundary PQ sums, the mIoU confusion matrix) are added with
+`all_reduce` (on the GPU for NCCL, on the CPU for gloo); the small per-image PQ states and
+the mask AP images (compressed RLEs) are gathered in rank order. Every rank ends with the
+whole dataset's accumulator.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from .accumulator import PanopticAccumulator
+from .boundary import DEFAULT_DILATION_RATIO
 from .mask_ap import MaskAP
 from .miou import MiouAccumulator
 from .run import RunAccumulator
@@ -72,10 +73,13 @@ def all_reduce_accumulator(
         mode=accumulator.mode,
         n_bins=accumulator.n_bins,
         iou_thresholds=accumulator.iou_thresholds,
+        boundary=accumulator.dilation_ratio is not None,
+        dilation_ratio=accumulator.dilation_ratio or DEFAULT_DILATION_RATIO,
     )
     merged.class_sums = _sum(accumulator.class_sums, group)  # (C, 6) float64
     merged.histogram = _sum(accumulator.histogram, group)  # (C, n_bins) int64
     merged.ladder = _sum(accumulator.ladder, group)  # (C, T, 4) float64
+    merged.boundary_sums = _sum(accumulator.boundary_sums, group)  # (C, 4) float64
     if gather_images:
         merged.images = [s for part in _gather(accumulator.images, group) for s in part]
     return merged

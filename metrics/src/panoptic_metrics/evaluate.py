@@ -22,6 +22,7 @@ from typing import Protocol
 import numpy as np
 
 from .accumulator import PanopticAccumulator
+from .boundary import DEFAULT_DILATION_RATIO, check_dilation_ratio
 from .categories import CategorySet
 from .coco_instances import ImageInstances
 from .errors import PanopticInputError
@@ -70,6 +71,7 @@ class MatchSettings:
     n_bins: int = 20  # bins of the best-overlap IoU histogram
     max_pixels: int = DEFAULT_MAX_PIXELS  # the decompression-bomb limit per PNG
     thing_ids: tuple[int, ...] | None = None  # also extract these things' gt instances (mask AP)
+    dilation_ratio: float | None = None  # also Boundary PQ with this band width; None: not
 
 
 Matched = tuple[ImageStats, ImageInstances | None]  # an image's PQ state, its gt instances
@@ -106,7 +108,12 @@ class _Worker:
         if self.buffers is None:
             self.buffers = [np.empty(gt.ids.shape, np.uint32) for _ in range(2)]
         stats = match_image(
-            gt, pred, settings.categories, mode=settings.mode, n_bins=settings.n_bins
+            gt,
+            pred,
+            settings.categories,
+            mode=settings.mode,
+            n_bins=settings.n_bins,
+            dilation_ratio=settings.dilation_ratio,
         )
         if settings.thing_ids is None:
             return stats, None
@@ -180,6 +187,8 @@ def evaluate_pairs(
     max_pixels: int = DEFAULT_MAX_PIXELS,
     iou_thresholds: Iterable[float] = IOU_THRESHOLDS,
     groups: Mapping[str, Sequence[int]] | None = None,
+    boundary: bool = False,
+    dilation_ratio: float = DEFAULT_DILATION_RATIO,
 ) -> PanopticResults:
     """Evaluate (ground truth, prediction) image sources, in parallel.
 
@@ -193,8 +202,16 @@ def evaluate_pairs(
         max_pixels: the decompression-bomb limit per PNG.
         iou_thresholds: the IoU thresholds of `pq_at`, each in [0.5, 1).
         groups: class groups {name: category ids} for PQ per group (`groups` of the results).
+        boundary: also compute Boundary PQ (`boundary` of the results).
+        dilation_ratio: its band width as a fraction of the image diagonal (default 0.02).
     """
-    settings = MatchSettings(categories=categories, mode=mode, n_bins=n_bins, max_pixels=max_pixels)
+    settings = MatchSettings(
+        categories=categories,
+        mode=mode,
+        n_bins=n_bins,
+        max_pixels=max_pixels,
+        dilation_ratio=boundary_ratio(boundary, dilation_ratio),
+    )
     return evaluate_with(
         pairs,
         settings,
@@ -220,11 +237,18 @@ def evaluate_with(
         mode=settings.mode,
         n_bins=settings.n_bins,
         iou_thresholds=iou_thresholds,
+        boundary=settings.dilation_ratio is not None,
+        dilation_ratio=settings.dilation_ratio or DEFAULT_DILATION_RATIO,
     )
     for stats, _ in match_pairs(pairs, settings, workers=workers, progress=progress):
         accumulator.add(stats)
     results = accumulator.compute()
     return results if groups is None else results.with_groups(groups)
+
+
+def boundary_ratio(boundary: bool, dilation_ratio: float) -> float | None:
+    """`MatchSettings.dilation_ratio` of the public keywords: the checked ratio, or None."""
+    return check_dilation_ratio(dilation_ratio) if boundary else None
 
 
 def coco_pairs(
@@ -255,13 +279,21 @@ def evaluate_coco(
     max_pixels: int = DEFAULT_MAX_PIXELS,
     iou_thresholds: Iterable[float] = IOU_THRESHOLDS,
     groups: Mapping[str, Sequence[int]] | None = None,
+    boundary: bool = False,
+    dilation_ratio: float = DEFAULT_DILATION_RATIO,
 ) -> PanopticResults:
     """Evaluate COCO-panoptic predictions against COCO-panoptic ground truth.
 
     The categories are the ground truth's; the keywords are those of `evaluate_pairs`.
     """
     pairs, categories = coco_pairs(gt_json, gt_folder, pred_json, pred_folder)
-    settings = MatchSettings(categories=categories, mode=mode, n_bins=n_bins, max_pixels=max_pixels)
+    settings = MatchSettings(
+        categories=categories,
+        mode=mode,
+        n_bins=n_bins,
+        max_pixels=max_pixels,
+        dilation_ratio=boundary_ratio(boundary, dilation_ratio),
+    )
     return evaluate_with(
         pairs,
         settings,
@@ -284,6 +316,8 @@ def evaluate_cityscapes(
     max_pixels: int = DEFAULT_MAX_PIXELS,
     iou_thresholds: Iterable[float] = IOU_THRESHOLDS,
     groups: Mapping[str, Sequence[int]] | None = CITYSCAPES_GROUPS,
+    boundary: bool = False,
+    dilation_ratio: float = DEFAULT_DILATION_RATIO,
 ) -> PanopticResults:
     """Evaluate COCO-panoptic predictions against Cityscapes `*_gtFine_instanceIds.png`
     (e.g. `gtFine/val`), with the 19 Cityscapes evaluation classes and, by default, PQ per
@@ -292,7 +326,13 @@ def evaluate_cityscapes(
     gt = cityscapes_sources(gt_folder)
     pred = load_coco_panoptic(pred_json, pred_folder, categories=categories)
     pairs = pair_images(gt, pred.images, gt_name=str(Path(gt_folder)), pred_name=str(pred_json))
-    settings = MatchSettings(categories=categories, mode=mode, n_bins=n_bins, max_pixels=max_pixels)
+    settings = MatchSettings(
+        categories=categories,
+        mode=mode,
+        n_bins=n_bins,
+        max_pixels=max_pixels,
+        dilation_ratio=boundary_ratio(boundary, dilation_ratio),
+    )
     return evaluate_with(
         pairs,
         settings,

@@ -7,7 +7,7 @@ from typing import Literal
 
 import numpy as np
 
-from . import kernels
+from . import boundary, kernels
 from .categories import CategorySet
 from .errors import PanopticInputError
 from .segmentation import ImageId, PanopticImage
@@ -34,6 +34,8 @@ class ImageStats:
             (the prediction is more than half on void + crowd) of every matched pair, in the
             matching's order: what PQ at higher IoU thresholds needs (`thresholds.py`).
             Empty for states read back from JSON, which keeps those sums per class only.
+        boundary: (k, 4) float64 Boundary PQ sums (tp, fp, fn, iou_sum) for `classes`, or None
+            when the image was matched without Boundary PQ (`boundary.image_sums`).
     """
 
     image_id: ImageId | None
@@ -44,6 +46,7 @@ class ImageStats:
     pair_class: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
     pair_iou: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float64))
     pair_exempt: np.ndarray = field(default_factory=lambda: np.zeros(0, np.bool_))
+    boundary: np.ndarray | None = None
 
 
 def check_mode(mode: str) -> Mode:
@@ -85,6 +88,7 @@ def match_image(
     *,
     mode: Mode = "strict",
     n_bins: int = 20,
+    dilation_ratio: float | None = None,
 ) -> ImageStats:
     """Match a prediction against its ground truth and return the image's state.
 
@@ -94,6 +98,8 @@ def match_image(
         mode: "strict" (panopticapi: gt area from the JSON where given, only the last crowd
             segment of a class consulted) or "pixels" (pixel areas, every crowd segment).
         n_bins: bins of the best-overlap IoU histogram.
+        dilation_ratio: also compute Boundary PQ with this band width (a fraction of the
+            image diagonal); None: not.
 
     Raises:
         PanopticInputError: sizes differ, unknown ids or categories, segments without pixels.
@@ -106,12 +112,15 @@ def match_image(
     if mode == "strict":
         declared = gt.segments.areas
         gt_area[1:] = np.where(declared > 0, declared, gt_area[1:])
+    gt_classes = np.concatenate(([-1], gt_class))
+    gt_crowd = np.concatenate(([False], gt.segments.iscrowd))
+    pred_classes = np.concatenate(([-1], pred_class))
     tp, fp, fn, iou_sum, dagger_n, dagger_iou, best_bin, match_iou, exempt = kernels.match_segments(
         table,
-        np.concatenate(([-1], gt_class)),
-        np.concatenate(([False], gt.segments.iscrowd)),
+        gt_classes,
+        gt_crowd,
         gt_area,
-        np.concatenate(([-1], pred_class)),
+        pred_classes,
         ~categories.isthing,
         mode == "strict",
         n_bins,
@@ -120,6 +129,20 @@ def match_image(
     classes = np.flatnonzero((sums[:, [TP, FP, FN, DAGGER_N]] != 0).any(axis=1))
     counted = best_bin >= 0
     matched = match_iou > 0  # a match has IoU > 0.5
+    boundary_sums = None
+    if dilation_ratio is not None:  # its classes are among PQ's: its TP + FN are PQ's
+        boundary_sums = boundary.image_sums(
+            gt,
+            pred,
+            table,
+            gt_classes,
+            gt_crowd,
+            gt_area,
+            pred_classes,
+            len(categories),
+            strict=mode == "strict",
+            dilation_ratio=dilation_ratio,
+        )[classes]
     return ImageStats(
         image_id=gt.image_id,
         classes=classes.astype(np.int64),
@@ -129,4 +152,5 @@ def match_image(
         pair_class=gt_class[matched].astype(np.int64),
         pair_iou=match_iou[matched],
         pair_exempt=exempt[matched],
+        boundary=boundary_sums,
     )

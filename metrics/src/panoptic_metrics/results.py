@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from . import scores
+from .boundary import check_dilation_ratio
 from .categories import Category, CategorySet
 from .checks import results_values
 from .errors import PanopticInputError
@@ -114,6 +115,19 @@ class ThresholdResult(_Headline):
 
 
 @dataclass(frozen=True)
+class BoundaryResult(_Headline):
+    """Boundary PQ, SQ, RQ (docs/metrics.md, "Boundary PQ"): PQ's with each pair's IoU the
+    minimum of its mask IoU and its boundary IoU at `dilation_ratio`; overall, things, stuff
+    and per class (each class's sums in its `ClassAt`)."""
+
+    dilation_ratio: float
+    overall: Scores
+    things: Scores
+    stuff: Scores
+    per_class: tuple[ClassAt, ...]
+
+
+@dataclass(frozen=True)
 class GroupResult:
     """PQ, SQ, RQ, PQ† averaged over a named group of classes, as things and stuff are."""
 
@@ -145,8 +159,9 @@ class ImageResult:
 @dataclass(frozen=True)
 class PanopticResults(_Headline):
     """PQ, SQ, RQ and PQ† overall, for things and stuff, per class and per image; PQ, SQ, RQ
-    at each IoU threshold (`pq_at`, empty when read from a file written without them) and
-    per class group (`groups`, empty unless groups were given)."""
+    at each IoU threshold (`pq_at`, empty when read from a file written without them), per
+    class group (`groups`, empty unless groups were given) and Boundary PQ (`boundary`, None
+    unless asked for)."""
 
     overall: Quality
     things: Quality
@@ -157,6 +172,7 @@ class PanopticResults(_Headline):
     categories: CategorySet
     pq_at: tuple[ThresholdResult, ...] = ()
     groups: tuple[GroupResult, ...] = ()
+    boundary: BoundaryResult | None = None
 
     @property
     def pq_dagger(self) -> float:
@@ -243,6 +259,9 @@ class PanopticResults(_Headline):
             if "groups" in data:
                 members = {name: g["category_ids"] for name, g in data["groups"].items()}
                 groups = check_groups(members, categories, source=source)
+            boundary = None
+            if "boundary" in data:
+                boundary = _boundary_from_json(data["boundary"], categories)
         return build_results(
             categories,
             mode,
@@ -251,6 +270,7 @@ class PanopticResults(_Headline):
             images,
             ladder=ladder,
             groups=groups,
+            boundary=boundary,
         )
 
     def to_dataframe(self, kind: str = "per_class") -> Any:
@@ -279,11 +299,13 @@ def build_results(
     *,
     ladder: tuple[Sequence[float], np.ndarray] | None = None,
     groups: Mapping[str, tuple[int, ...]] | None = None,
+    boundary: tuple[float, np.ndarray] | None = None,
 ) -> PanopticResults:
     """Results from the dataset state: `class_sums` (C, 6) over the dataset (columns
     `SUM_COLUMNS`), the (C, n_bins) int64 IoU `histogram`, the per-image states in order;
     `ladder`: the IoU thresholds and their (C, T, 4) sums (columns `LADDER_COLUMNS`);
-    `groups`: checked class groups (`groups.check_groups`)."""
+    `groups`: checked class groups (`groups.check_groups`); `boundary`: the dilation ratio
+    and the (C, 4) Boundary PQ sums (columns `boundary.BOUNDARY_COLUMNS`)."""
     isthing = categories.isthing
     per_class = scores.class_scores(class_sums, isthing)
     everything = np.ones(len(categories), dtype=bool)
@@ -307,6 +329,7 @@ def build_results(
         mode=check_mode(mode),
         categories=categories,
         pq_at=() if ladder is None else _threshold_results(categories, *ladder),
+        boundary=None if boundary is None else _boundary_result(categories, *boundary),
     )
     return results if not groups else replace(results, groups=_group_results(results, groups))
 
@@ -344,6 +367,14 @@ def _threshold_results(
         overall, things, stuff = means
         out.append(ThresholdResult(float(t), overall, things, stuff, per_class))
     return tuple(out)
+
+
+def _boundary_result(
+    categories: CategorySet, dilation_ratio: float, sums: np.ndarray
+) -> BoundaryResult:
+    """Boundary PQ from its (C, 4) sums: the scores of one threshold's (same columns)."""
+    (at,) = _threshold_results(categories, (0.5,), sums[:, None, :])
+    return BoundaryResult(float(dilation_ratio), at.overall, at.things, at.stuff, at.per_class)
 
 
 def _group_results(
@@ -426,6 +457,8 @@ def _extra_json(r: PanopticResults) -> dict[str, Any]:
     out: dict[str, Any] = {}
     if r.pq_at:
         out["pq_at"] = {threshold_key(t.threshold): _threshold_json(t) for t in r.pq_at}
+    if r.boundary is not None:
+        out["boundary"] = _boundary_json(r.boundary)
     if r.groups:
         out["groups"] = {
             g.name: {"category_ids": list(g.category_ids)} | _quality_json(g.quality)
@@ -449,6 +482,46 @@ def _threshold_json(t: ThresholdResult) -> dict[str, Any]:
         "stuff": _three(t.stuff) | {"n": t.stuff.n},
         "per_class": per_class,
     }
+
+
+def _boundary_scores_json(x: Scores | ClassAt) -> dict[str, Any]:
+    return {f"boundary_{k}": json_float(getattr(x, k)) for k in ("pq", "sq", "rq")}
+
+
+def _boundary_json(b: BoundaryResult) -> dict[str, Any]:
+    """The `boundary` object of docs/contracts.md §3: scores as boundary_pq, boundary_sq,
+    boundary_rq; per class also the sums behind them."""
+    per_class = {
+        str(c.category.id): _boundary_scores_json(c)
+        | {"tp": c.tp, "fp": c.fp, "fn": c.fn, "iou_sum": c.iou_sum}
+        for c in b.per_class
+    }
+    return (
+        {"dilation_ratio": b.dilation_ratio}
+        | _boundary_scores_json(b.overall)
+        | {
+            "n": b.overall.n,
+            "things": _boundary_scores_json(b.things) | {"n": b.things.n},
+            "stuff": _boundary_scores_json(b.stuff) | {"n": b.stuff.n},
+            "per_class": per_class,
+        }
+    )
+
+
+def _boundary_from_json(
+    data: Mapping[str, Any], categories: CategorySet
+) -> tuple[float, np.ndarray]:
+    """The dilation ratio and (C, 4) sums of a `boundary` object (every class present)."""
+    ratio = check_dilation_ratio(json_number(data["dilation_ratio"]))
+    sums = np.zeros((len(categories), len(LADDER_COLUMNS)))
+    for c, cat in enumerate(categories.categories):
+        row = data["per_class"][str(cat.id)]
+        counts = [json_count(row[key]) for key in ("tp", "fp", "fn")]
+        iou_sum = json_number(row["iou_sum"])
+        if min(counts) < 0 or not 0 <= iou_sum < math.inf:
+            raise ValueError(f"boundary class {cat.id}: negative or bad sums")
+        sums[c] = (*counts, iou_sum)
+    return ratio, sums
 
 
 def _ladder_from_json(

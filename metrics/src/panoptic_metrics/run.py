@@ -17,9 +17,10 @@ from typing import Any
 import numpy as np
 
 from .accumulator import PanopticAccumulator
+from .boundary import DEFAULT_DILATION_RATIO
 from .categories import CategorySet
 from .errors import PanopticInputError
-from .evaluate import MatchSettings, coco_pairs, match_pairs
+from .evaluate import MatchSettings, boundary_ratio, coco_pairs, match_pairs
 from .io import DEFAULT_MAX_PIXELS, json_float, write_json_atomic
 from .mask_ap import MaskAP, MaskAPResult
 from .matching import ImageStats, Mode, match_image
@@ -80,7 +81,8 @@ class RunAccumulator:
 
     With `miou`, every `update` needs both semantic maps (`ignore_index`: their ignore label);
     with `mask_ap`, the detections and the ground truth's image_id (`max_detections`: kept by
-    COCOeval per image). `mode` and `n_bins` are those of `PanopticAccumulator`.
+    COCOeval per image). `mode`, `n_bins`, `boundary` and `dilation_ratio` (Boundary PQ) are
+    those of `PanopticAccumulator`.
     """
 
     def __init__(
@@ -93,9 +95,17 @@ class RunAccumulator:
         ignore_index: int = 255,
         max_detections: int = 100,
         n_bins: int = 20,
+        boundary: bool = False,
+        dilation_ratio: float = DEFAULT_DILATION_RATIO,
     ) -> None:
         self.categories = categories
-        self.panoptic = PanopticAccumulator(categories, mode=mode, n_bins=n_bins)
+        self.panoptic = PanopticAccumulator(
+            categories,
+            mode=mode,
+            n_bins=n_bins,
+            boundary=boundary,
+            dilation_ratio=dilation_ratio,
+        )
         self.miou: MiouAccumulator | None = None
         if miou:
             ids, n = categories.contiguous_ids, len(categories)
@@ -122,7 +132,12 @@ class RunAccumulator:
         `detections`: ``labels`` (thing indices), ``scores``, ``masks`` or ``rles`` (with mask
         AP), e.g. a `PanopticPrediction`'s instances before fusion."""
         stats = match_image(
-            gt, pred, self.categories, mode=self.panoptic.mode, n_bins=self.panoptic.n_bins
+            gt,
+            pred,
+            self.categories,
+            mode=self.panoptic.mode,
+            n_bins=self.panoptic.n_bins,
+            dilation_ratio=self.panoptic.dilation_ratio,
         )
         confusion = self._confusion(gt, gt_semantic, pred_semantic)
         if self.mask_ap is not None:  # atomic on its own, so last of the checks
@@ -194,11 +209,14 @@ def evaluate_run(
     max_detections: int = 100,
     n_bins: int = 20,
     max_pixels: int = DEFAULT_MAX_PIXELS,
+    boundary: bool = False,
+    dilation_ratio: float = DEFAULT_DILATION_RATIO,
 ) -> RunResults:
     """PQ/PQ† of COCO-panoptic predictions and, given `detections_json` (a COCO results JSON,
     e.g. a run's predictions/instances.json), mask AP, in one pass over the ground truth.
 
-    The options are those of `evaluate_coco`; `max_detections` is COCOeval's.
+    The options are those of `evaluate_coco` (`boundary`: Boundary PQ too); `max_detections`
+    is COCOeval's.
     """
     pairs, categories = coco_pairs(gt_json, gt_folder, pred_json, pred_folder)
     mask_ap = None
@@ -207,9 +225,16 @@ def evaluate_run(
         mask_ap.read_predictions(detections_json)  # bad detections fail before any PNG is read
     thing_ids = None if mask_ap is None else categories.thing_ids
     settings = MatchSettings(
-        categories=categories, mode=mode, n_bins=n_bins, max_pixels=max_pixels, thing_ids=thing_ids
+        categories=categories,
+        mode=mode,
+        n_bins=n_bins,
+        max_pixels=max_pixels,
+        thing_ids=thing_ids,
+        dilation_ratio=boundary_ratio(boundary, dilation_ratio),
     )
-    panoptic = PanopticAccumulator(categories, mode=mode, n_bins=n_bins)
+    panoptic = PanopticAccumulator(
+        categories, mode=mode, n_bins=n_bins, boundary=boundary, dilation_ratio=dilation_ratio
+    )
     for stats, instances in match_pairs(pairs, settings, workers=workers, progress=progress):
         panoptic.add(stats)
         if mask_ap is not None and instances is not None:

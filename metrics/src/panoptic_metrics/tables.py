@@ -47,6 +47,23 @@ def threshold_table(results: PanopticResults, threshold: float) -> str:
     return "\n".join(lines)
 
 
+def boundary_summary_table(results: PanopticResults) -> str:
+    """All / Things / Stuff rows of Boundary PQ, SQ, RQ (in %) beside PQ, and the ratio."""
+    b = results.boundary
+    if b is None:
+        raise ValueError("these results have no Boundary PQ (evaluate with boundary=True)")
+    lines = [
+        f"{'Boundary':10s}|{'B-PQ':>8s}{'B-SQ':>8s}{'B-RQ':>8s}{'PQ':>8s}{'N':>5s}",
+        "-" * 10 + "+" + "-" * 37,
+    ]
+    rows = (("All", b.overall, results.overall), ("Things", b.things, results.things))
+    for name, q, plain in (*rows, ("Stuff", b.stuff, results.stuff)):
+        values = "".join("  " + _pct(v) for v in (q.pq, q.sq, q.rq, plain.pq))
+        lines.append(f"{name:10s}|{values}{q.n:5d}")
+    lines.append(f"dilation ratio: {b.dilation_ratio:g} of the image diagonal")
+    return "\n".join(lines)
+
+
 def group_table(results: PanopticResults) -> str:
     """One row per class group: PQ, SQ, RQ, PQ† (in %), classes averaged and members."""
     width = max([len(g.name) for g in results.groups] + [8])
