@@ -37,7 +37,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--speed-workers", type=int, default=2, help="worker processes per peer")
     group.addoption(
         "--speed-peers",
-        default="hotcoco,vernier,panopticapi,cityscapes,ours",
+        default="hotcoco,vernier,panopticapi,cityscapes,ours,ours-boundary",
         help=f"comma-separated, from {','.join(PEERS)}",
     )
     group.addoption("--speed-rounds", type=int, default=1, help="timed runs per peer")

@@ -12,7 +12,8 @@ worker pool sized to `--workers`), hotcoco's `pq_compute`, vernier's streaming p
 evaluator (strict parity mode, its thread pool sized to `--workers`), torchmetrics'
 `PanopticQuality` (single process, and only on small subsets: it is about 350 times slower),
 and ours, `panoptic-metrics evaluate --workers N` (when the metrics library has its command
-line).
+line). `ours-boundary` is ours with `--boundary` (Boundary PQ besides PQ): not a peer but the
+cost of Boundary PQ, reported as its ratio to ours.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ from typing import Any
 
 from .speed_workload import Workload
 
-PEERS = ("ours", "hotcoco", "vernier", "panopticapi", "cityscapes", "torchmetrics")
+PEERS = ("ours", "ours-boundary", "hotcoco", "vernier", "panopticapi", "cityscapes", "torchmetrics")
 
 
 @dataclass(frozen=True)
@@ -53,6 +54,7 @@ def available(peer: str) -> str | None:
     """None if `peer` can run here, else the reason it cannot."""
     modules = {
         "ours": "panoptic_metrics.cli",
+        "ours-boundary": "panoptic_metrics.cli",
         "hotcoco": "hotcoco",
         "vernier": "vernier.panoptic",
         "panopticapi": "panopticapi.evaluation",
@@ -190,13 +192,13 @@ def _sized_pool(module: Any, workers: int) -> None:
     module.multiprocessing.cpu_count = lambda: workers
 
 
-def _ours(w: Workload, workers: int, out: Path) -> dict[str, Any]:
+def _ours(w: Workload, workers: int, out: Path, *extra: str) -> dict[str, Any]:
     from panoptic_metrics import cli
 
     json_out = out.with_name("ours.json")
     args = ["evaluate", "--gt-json", str(w.gt_json), "--gt-folder", str(w.gt_folder)]
     args += ["--pred-json", str(w.pred_json), "--pred-folder", str(w.pred_folder)]
-    args += ["--workers", str(workers), "--output", str(json_out), "--no-progress"]
+    args += ["--workers", str(workers), "--output", str(json_out), "--no-progress", *extra]
     with contextlib.redirect_stdout(sys.stderr):
         status = cli.main(args)
     if status != 0:
@@ -204,7 +206,15 @@ def _ours(w: Workload, workers: int, out: Path) -> dict[str, Any]:
     results = json.loads(json_out.read_text())
     keys = ("pq", "sq", "rq")
     per_class = {k: {m: v[m] for m in keys} for k, v in results["per_class"].items()}
-    return {**{m: results[m] for m in keys}, "per_class": per_class}
+    out = {**{m: results[m] for m in keys}, "per_class": per_class}
+    if "boundary" in results:
+        out["boundary_pq"] = results["boundary"]["boundary_pq"]
+    return out
+
+
+def _ours_boundary(w: Workload, workers: int, out: Path) -> dict[str, Any]:
+    """Ours with Boundary PQ (`--boundary`, the default dilation ratio 0.02)."""
+    return _ours(w, workers, out, "--boundary")
 
 
 def _hotcoco(w: Workload, workers: int, out: Path) -> dict[str, Any]:
@@ -268,6 +278,7 @@ def _torchmetrics(w: Workload, workers: int, out: Path) -> dict[str, Any]:
 
 RUNNERS: dict[str, Callable[[Workload, int, Path], dict[str, Any]]] = {
     "ours": _ours,
+    "ours-boundary": _ours_boundary,
     "hotcoco": _hotcoco,
     "vernier": _vernier,
     "panopticapi": _panopticapi,

@@ -43,6 +43,7 @@ from reference_model.data import (
     DataConfig,
     DatasetError,
 )
+from reference_model.evaluation import EvaluationConfig
 from reference_model.presets import PRESETS, preset
 from reference_model.training import TrainingConfig, setup, teardown
 
@@ -131,6 +132,12 @@ def dataset_setting(dataset: str, root: str) -> tuple[DataConfig, TrainingConfig
     return data, TrainingConfig()
 
 
+def evaluation_setting(dataset: str) -> EvaluationConfig:
+    """How a dataset's runs are evaluated: the synthetic (demo) runs also report Boundary PQ
+    (its cost is a few small images there); the real datasets keep the paper's metrics."""
+    return EvaluationConfig(boundary=dataset == "synthetic")
+
+
 def build_config(
     run: str,
     *,
@@ -164,7 +171,9 @@ def build_config(
         training = dataclasses.replace(scaled, iterations=iterations)
     named = RUNS[run]
     model = ModelSpec(named.form, name, named.adapt(preset(name)))
-    config = RunConfig(name=run, model=model, data=data, training=training)
+    config = RunConfig(
+        name=run, model=model, data=data, training=training, evaluation=evaluation_setting(dataset)
+    )
     return with_overrides(config, overrides) if overrides else config
 
 

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-METRIC_COLUMNS: tuple[str, ...] = ("PQ", "SQ", "RQ", "PQ_th", "PQ_st", "PQ†", "AP_M", "mIoU")
+METRIC_COLUMNS: tuple[str, ...] = (
+    "PQ", "Boundary PQ", "SQ", "RQ", "PQ_th", "PQ_st", "PQ†", "AP_M", "mIoU"
+)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -32,9 +34,11 @@ def _row(
     ap_m: float | None,
     miou: float | None,
 ) -> dict[str, float | None]:
-    # The paper prints neither SQ nor RQ for any of these rows.
+    # The paper prints neither SQ nor RQ for any of these rows, nor Boundary PQ (which came
+    # two years later: Cheng et al. 2021).
     return {
         "PQ": pq,
+        "Boundary PQ": None,
         "SQ": None,
         "RQ": None,
         "PQ_th": pq_th,

@@ -103,12 +103,14 @@ def _pct(value: float | None) -> float:
 def metric_values(metrics: RunResults) -> dict[str, float]:
     """The ablation columns of one run's metrics, in percent (NaN where undefined).
 
-    AP_M is `MaskAPResult.ap` (COCO segm AP over IoU 0.50:0.95) and mIoU `MiouResult.miou`,
-    NaN where the run did not compute them.
+    AP_M is `MaskAPResult.ap` (COCO segm AP over IoU 0.50:0.95), mIoU `MiouResult.miou` and
+    Boundary PQ `PanopticResults.boundary.pq` (docs/metrics.md, "Boundary PQ"), NaN where the
+    run did not compute them.
     """
     p, mask_ap, miou = metrics.panoptic, metrics.mask_ap, metrics.miou
     return {
         "PQ": _pct(p.pq),
+        "Boundary PQ": _pct(None if p.boundary is None else p.boundary.pq),
         "SQ": _pct(p.sq),
         "RQ": _pct(p.rq),
         "PQ_th": _pct(p.things.pq),
@@ -175,7 +177,10 @@ def ablation_table(runs: Sequence[RunData], intervals: Intervals) -> Table:
     caption = (
         "Every run's panoptic, instance and semantic metrics in %, with the paper's rows "
         "(marked in the source column) for the datasets it reports. Under PQ and PQ†: the "
-        f"{intervals.settings.describe()}."
+        f"{intervals.settings.describe()}. Boundary PQ: PQ with each match's IoU the lower of "
+        "its mask IoU and its boundary IoU (Cheng et al. 2021; the band of each segment is "
+        "its pixels within 2% of the image diagonal of its contour unless the run's "
+        "evaluation set another ratio); a dash where the run did not compute it."
     )
     return Table("ablation", caption, frame, tuple(kinds), formats, pairs)
 

@@ -2,8 +2,9 @@
 
     inference on this rank's shard -> panoptic fusion (in the model) -> predictions written as
     COCO panoptic -> panoptic_metrics' RunAccumulator (PQ/SQ/RQ/PQ†, per class and image, PQ
-    over IoU thresholds, mIoU, mask AP) -> merged over ranks by all_reduce_run -> PQ per
-    Cityscapes category on Cityscapes-labelled data -> metrics.json, instances.json, timings
+    over IoU thresholds, Boundary PQ if configured, mIoU, mask AP) -> merged over ranks by
+    all_reduce_run -> PQ per Cityscapes category on Cityscapes-labelled data -> metrics.json,
+    instances.json, timings
 
 Runs in one process or on every rank of a torchrun job (each rank its shard of the images;
 every rank must call it). The metrics computed here in memory are those `panoptic-metrics
@@ -18,7 +19,13 @@ from dataclasses import dataclass, replace
 from typing import Literal
 
 import torch
-from panoptic_metrics import PanopticImage, RunAccumulator, RunResults, cityscapes_groups
+from panoptic_metrics import (
+    DEFAULT_DILATION_RATIO,
+    PanopticImage,
+    RunAccumulator,
+    RunResults,
+    cityscapes_groups,
+)
 from panoptic_metrics.distributed import all_reduce_run
 from panoptic_metrics.io import read_json
 from tqdm import tqdm
@@ -46,12 +53,16 @@ class EvaluationConfig:
     mode: Literal["strict", "pixels"] = "strict"  # PQ as panopticapi ("strict") or by pixels
     max_detections: int = 100  # COCOeval's detections per image for mask AP (COCO's 100)
     amp: bool = True  # mixed precision where CUDA is used; ignored on the CPU
+    boundary: bool = False  # also Boundary PQ (docs/metrics.md, "Boundary PQ")
+    dilation_ratio: float = DEFAULT_DILATION_RATIO  # its band width / image diagonal
 
     def __post_init__(self) -> None:
         if self.batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {self.batch_size}")
         if self.max_detections < 10:
             raise ValueError(f"max_detections must be >= 10, got {self.max_detections}")
+        if not 0 < self.dilation_ratio < float("inf"):
+            raise ValueError(f"dilation_ratio must be a number > 0, got {self.dilation_ratio}")
 
 
 def evaluate(
@@ -74,6 +85,8 @@ def evaluate(
         miou=True,
         mask_ap=True,
         max_detections=config.max_detections,
+        boundary=config.boundary,
+        dilation_ratio=config.dilation_ratio,
     )
     writer = PredictionWriter(run.predictions, source.classes)
     loader = eval_loader(

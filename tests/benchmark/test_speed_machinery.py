@@ -78,6 +78,23 @@ def test_vernier_runs_and_agrees_with_ours_on_the_tiny_workload(tmp_path: Path) 
     check_agreement(vernier, ours)  # PQ, SQ, RQ overall and per class, to 1e-9
 
 
+def test_ours_boundary_is_ours_with_boundary_pq_on_the_tiny_workload(tmp_path: Path) -> None:
+    """The cost measurement of Boundary PQ runs ours with `--boundary`: the same PQ, and a
+    Boundary PQ no higher (min(mask IoU, boundary IoU) never raises a match's IoU)."""
+    from panoptic_metrics import evaluate_coco
+
+    workload = make_workload(tmp_path, TINY)
+    boundary = run_peer("ours-boundary", workload, workers=2, log=tmp_path / "b.log")
+    ours = run_peer("ours", workload, workers=2, log=tmp_path / "ours.log")
+    check_agreement(boundary, ours)
+    assert "boundary_pq" not in ours.result
+    args = (workload.gt_json, workload.gt_folder, workload.pred_json, workload.pred_folder)
+    expected = evaluate_coco(*args, workers=1, progress=False, boundary=True).boundary
+    assert expected is not None
+    assert boundary.result["boundary_pq"] == expected.pq
+    assert 0 < expected.pq < ours.result["pq"]
+
+
 def test_coco_like_workload_is_deterministic_with_coco_sizes(tmp_path: Path) -> None:
     """480x640, about 20 segments per image (the workload's intent), things and stuff mixed."""
     assert (COCO.kind, COCO.pairs, COCO.height, COCO.width) == ("coco", 5000, 480, 640)
@@ -155,14 +172,19 @@ def test_agreement_check_summary_ratios_and_report(tmp_path: Path) -> None:
     with pytest.raises(AssertionError, match="ours and vernier disagree on the RQ of 7"):
         check_agreement(ours, off_class)
     vernier = PeerRun("vernier", 500, 8.0, 14.0, 200.0, base)
+    boundary = PeerRun("ours-boundary", 500, 6.0, 10.5, 95.0, base)
     lines = summary_lines(
-        {"ours": [ours], "hotcoco": [hotcoco], "vernier": [vernier], "panopticapi": [panopticapi]},
+        {"ours": [ours], "hotcoco": [hotcoco], "vernier": [vernier], "panopticapi": [panopticapi]}
+        | {"ours-boundary": [boundary]},
         {"ours fused (zlib-ng)": 2.0},
     )
     text = "\n".join(lines)
     assert "ours / hotcoco:     wall   0.80  CPU   0.70" in text  # 4 / 5 s, 7 / 10 s
     assert "ours / vernier:     wall   0.50  CPU   0.50" in text  # 4 / 8 s, 7 / 14 s
     assert "panopticapi / ours: wall   9.00  CPU  10.29" in text  # 36 / 4 s, 72 / 7 s
+    assert (
+        "ours-boundary / ours: wall   1.50  CPU   1.50  (target: wall <= 2)" in text
+    )  # 6/4, 10.5/7
     assert "ours            500     4.00     7.00            90       250  0.500000000" in text
     assert "ours fused (zlib-ng)             2.00" in text
     write_report(tmp_path / "speed-report.json", {"ours": [ours]}, {})

@@ -7,6 +7,7 @@ Depends on numpy, numba, Pillow and zlib-ng (where it has wheels); torch is impo
 """
 
 from .accumulator import PanopticAccumulator
+from .boundary import DEFAULT_DILATION_RATIO
 from .categories import Category, CategorySet
 from .errors import PanopticInputError
 from .evaluate import evaluate_cityscapes, evaluate_coco, evaluate_pairs
@@ -27,6 +28,7 @@ from .readers import (
     read_coco_panoptic_image,
 )
 from .results import (
+    BoundaryResult,
     ClassAt,
     ClassResult,
     GroupResult,
@@ -43,7 +45,9 @@ from .thresholds import IOU_THRESHOLDS
 __version__ = "0.1.0"
 
 __all__ = [
+    "DEFAULT_DILATION_RATIO",
     "IOU_THRESHOLDS",
+    "BoundaryResult",
     "Category",
     "CategorySet",
     "ClassAt",
