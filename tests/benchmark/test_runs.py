@@ -52,6 +52,17 @@ def test_the_schedules_of_the_datasets() -> None:
     assert synthetic.data.augmentation == runs.SYNTHETIC_AUGMENTATION
 
 
+def test_the_demo_runs_also_report_boundary_pq() -> None:
+    """The synthetic (demo) runs evaluate Boundary PQ too, for the report's ablation table;
+    the paper's datasets keep the paper's metrics."""
+    synthetic = runs.build_config("independent", dataset="synthetic", data_root="x")
+    assert synthetic.evaluation.boundary
+    assert synthetic.evaluation.dilation_ratio == 0.02
+    assert not runs.build_config(
+        "combined", dataset="cityscapes", data_root="x"
+    ).evaluation.boundary
+
+
 def test_batch_size_iterations_and_overrides() -> None:
     four = runs.build_config("combined", dataset="cityscapes", data_root="x", batch_size=4)
     assert four.training == TrainingConfig().with_batch_size(4)

@@ -199,7 +199,7 @@ def semantic_and_instances(run: Path, gt_root: Path) -> tuple[dict[str, Any], di
 def metrics_json(run: Path, gt_root: Path) -> dict[str, Any]:
     """metrics.json as contracts §4 defines it: panoptic_metrics' results JSON (§3) plus `miou`
     and `per_class_iou` of `MiouResult.to_json()`, `mask_ap` = `MaskAPResult.to_json()`,
-    `split` and `dataset`; with `pq_at` and the Cityscapes categories' `groups`."""
+    `split` and `dataset`; with `pq_at`, the Cityscapes categories' `groups` and `boundary`."""
     results = evaluate_coco(
         gt_root / "gtFine" / "cityscapes_panoptic_val.json",
         gt_root / "gtFine" / "cityscapes_panoptic_val",
@@ -208,6 +208,7 @@ def metrics_json(run: Path, gt_root: Path) -> dict[str, Any]:
         workers=1,
         progress=False,
         groups=cityscapes_groups(),  # as the evaluator on Cityscapes-labelled data
+        boundary=True,  # as the evaluator of the synthetic (demo) runs
     )
     miou, mask_ap = semantic_and_instances(run, gt_root)
     return results.to_json() | {

@@ -50,6 +50,7 @@ def test_ablation_rows_are_the_metrics_in_percent(complete_runs: list[Path]) -> 
         assert row["PQ_st"] == pytest.approx(100 * m["stuff"]["pq"])
         assert row["mIoU"] == pytest.approx(100 * m["miou"])  # MiouResult.miou
         assert row["AP_M"] == pytest.approx(100 * m["mask_ap"]["ap"])  # MaskAPResult.ap
+        assert row["Boundary PQ"] == pytest.approx(100 * m["boundary"]["boundary_pq"])
         assert row["images"] == m["n_images"]
     assert table.row_kinds == ("reproduced", "reproduced")  # synthetic: no paper rows
     cells = dict(zip(table.frame["run"], table.cells(), strict=True))
@@ -57,6 +58,19 @@ def test_ablation_rows_are_the_metrics_in_percent(complete_runs: list[Path]) -> 
     written = json.loads((complete_runs[0] / "metrics.json").read_text())["pq"]
     assert cells["combined"][pq].text == f"{100 * written:.1f}"
     assert "PQ low" not in table.columns  # the bounds show under PQ, not as columns
+    assert table.columns.index("Boundary PQ") == pq + 1  # beside PQ
+
+
+def test_a_run_without_boundary_pq_shows_a_dash(complete_runs: list[Path], tmp_path: Path) -> None:
+    copy = tmp_path / "combined"
+    shutil.copytree(complete_runs[0], copy)
+    metrics = json.loads((copy / "metrics.json").read_text())
+    del metrics["boundary"]
+    (copy / "metrics.json").write_text(json.dumps(metrics))
+    table, _ = _tables([load_run(copy)])
+    (row,) = table.cells()
+    assert row[table.columns.index("Boundary PQ")].text == "—"
+    assert row[table.columns.index("PQ")].text != "—"
 
 
 def test_intervals_are_panoptic_metrics_bootstrap_of_the_files(complete_runs: list[Path]) -> None:

@@ -90,12 +90,14 @@ def test_an_oracle_scores_one_everywhere(synthetic_root: Path, tmp_path: Path) -
         data=data,
         run=run,
         ctx=setup("cpu"),
-        config=EvaluationConfig(),
+        config=EvaluationConfig(boundary=True),
         progress=False,
     )
     assert not oracle.predictions  # every image predicted once
     overall = results.panoptic.overall
     assert (overall.pq, overall.sq, overall.rq, overall.pq_dagger) == (1.0, 1.0, 1.0, 1.0)
+    assert results.panoptic.boundary is not None  # equal maps: every boundary IoU is 1 too
+    assert (results.panoptic.boundary.pq, results.panoptic.boundary.dilation_ratio) == (1.0, 0.02)
     assert results.miou is not None
     assert results.miou.miou == 1.0
     assert results.mask_ap is not None
@@ -107,6 +109,7 @@ def test_an_oracle_scores_one_everywhere(synthetic_root: Path, tmp_path: Path) -
     assert (metrics["split"], metrics["dataset"]) == ("val", "synthetic")
     assert metrics["groups"].keys() == cityscapes_groups().keys()
     assert {g["pq"] for g in metrics["groups"].values()} == {1.0}
+    assert metrics["boundary"]["boundary_pq"] == 1.0
     detections = json.loads((run.predictions / "instances.json").read_text())
     assert len(detections) == results.mask_ap.n_predictions == results.mask_ap.n_ground_truth
     timings = json.loads(run.timings.read_text())
