@@ -8,6 +8,7 @@ import numpy as np
 
 from .categories import CategorySet
 from .errors import PanopticInputError
+from .kernels import CAUSES
 from .matching import SUM_COLUMNS, ImageStats, Mode, check_mode, match_image
 from .results import PanopticResults, build_results
 from .segmentation import PanopticImage
@@ -19,8 +20,9 @@ class PanopticAccumulator:
 
     The state is the (C, 6) per-class sums (tp, fp, fn, iou_sum, PQ† n and IoU sum), the
     (C, n_bins) best-overlap IoU histogram, the (C, T, 4) sums of PQ at each IoU threshold
-    (tp, fp, fn, iou_sum) and the small per-image states (for the per-image table and the
-    bootstrap). `compute()` does not change it.
+    (tp, fp, fn, iou_sum), the (C, K) counts of each FN and FP cause (`decomposition.py`)
+    and the small per-image states (for the per-image table and the bootstrap). `compute()`
+    does not change it.
 
     Example:
         >>> import numpy as np
@@ -63,6 +65,7 @@ class PanopticAccumulator:
         self.histogram = np.zeros((len(self.categories), self.n_bins), dtype=np.int64)
         shape = (len(self.categories), len(self.iou_thresholds), len(LADDER_COLUMNS))
         self.ladder = np.zeros(shape, dtype=np.float64)
+        self.error_counts = np.zeros((len(self.categories), len(CAUSES)), dtype=np.int64)
         self.images: list[ImageStats] = []
 
     @property
@@ -82,6 +85,8 @@ class PanopticAccumulator:
         self.class_sums[stats.classes] += stats.sums
         np.add.at(self.histogram, (stats.hist_class, stats.hist_bin), 1)
         self.ladder[stats.classes] += threshold_sums(stats, self.iou_thresholds)
+        if stats.errors.shape[0] == len(stats.classes):
+            self.error_counts[stats.classes] += stats.errors.astype(np.int64)
         self.images.append(stats)
 
     def merge(self, other: PanopticAccumulator) -> PanopticAccumulator:
@@ -94,6 +99,7 @@ class PanopticAccumulator:
         self.class_sums += other.class_sums
         self.histogram += other.histogram
         self.ladder += other.ladder
+        self.error_counts += other.error_counts
         self.images.extend(other.images)
         return self
 
@@ -106,4 +112,5 @@ class PanopticAccumulator:
             self.histogram,
             self.images,
             ladder=(self.iou_thresholds, self.ladder),
+            errors=self.error_counts,
         )

@@ -34,6 +34,8 @@ class ImageStats:
             (the prediction is more than half on void + crowd) of every matched pair, in the
             matching's order: what PQ at higher IoU thresholds needs (`thresholds.py`).
             Empty for states read back from JSON, which keeps those sums per class only.
+        errors: (k, len(kernels.CAUSES)) float64 the cause counts of the FN and FP of each of
+            `classes` (`decomposition.py`); zero rows for states read from a JSON without them.
     """
 
     image_id: ImageId | None
@@ -44,6 +46,7 @@ class ImageStats:
     pair_class: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
     pair_iou: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float64))
     pair_exempt: np.ndarray = field(default_factory=lambda: np.zeros(0, np.bool_))
+    errors: np.ndarray = field(default_factory=lambda: np.zeros((0, len(kernels.CAUSES))))
 
 
 def check_mode(mode: str) -> Mode:
@@ -118,6 +121,15 @@ def match_image(
     )
     sums = np.stack([tp, fp, fn, iou_sum, dagger_n, dagger_iou], axis=1).astype(np.float64)
     classes = np.flatnonzero((sums[:, [TP, FP, FN, DAGGER_N]] != 0).any(axis=1))
+    counts = kernels.decompose_errors(
+        table,
+        np.concatenate(([-1], gt_class)),
+        np.concatenate(([False], gt.segments.iscrowd)),
+        gt_area,
+        np.concatenate(([-1], pred_class)),
+        mode == "strict",
+        len(categories),
+    )
     counted = best_bin >= 0
     matched = match_iou > 0  # a match has IoU > 0.5
     return ImageStats(
@@ -129,4 +141,5 @@ def match_image(
         pair_class=gt_class[matched].astype(np.int64),
         pair_iou=match_iou[matched],
         pair_exempt=exempt[matched],
+        errors=counts[classes].astype(np.float64),
     )
