@@ -205,29 +205,31 @@ def random_results() -> PanopticResults:
 
 
 def test_fixing_everything_gives_one_minus_pq(random_results: PanopticResults) -> None:
-    """The everything oracle makes every class with a TP score 1 (and drops those without,
-    which have nothing left to score), so PQ becomes 1: ΔPQ = 1 − PQ, bit for bit."""
+    """The everything oracle makes every class with ground truth score 1 (its FNs become
+    perfect TPs, its FPs go, its TPs get IoU 1) and leaves a class with FPs only nothing to
+    score, so PQ becomes 1: ΔPQ = 1 − PQ, bit for bit."""
     errors = random_results.errors
     assert errors is not None
     assert errors.overall.delta_pq["everything"] == 1.0 - random_results.pq
     assert errors.things.delta_pq["everything"] == 1.0 - random_results.things.pq
     assert errors.stuff.delta_pq["everything"] == 1.0 - random_results.stuff.pq
     for image, own in zip(random_results.per_image, errors.per_image, strict=True):
-        if image.tp:
+        if image.tp + image.fn:
             assert own.delta_pq["everything"] == 1.0 - image.pq
 
 
 def test_aggregate_oracles_per_class(random_results: PanopticResults) -> None:
     """Per class, from PQ_c = Σ IoU / (TP + FP/2 + FN/2): fixing the segmentation leaves
-    TP / (TP + FP/2 + FN/2) = RQ_c; fixing every FN leaves Σ IoU / (TP + FP/2); a single FN
-    (FP) cause lies between no fix and all FN (FP) fixed."""
+    TP / (TP + FP/2 + FN/2) = RQ_c; fixing every FN (perfect TPs) leaves (Σ IoU + FN) /
+    (TP + FN + FP/2); a single FN (FP) cause lies between no fix and all FN (FP) fixed."""
     assert random_results.errors is not None
     for c, e in zip(random_results.per_class, random_results.errors.per_class, strict=True):
         if math.isnan(c.pq):
             continue
         assert e.delta_pq["segmentation"] == pytest.approx(c.rq - c.pq, abs=1e-12)
-        if c.tp:
-            assert e.delta_pq["all_fn"] == pytest.approx(c.iou_sum / (c.tp + c.fp / 2) - c.pq)
+        if c.tp + c.fn:
+            fixed = (c.iou_sum + c.fn) / (c.tp + c.fn + c.fp / 2)
+            assert e.delta_pq["all_fn"] == pytest.approx(fixed - c.pq, abs=1e-12)
         for name in CAUSES:
             bound = e.delta_pq["all_fn" if name in FN_CAUSES else "all_fp"]
             assert -1e-12 <= e.delta_pq[name] <= bound + 1e-12 or math.isnan(bound)
@@ -235,7 +237,8 @@ def test_aggregate_oracles_per_class(random_results: PanopticResults) -> None:
 
 def test_delta_pq_of_the_merged_case() -> None:
     """fn_merged case: car TP 1 with IoU 6/9, one FN, road absent -> PQ = PQ_car =
-    (2/3) / (1 + 1/2) = 4/9; without the merged FN PQ_car = 2/3: ΔPQ = 2/3 − 4/9 = 2/9."""
+    (2/3) / (1 + 1/2) = 4/9; with the merged FN a TP of IoU 1, PQ_car = (2/3 + 1) / 2 = 5/6:
+    ΔPQ = 5/6 − 4/9 = 7/18."""
     (gt_rows, gt_classes, _), (pred_rows, pred_classes), _ = CASES["fn_merged"]
     acc = PanopticAccumulator(CATS)
     acc.update(
@@ -243,19 +246,25 @@ def test_delta_pq_of_the_merged_case() -> None:
     )
     errors = acc.compute().errors
     assert errors is not None
-    assert errors.overall.delta_pq["fn_merged"] == pytest.approx(2 / 9, abs=1e-15)
+    assert errors.overall.delta_pq["fn_merged"] == pytest.approx(7 / 18, abs=1e-15)
     assert errors.overall.delta_pq["fn_missed"] == 0.0
 
 
-def test_fixed_class_pq_drops_classes_with_nothing_left() -> None:
-    """A class with only missed FNs has PQ 0; with them removed it has nothing to score."""
-    sums = np.array([[0.0, 0.0, 3.0, 0.0, 0.0, 0.0]])
-    counts = np.zeros((1, len(CAUSES)))
+def test_fixed_class_pq_of_classes_with_errors_only() -> None:
+    """A class with 3 missed FNs and 2 background FPs has PQ 0. Fixing the FNs makes them
+    TPs of IoU 1: 3 / (3 + 2/2) = 3/4; removing the FPs leaves 0 / (3/2) = 0; a class with
+    FPs only has nothing to score once they are removed (NaN: it leaves the mean)."""
+    sums = np.array([[0.0, 2.0, 3.0, 0.0, 0.0, 0.0], [0.0, 2.0, 0.0, 0.0, 0.0, 0.0]])
+    counts = np.zeros((2, len(CAUSES)))
     counts[0, CAUSES.index("fn_missed")] = 3
+    counts[:, CAUSES.index("fp_background")] = 2
     fixed = fixed_class_pq(sums, counts)
-    assert fixed.shape == (len(FIXES), 1)
-    assert math.isnan(fixed[FIXES.index("fn_missed"), 0])
+    assert fixed.shape == (len(FIXES), 2)
+    assert fixed[FIXES.index("fn_missed"), 0] == 0.75
+    assert fixed[FIXES.index("fp_background"), 0] == 0.0
     assert fixed[FIXES.index("fn_class"), 0] == 0.0
+    assert math.isnan(fixed[FIXES.index("fp_background"), 1])
+    assert fixed[FIXES.index("everything"), 0] == 1.0
 
 
 def test_json_round_trip_and_merge(random_results: PanopticResults) -> None:

@@ -50,24 +50,31 @@ def fixed_class_pq(sums: np.ndarray, counts: np.ndarray) -> np.ndarray:
         counts: (..., C, len(CAUSES)) error counts.
 
     Returns:
-        (..., len(FIXES), C) float64: PQ_c with the fixed errors out of the denominator (and,
-        for `segmentation` and `everything`, Σ IoU = TP); NaN where nothing is left.
+        (..., len(FIXES), C) float64: PQ_c = Σ IoU / (TP + FP/2 + FN/2) after the fix, where a
+        fixed FN becomes a TP of IoU 1 and a fixed FP is removed (`segmentation`: every TP's
+        IoU becomes 1); NaN where nothing is left (TP + FP + FN = 0).
     """
     tp, fp, fn, iou = (sums[..., k] for k in (TP, FP, FN, IOU_SUM))
-    fixes: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+    # (Σ IoU, TP, FP, FN) after each fix
+    fixes: list[tuple[np.ndarray, ...]] = []
     for k in range(len(CAUSES)):
-        removed = counts[..., k]
+        n = counts[..., k]
         if k < _N_FN:
-            fixes.append((iou, fp, fn - removed))
+            fixes.append((iou + n, tp + n, fp, fn - n))
         else:
-            fixes.append((iou, fp - removed, fn))
+            fixes.append((iou, tp, fp - n, fn))
     zero = np.zeros_like(fp)
-    fixes += [(iou, fp, zero), (iou, zero, fn), (tp, fp, fn), (tp, zero, zero)]
+    fixes += [
+        (iou + fn, tp + fn, fp, zero),  # all_fn
+        (iou, tp, zero, fn),  # all_fp
+        (tp, tp, fp, fn),  # segmentation
+        (tp + fn, tp + fn, zero, zero),  # everything
+    ]
     out = []
-    for numerator, fp_left, fn_left in fixes:
-        denominator = tp + 0.5 * fp_left + 0.5 * fn_left
+    for numerator, tp_, fp_, fn_ in fixes:
         with np.errstate(divide="ignore", invalid="ignore"):
-            out.append(np.where(tp + fp_left + fn_left > 0, numerator / denominator, np.nan))
+            value = numerator / (tp_ + 0.5 * fp_ + 0.5 * fn_)
+        out.append(np.where(tp_ + fp_ + fn_ > 0, value, np.nan))
     return np.stack(out, axis=-2)
 
 
