@@ -40,6 +40,7 @@ from .runs import RunData, load_run
 from .sections import (
     Section,
     ablation_section,
+    error_section,
     group_section,
     histogram_section,
     threshold_section,
@@ -189,6 +190,7 @@ def write_report(
         _per_class_section(runs),
         histogram_section(runs),
         threshold_section(runs),
+        error_section(runs, intervals),
         group_section(runs),
         _cost_section(runs, runs_cost, cost_files),
         _panel_section(runs, options),

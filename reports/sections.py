@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .categories import run_categories
+from .decomposition import ERROR, error_comparisons, error_notices, error_plot, error_table
 from .figures import Plot
 from .groups import CLASSES, GROUP, group_notices, group_table
 from .histograms import iou_histogram_plot
@@ -34,6 +35,7 @@ TEXT_COLUMNS = {
     "PQ over seeds",
     GROUP,
     CLASSES,
+    ERROR,
 }
 
 
@@ -166,3 +168,24 @@ def group_section(runs: Sequence[RunData]) -> Section:
     tables = [table] if table else []
     notices = group_notices(runs)
     return Section("class-groups", "PQ per class group", lead, tables=tables, notices=notices)
+
+
+def error_section(runs: Sequence[RunData], intervals: Intervals) -> Section:
+    """The error decomposition per run (metrics.json `errors`): a chart of ΔPQ per cause and
+    a table with each run's difference to `combined` and its paired interval."""
+    comparisons, pairing = error_comparisons(runs, intervals.settings)
+    plot = error_plot(runs, comparisons)
+    table = error_table(runs, comparisons, intervals.settings)
+    lead = (
+        "Why each run loses PQ: every false negative and false positive has one cause (class "
+        "confusion, merge, split, localisation, missed; duplicate, background, crowd or void), "
+        "and ΔPQ is the PQ an oracle would gain by fixing that cause alone, as TIDE does for AP."
+    )
+    return Section(
+        "errors",
+        "Error decomposition",
+        lead,
+        tables=[table] if table else [],
+        plots=[plot] if plot else [],
+        notices=error_notices(runs) + pairing,
+    )

@@ -247,3 +247,31 @@ def test_a_cold_evaluation_compiles_each_kernel_once_before_the_workers(
     assert saved  # the log is there: the cache was empty
     assert len(saved) == len(set(saved))  # no signature compiled (and written) twice
     assert len([path for path in saved if "intersection_table" in path]) == 1
+
+
+def test_errors_flag_prints_the_decomposition(
+    random_set: CocoSet, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`--errors` prints one row per cause with its count and ΔPQ (the JSON's, in points);
+    `compare --errors` prints A, B and A − B of each ΔPQ with its paired interval."""
+    a, b = tmp_path / "a.json", tmp_path / "b.json"
+    assert main(_evaluate_args(random_set, "--workers", "1", "--output", str(a), "--errors")) == 0
+    printed = capsys.readouterr().out
+    data = json.loads(a.read_text())
+    missed = next(line for line in printed.splitlines() if line.startswith("FN missed"))
+    count, delta = missed.split("|")[1].split()[:2]
+    assert int(count) == data["errors"]["counts"]["fn_missed"]
+    assert delta == f"{100 * data['errors']['delta_pq']['fn_missed']:+.2f}"
+    everything = next(line for line in printed.splitlines() if line.startswith("everything"))
+    assert everything.split("|")[1].split()[0] == f"{100 * (1 - data['pq']):+.2f}"
+    assert (
+        main(_evaluate_args(random_set, "--workers", "1", "--output", str(b), "--mode", "pixels"))
+        == 0
+    )
+    capsys.readouterr()
+    assert main(["compare", str(a), str(b), "--samples", "50", "--errors"]) == 0
+    printed = capsys.readouterr().out
+    row = next(line for line in printed.splitlines() if line.startswith("FN missed"))
+    other = json.loads(b.read_text())["errors"]["delta_pq"]["fn_missed"]
+    mine = data["errors"]["delta_pq"]["fn_missed"]
+    assert f"{100 * (mine - other):+.2f}" in row

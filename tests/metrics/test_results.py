@@ -31,7 +31,7 @@ def _fractions(values: list[float | None]) -> bool:
 def test_json_has_exactly_the_contract_keys(results: PanopticResults) -> None:
     data = results.to_json()
     head = [*SCORES, "things", "stuff", "per_class", "per_image", "mode", "n_images"]
-    assert list(data) == [*head, "pq_at"]  # `groups` only when groups were given
+    assert list(data) == [*head, "pq_at", "errors"]  # `groups` only when groups were given
     for part in ("things", "stuff"):
         assert list(data[part]) == ["pq", "sq", "rq", "pq_dagger", "n"]
         assert _fractions([data[part][k] for k in ("pq", "sq", "rq", "pq_dagger")])
@@ -43,7 +43,7 @@ def test_json_has_exactly_the_contract_keys(results: PanopticResults) -> None:
         assert {"pq", "sq", "rq", "pq_dagger", "tp", "fp", "fn", "iou_sum"} <= set(entry)
         assert _fractions([entry[k] for k in ("pq", "sq", "rq", "pq_dagger")])
     for row in data["per_image"]:
-        assert {"image_id", "pq", "pq_dagger"} <= set(row)
+        assert {"image_id", "pq", "pq_dagger", "errors"} <= set(row)
     json.dumps(data, allow_nan=False)  # strict JSON: NaN is written as null
 
 

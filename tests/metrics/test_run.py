@@ -126,7 +126,7 @@ def test_metrics_json_has_the_keys_of_the_contract(
     data = json.loads((tmp_path / "metrics.json").read_text())
     # docs/contracts.md §3 (the evaluator's keys) and §4 (metrics.json adds these)
     section3 = {"pq", "sq", "rq", "pq_dagger", "things", "stuff", "per_class", "per_image"}
-    section3 |= {"pq_at"}  # `groups` only when groups were given
+    section3 |= {"pq_at", "errors"}  # `groups` only when groups were given
     section4 = {"miou", "per_class_iou", "mask_ap", "split", "dataset"}
     assert set(data) == section3 | {"mode", "n_images"} | section4
     assert result.miou is not None

@@ -9,6 +9,7 @@ import numpy as np
 from .boundary import BOUNDARY_COLUMNS, DEFAULT_DILATION_RATIO, check_dilation_ratio
 from .categories import CategorySet
 from .errors import PanopticInputError
+from .kernels import CAUSES
 from .matching import SUM_COLUMNS, ImageStats, Mode, check_mode, match_image
 from .results import PanopticResults, build_results
 from .segmentation import PanopticImage
@@ -20,9 +21,9 @@ class PanopticAccumulator:
 
     The state is the (C, 6) per-class sums (tp, fp, fn, iou_sum, PQ† n and IoU sum), the
     (C, n_bins) best-overlap IoU histogram, the (C, T, 4) sums of PQ at each IoU threshold
-    (tp, fp, fn, iou_sum), with Boundary PQ its (C, 4) sums (tp, fp, fn, iou_sum), and the
-    small per-image states (for the per-image table and the bootstrap). `compute()` does not
-    change it.
+    (tp, fp, fn, iou_sum), with Boundary PQ its (C, 4) sums (tp, fp, fn, iou_sum), the (C, K)
+    counts of each FN and FP cause (`decomposition.py`) and the small per-image states (for
+    the per-image table and the bootstrap). `compute()` does not change it.
 
     Example:
         >>> import numpy as np
@@ -73,6 +74,7 @@ class PanopticAccumulator:
         self.ladder = np.zeros(shape, dtype=np.float64)
         columns = len(BOUNDARY_COLUMNS)  # zeros without Boundary PQ
         self.boundary_sums = np.zeros((len(self.categories), columns), dtype=np.float64)
+        self.error_counts = np.zeros((len(self.categories), len(CAUSES)), dtype=np.int64)
         self.images: list[ImageStats] = []
 
     @property
@@ -105,6 +107,8 @@ class PanopticAccumulator:
         self.ladder[stats.classes] += threshold_sums(stats, self.iou_thresholds)
         if self.dilation_ratio is not None and stats.boundary is not None:
             self.boundary_sums[stats.classes] += stats.boundary
+        if stats.errors.shape[0] == len(stats.classes):
+            self.error_counts[stats.classes] += stats.errors.astype(np.int64)
         self.images.append(stats)
 
     def merge(self, other: PanopticAccumulator) -> PanopticAccumulator:
@@ -120,6 +124,7 @@ class PanopticAccumulator:
         self.histogram += other.histogram
         self.ladder += other.ladder
         self.boundary_sums += other.boundary_sums
+        self.error_counts += other.error_counts
         self.images.extend(other.images)
         return self
 
@@ -135,4 +140,5 @@ class PanopticAccumulator:
             boundary=None
             if self.dilation_ratio is None
             else (self.dilation_ratio, self.boundary_sums),
+            errors=self.error_counts,
         )

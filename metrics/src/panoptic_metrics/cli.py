@@ -2,8 +2,8 @@
 
     panoptic-metrics evaluate --gt-json F --gt-folder D --pred-json F --pred-folder D \
         [--workers N] [--output results.json] [--per-class-csv F] [--mode strict|pixels] \
-        [--iou-threshold T] [--groups groups.json] [--boundary [--dilation-ratio R]]
-    panoptic-metrics compare A.json B.json [--samples N] [--seed S] [--confidence C]
+        [--iou-threshold T] [--groups groups.json] [--boundary [--dilation-ratio R]] [--errors]
+    panoptic-metrics compare A.json B.json [--samples N] [--seed S] [--confidence C] [--errors]
 
 Exit status: 0 done; 2 bad input (one line naming the file and the problem); 3 an unexpected
 error, a bug (one line, the traceback with `--debug`). Every output is rendered before the
@@ -22,6 +22,7 @@ from pathlib import Path
 from . import __version__
 from .bootstrap import paired_bootstrap
 from .boundary import DEFAULT_DILATION_RATIO
+from .error_analysis import compare_errors, comparison_error_table, error_table
 from .errors import PanopticInputError
 from .evaluate import MatchSettings, coco_pairs, evaluate_with
 from .groups import load_groups
@@ -122,6 +123,12 @@ def _parser() -> argparse.ArgumentParser:
         help="Boundary PQ's band width as a fraction of the image diagonal (default "
         f"{DEFAULT_DILATION_RATIO}); needs --boundary",
     )
+    ev.add_argument(
+        "--errors",
+        action="store_true",
+        help="also print the error decomposition (the JSON always has it): the cause of "
+        "every FN and FP and ΔPQ of fixing each",
+    )
     cmp = sub.add_parser(
         "compare", parents=[common], help="paired bootstrap difference of two results files"
     )
@@ -130,6 +137,11 @@ def _parser() -> argparse.ArgumentParser:
     cmp.add_argument("--samples", type=_positive, default=1000, help="bootstrap resamples")
     cmp.add_argument("--seed", type=int, default=0, help="random seed")
     cmp.add_argument("--confidence", type=float, default=0.95, help="interval level")
+    cmp.add_argument(
+        "--errors",
+        action="store_true",
+        help="also compare the error decompositions: ΔPQ per cause, A − B with its interval",
+    )
     return parser
 
 
@@ -164,6 +176,8 @@ def _evaluate(args: argparse.Namespace) -> int:
         tables += f"\n\n{group_table(results)}"
     if results.boundary is not None:
         tables += f"\n\n{boundary_summary_table(results)}"
+    if args.errors:
+        tables += f"\n\n{error_table(results)}"
     tables += f"\n\n{_decoder_line()}"
     print(tables)
     if outputs:
@@ -188,6 +202,11 @@ def _compare(args: argparse.Namespace) -> int:
         a, b, n_samples=args.samples, seed=args.seed, confidence=args.confidence
     )
     print(comparison_table(str(args.a), a, str(args.b), b, diff))
+    if args.errors:
+        errors = compare_errors(
+            a, b, n_samples=args.samples, seed=args.seed, confidence=args.confidence
+        )
+        print(f"\n{comparison_error_table(str(args.a), str(args.b), errors)}")
     return 0
 
 

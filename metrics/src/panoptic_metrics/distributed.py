@@ -80,6 +80,7 @@ def all_reduce_accumulator(
     merged.histogram = _sum(accumulator.histogram, group)  # (C, n_bins) int64
     merged.ladder = _sum(accumulator.ladder, group)  # (C, T, 4) float64
     merged.boundary_sums = _sum(accumulator.boundary_sums, group)  # (C, 4) float64
+    merged.error_counts = _sum(accumulator.error_counts, group)  # (C, K) int64
     if gather_images:
         merged.images = [s for part in _gather(accumulator.images, group) for s in part]
     return merged

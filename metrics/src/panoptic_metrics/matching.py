@@ -36,6 +36,8 @@ class ImageStats:
             Empty for states read back from JSON, which keeps those sums per class only.
         boundary: (k, 4) float64 Boundary PQ sums (tp, fp, fn, iou_sum) for `classes`, or None
             when the image was matched without Boundary PQ (`boundary.image_sums`).
+        errors: (k, len(kernels.CAUSES)) float64 the cause counts of the FN and FP of each of
+            `classes` (`decomposition.py`); zero rows for states read from a JSON without them.
     """
 
     image_id: ImageId | None
@@ -47,6 +49,7 @@ class ImageStats:
     pair_iou: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float64))
     pair_exempt: np.ndarray = field(default_factory=lambda: np.zeros(0, np.bool_))
     boundary: np.ndarray | None = None
+    errors: np.ndarray = field(default_factory=lambda: np.zeros((0, len(kernels.CAUSES))))
 
 
 def check_mode(mode: str) -> Mode:
@@ -127,6 +130,15 @@ def match_image(
     )
     sums = np.stack([tp, fp, fn, iou_sum, dagger_n, dagger_iou], axis=1).astype(np.float64)
     classes = np.flatnonzero((sums[:, [TP, FP, FN, DAGGER_N]] != 0).any(axis=1))
+    counts = kernels.decompose_errors(
+        table,
+        np.concatenate(([-1], gt_class)),
+        np.concatenate(([False], gt.segments.iscrowd)),
+        gt_area,
+        np.concatenate(([-1], pred_class)),
+        mode == "strict",
+        len(categories),
+    )
     counted = best_bin >= 0
     matched = match_iou > 0  # a match has IoU > 0.5
     boundary_sums = None
@@ -153,4 +165,5 @@ def match_image(
         pair_iou=match_iou[matched],
         pair_exempt=exempt[matched],
         boundary=boundary_sums,
+        errors=counts[classes].astype(np.float64),
     )

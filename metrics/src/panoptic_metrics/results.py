@@ -19,6 +19,14 @@ from . import scores
 from .boundary import check_dilation_ratio
 from .categories import Category, CategorySet
 from .checks import results_values
+from .decomposition import (
+    ErrorDecomposition,
+    build_errors,
+    check_image,
+    counts_from_json,
+    image_counts_from_json,
+    image_json,
+)
 from .errors import PanopticInputError
 from .groups import check_groups
 from .io import json_float, write_json_atomic
@@ -160,8 +168,9 @@ class ImageResult:
 class PanopticResults(_Headline):
     """PQ, SQ, RQ and PQ† overall, for things and stuff, per class and per image; PQ, SQ, RQ
     at each IoU threshold (`pq_at`, empty when read from a file written without them), per
-    class group (`groups`, empty unless groups were given) and Boundary PQ (`boundary`, None
-    unless asked for)."""
+    class group (`groups`, empty unless groups were given), Boundary PQ (`boundary`, None
+    unless asked for) and the error decomposition (`errors`, docs/metrics.md "Error
+    decomposition")."""
 
     overall: Quality
     things: Quality
@@ -173,6 +182,7 @@ class PanopticResults(_Headline):
     pq_at: tuple[ThresholdResult, ...] = ()
     groups: tuple[GroupResult, ...] = ()
     boundary: BoundaryResult | None = None
+    errors: ErrorDecomposition | None = None  # None when read from a file without `errors`
 
     @property
     def pq_dagger(self) -> float:
@@ -224,7 +234,7 @@ class PanopticResults(_Headline):
                 "things": _quality_json(self.things),
                 "stuff": _quality_json(self.stuff),
                 "per_class": {str(c.category.id): _class_json(c) for c in self.per_class},
-                "per_image": [_image_json(i, self.categories.ids) for i in self.per_image],
+                "per_image": _images_json(self),
                 "mode": self.mode,
                 "n_images": self.n_images,
             }
@@ -255,6 +265,13 @@ class PanopticResults(_Headline):
             mode = check_mode(data["mode"])
             results_values(data)  # the values: counts in int64, finite sums, names as text
             ladder = _ladder_from_json(data["pq_at"], categories) if "pq_at" in data else None
+            errors = None
+            if "errors" in data:
+                errors = counts_from_json(data["errors"], categories, sums)
+                images = [
+                    _image_errors(stats, row, index, source)
+                    for stats, row in zip(images, data["per_image"], strict=True)
+                ]
             groups = None
             if "groups" in data:
                 members = {name: g["category_ids"] for name, g in data["groups"].items()}
@@ -271,6 +288,7 @@ class PanopticResults(_Headline):
             ladder=ladder,
             groups=groups,
             boundary=boundary,
+            errors=errors,
         )
 
     def to_dataframe(self, kind: str = "per_class") -> Any:
@@ -300,12 +318,14 @@ def build_results(
     ladder: tuple[Sequence[float], np.ndarray] | None = None,
     groups: Mapping[str, tuple[int, ...]] | None = None,
     boundary: tuple[float, np.ndarray] | None = None,
+    errors: np.ndarray | None = None,
 ) -> PanopticResults:
     """Results from the dataset state: `class_sums` (C, 6) over the dataset (columns
     `SUM_COLUMNS`), the (C, n_bins) int64 IoU `histogram`, the per-image states in order;
     `ladder`: the IoU thresholds and their (C, T, 4) sums (columns `LADDER_COLUMNS`);
     `groups`: checked class groups (`groups.check_groups`); `boundary`: the dilation ratio
-    and the (C, 4) Boundary PQ sums (columns `boundary.BOUNDARY_COLUMNS`)."""
+    and the (C, 4) Boundary PQ sums (columns `boundary.BOUNDARY_COLUMNS`); `errors`: the (C, K)
+    counts of each error cause (`decomposition.py`)."""
     isthing = categories.isthing
     per_class = scores.class_scores(class_sums, isthing)
     everything = np.ones(len(categories), dtype=bool)
@@ -330,6 +350,7 @@ def build_results(
         categories=categories,
         pq_at=() if ladder is None else _threshold_results(categories, *ladder),
         boundary=None if boundary is None else _boundary_result(categories, *boundary),
+        errors=None if errors is None else build_errors(categories, class_sums, errors, images),
     )
     return results if not groups else replace(results, groups=_group_results(results, groups))
 
@@ -453,7 +474,7 @@ def _class_json(c: ClassResult) -> dict[str, Any]:
 
 
 def _extra_json(r: PanopticResults) -> dict[str, Any]:
-    """`pq_at` and `groups`, where the results have them (docs/contracts.md §3)."""
+    """`pq_at`, `groups` and `errors`, where the results have them (docs/contracts.md §3)."""
     out: dict[str, Any] = {}
     if r.pq_at:
         out["pq_at"] = {threshold_key(t.threshold): _threshold_json(t) for t in r.pq_at}
@@ -464,6 +485,8 @@ def _extra_json(r: PanopticResults) -> dict[str, Any]:
             g.name: {"category_ids": list(g.category_ids)} | _quality_json(g.quality)
             for g in r.groups
         }
+    if r.errors is not None:
+        out["errors"] = r.errors.to_json()
     return out
 
 
@@ -549,6 +572,26 @@ def _image_json(i: ImageResult, ids: np.ndarray) -> dict[str, Any]:
     totals = {"tp": i.tp, "fp": i.fp, "fn": i.fn, "iou_sum": i.iou_sum}
     classes = zip(ids[i.stats.classes].tolist(), i.stats.sums.tolist(), strict=True)
     return head | totals | {"classes": {str(cid): values for cid, values in classes}}
+
+
+def _images_json(r: PanopticResults) -> list[dict[str, Any]]:
+    """The `per_image` rows, each with its `errors` object where the results have them."""
+    ids = r.categories.ids
+    rows = [_image_json(i, ids) for i in r.per_image]
+    if r.errors is not None:
+        for row, image, errors in zip(rows, r.per_image, r.errors.per_image, strict=True):
+            row["errors"] = image_json(errors, image.stats, ids)
+    return rows
+
+
+def _image_errors(
+    stats: ImageStats, row: Mapping[str, Any], index: Mapping[int, int], source: str
+) -> ImageStats:
+    """`stats` with the error counts of its JSON row's `errors` object, checked."""
+    counts = image_counts_from_json(row["errors"], index, stats.classes)
+    out = replace(stats, errors=counts)
+    check_image(out, f"image {stats.image_id!r}")
+    return out
 
 
 def _image_stats(row: Mapping[str, Any], index: Mapping[int, int], source: str) -> ImageStats:

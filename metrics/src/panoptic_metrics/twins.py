@@ -124,6 +124,68 @@ def _stuff_dagger(
     return out
 
 
+def decompose_errors(
+    table: np.ndarray,
+    gt_class: np.ndarray,
+    gt_crowd: np.ndarray,
+    gt_area: np.ndarray,
+    pred_class: np.ndarray,
+    strict: bool,
+    n_classes: int,
+) -> np.ndarray:
+    """Twin of `kernels.decompose_errors`: every test as a whole-table boolean array, the
+    cause the first true one in precedence order (`np.select`)."""
+    gcls, pcls, crowd = gt_class[1:], pred_class[1:], gt_crowd[1:].astype(bool)
+    pred_area = table.sum(axis=0)[1:]
+    area = gt_area[1:, None]
+    inter, void = table[1:, 1:], table[0, None, 1:]
+    union = pred_area[None, :] + area - inter - void
+    same = gcls[:, None] == pcls[None, :]
+    live = ~crowd[:, None] & (inter > 0)  # a non-crowd gt segment and a prediction overlap
+    above = live & (2 * inter > union)  # IoU > 0.5
+    local = live & (10 * inter > union)  # IoU > 0.1
+    match = above & same
+    gt_matched, pred_matched = match.any(axis=1), match.any(axis=0)
+    covers = live & same & (2 * inter > area)  # the prediction covers most of the gt segment
+    part = live & same & (10 * inter >= area)  # ... at least a tenth of it
+    merged = (covers & (covers.sum(axis=0) >= 2)[None, :]).any(axis=1)
+    split = (part.sum(axis=1) >= 2) & (2 * np.where(part, inter, 0).sum(axis=1) > area[:, 0])
+    fn_cause = np.select(
+        [(above & ~same).any(axis=1), merged, split, (local & same).any(axis=1)],
+        [0, 1, 2, 3],
+        4,
+    )
+    out = np.zeros((n_classes, len(kernels.CAUSES)), np.int64)
+    fn = ~crowd & ~gt_matched
+    np.add.at(out, (gcls[fn], fn_cause[fn]), 1)
+    if strict:  # panopticapi keeps, per class, the crowd segment listed last
+        last = {int(c): g for g, c in enumerate(gcls) if crowd[g]}
+        used = np.zeros(len(gcls), dtype=bool)
+        used[list(last.values())] = True
+    else:
+        used = crowd
+    on_crowd = np.where(used[:, None] & same, inter, 0).sum(axis=0)
+    exempt = 2 * (void[0] + on_crowd) > pred_area
+    crowd_any = void[0] + np.where(crowd[:, None], inter, 0).sum(axis=0)
+    inside = live & same & (2 * inter > pred_area[None, :])  # mostly inside a gt segment
+    others = part.sum(axis=1)[:, None] - part  # other same-class parts of that segment
+    duplicate = (inside & (gt_matched[:, None] | (others >= 1))).any(axis=0)
+    fp_cause = np.select(
+        [
+            (above & ~same).any(axis=0),
+            duplicate,
+            (local & same).any(axis=0),
+            (local & ~same).any(axis=0),
+            2 * crowd_any > pred_area,
+        ],
+        [5, 6, 7, 8, 9],
+        10,
+    )
+    fp = ~pred_matched & ~exempt
+    np.add.at(out, (pcls[fp], fp_cause[fp]), 1)
+    return out
+
+
 def segment_bands(ids: np.ndarray, d: int) -> np.ndarray:
     """Twin of `kernels.segment_bands`: the Boundary IoU reference code's `mask_to_boundary`
     for each segment in turn: pad its mask with one ring of zeros, erode it `d` times with a
