@@ -1,9 +1,9 @@
 """Merge accumulators across torch.distributed processes (torch is imported only here, lazily).
 
 Each rank evaluates its shard of images. The sums (PQ per-class state, the IoU histogram, the
-sums at each IoU threshold, the mIoU confusion matrix) are added with `all_reduce` (on the
-GPU for NCCL, on the CPU for gloo); the small per-image PQ states and the mask AP images
-(compressed RLEs) are gathered in rank order. Every rank ends with the whole dataset's
+sums at each IoU threshold, the error cause counts, the mIoU confusion matrix) are added with
+`all_reduce` (on the GPU for NCCL, on the CPU for gloo); the small per-image PQ states and
+the mask AP images (compressed RLEs) are gathered in rank order. Every rank ends with the whole dataset's
 accumulator.
 """
 
@@ -76,6 +76,7 @@ def all_reduce_accumulator(
     merged.class_sums = _sum(accumulator.class_sums, group)  # (C, 6) float64
     merged.histogram = _sum(accumulator.histogram, group)  # (C, n_bins) int64
     merged.ladder = _sum(accumulator.ladder, group)  # (C, T, 4) float64
+    merged.error_counts = _sum(accumulator.error_counts, group)  # (C, K) int64
     if gather_images:
         merged.images = [s for part in _gather(accumulator.images, group) for s in part]
     return merged
