@@ -7,8 +7,9 @@ variants decode and match the same PNGs the same way. "plain" is the evaluation 
 three: the decomposition kernel replaced by zeros and no decomposition in the results, the
 threshold ladder cut to 0.5 alone, no groups. "full" is the default evaluation with the
 Cityscapes groups. Each round runs both, plain first in every other round, so a load that
-drifts during the run (a shared machine) and the order weigh on both alike; the entry prints the median over rounds of
-full / plain (issue target: at most 1.15) and checks that PQ is the same.
+drifts during the run (a shared machine) and the order weigh on both alike; the entry prints
+the median over rounds of full / plain (issue target: at most 1.15) and checks that PQ is the
+same.
 """
 
 from __future__ import annotations
@@ -78,7 +79,7 @@ def test_analysis_cost(
 
     both()  # compiles or loads the kernels, reads the PNGs into the page cache
     times = {True: [], False: []}
-    benchmark.pedantic(both, rounds=6, iterations=1)
+    benchmark.pedantic(both, rounds=8, iterations=1)
     assert scores[True] == scores[False]
     ratios = [f / p for p, f in zip(times[True], times[False], strict=True)]
     ratio = statistics.median(ratios)
