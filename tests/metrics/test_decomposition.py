@@ -11,7 +11,13 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from panoptic_metrics import Category, CategorySet, PanopticAccumulator, from_segments
+from panoptic_metrics import (
+    Category,
+    CategorySet,
+    PanopticAccumulator,
+    PanopticInputError,
+    from_segments,
+)
 from panoptic_metrics.bootstrap import paired_bootstrap
 from panoptic_metrics.decomposition import CAUSES, FIXES, FN_CAUSES, fixed_class_pq
 from panoptic_metrics.error_analysis import compare_errors
@@ -330,3 +336,19 @@ def test_paired_interval_of_everything_mirrors_the_pq_difference() -> None:
     assert (everything.low, everything.high) == pytest.approx((-pq.high, -pq.low), abs=1e-12)
     same = compare_errors(a, a, n_samples=50, seed=1).difference
     assert all(same[f].low == same[f].high == 0.0 for f in FIXES if not math.isnan(same[f].low))
+
+
+@pytest.mark.parametrize("bad", [-1, 2**64, 1.5, True, None])
+def test_bad_counts_in_a_results_file_are_input_errors(
+    random_results: PanopticResults, bad: object
+) -> None:
+    data = json.loads(json.dumps(random_results.to_json()))
+    cid = next(iter(data["errors"]["per_class"]))
+    data["errors"]["per_class"][cid]["counts"]["fn_missed"] = bad
+    with pytest.raises(PanopticInputError, match=r"nowhere\.json: not a panoptic_metrics results"):
+        PanopticResults.from_json(data, source="nowhere.json")
+    data = json.loads(json.dumps(random_results.to_json()))
+    row = next(r for r in data["per_image"] if r["errors"]["classes"])
+    next(iter(row["errors"]["classes"].values()))[0] = bad
+    with pytest.raises(PanopticInputError):
+        PanopticResults.from_json(data, source="nowhere.json")

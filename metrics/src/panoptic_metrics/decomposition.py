@@ -238,6 +238,6 @@ def _check_sums(counts: np.ndarray, sums: np.ndarray, what: str) -> None:
 
 
 def _count(value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise TypeError(f"expected a non-negative integer count, got {value!r}")
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < 2**63:
+        raise TypeError(f"expected a non-negative integer count in int64, got {value!r}")
     return value
