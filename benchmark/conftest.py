@@ -48,6 +48,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="torchmetrics runs on this many pairs only (when in --speed-peers)",
     )
     group.addoption("--speed-decode-images", type=int, default=40, help="PNGs per decode round")
+    group.addoption(
+        "--analysis-pairs", type=int, default=16, help="pairs of the analysis-cost benchmark"
+    )
     group.addoption("--speed-cache", default=str(ROOT / "data" / "benchmark"))
 
 

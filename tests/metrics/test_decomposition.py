@@ -11,8 +11,16 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from panoptic_metrics import Category, CategorySet, PanopticAccumulator, from_segments
+from panoptic_metrics import (
+    Category,
+    CategorySet,
+    PanopticAccumulator,
+    PanopticInputError,
+    from_segments,
+)
+from panoptic_metrics.bootstrap import paired_bootstrap
 from panoptic_metrics.decomposition import CAUSES, FIXES, FN_CAUSES, fixed_class_pq
+from panoptic_metrics.error_analysis import compare_errors
 from panoptic_metrics.results import PanopticResults
 
 from tests.metrics.panoptic_data import CATEGORIES, random_dataset
@@ -303,3 +311,44 @@ def test_halves_merge_to_the_whole() -> None:
     ):
         assert a.counts == b.counts
         assert a.delta_pq == pytest.approx(b.delta_pq, abs=1e-12, nan_ok=True)
+
+
+def test_paired_interval_of_everything_mirrors_the_pq_difference() -> None:
+    """Fixing everything gains 1 − PQ in every resample, so ΔPQ_everything(A) −
+    ΔPQ_everything(B) = −(PQ(A) − PQ(B)) resample by resample: with the same seed (the same
+    resamples as `paired_bootstrap`), its interval is the PQ difference's, negated."""
+    gts, preds = random_dataset(seed=7, n=12)
+    cats = CategorySet.from_coco(CATEGORIES)
+    runs = []
+    for mode in ("strict", "pixels"):
+        acc = PanopticAccumulator(cats, mode=mode)  # type: ignore[arg-type]
+        for gt, pred in zip(gts, preds, strict=True):
+            acc.update(
+                from_segments(gt.ids, gt.segments, image_id=gt.image_id),
+                from_segments(pred.ids, pred.segments, image_id=pred.image_id),
+            )
+        runs.append(acc.compute())
+    a, b = runs
+    errors = compare_errors(a, b, n_samples=300, seed=4)
+    pq = paired_bootstrap(a, b, n_samples=300, seed=4).pq
+    everything = errors.difference["everything"]
+    assert everything.estimate == pytest.approx(-pq.estimate, abs=1e-12)
+    assert (everything.low, everything.high) == pytest.approx((-pq.high, -pq.low), abs=1e-12)
+    same = compare_errors(a, a, n_samples=50, seed=1).difference
+    assert all(same[f].low == same[f].high == 0.0 for f in FIXES if not math.isnan(same[f].low))
+
+
+@pytest.mark.parametrize("bad", [-1, 2**64, 1.5, True, None])
+def test_bad_counts_in_a_results_file_are_input_errors(
+    random_results: PanopticResults, bad: object
+) -> None:
+    data = json.loads(json.dumps(random_results.to_json()))
+    cid = next(iter(data["errors"]["per_class"]))
+    data["errors"]["per_class"][cid]["counts"]["fn_missed"] = bad
+    with pytest.raises(PanopticInputError, match=r"nowhere\.json: not a panoptic_metrics results"):
+        PanopticResults.from_json(data, source="nowhere.json")
+    data = json.loads(json.dumps(random_results.to_json()))
+    row = next(r for r in data["per_image"] if r["errors"]["classes"])
+    next(iter(row["errors"]["classes"].values()))[0] = bad
+    with pytest.raises(PanopticInputError):
+        PanopticResults.from_json(data, source="nowhere.json")

@@ -99,12 +99,14 @@ def test_the_report_opens_cleanly_in_chromium(
     assert check["errors"] == []
     assert check["broken"] == []
     assert sorted(check["images"]) == sorted(re.findall(r'<img id="([^"]+)"', html))
-    # 3 per-class plots, IoU histograms, PQ over thresholds, 3 panels, 2 curves
-    assert len(check["images"]) == 10
+    # 3 per-class plots, IoU histograms, PQ over thresholds, error decomposition, 3 panels,
+    # 2 curves
+    assert len(check["images"]) == 11
     assert check["tables"] == [
         "table-runs",
         "table-ablation",
         "table-differences",
+        "table-errors",
         "table-groups",
         "table-cost-paper-cityscapes-1024x2048",
         "table-cost",

@@ -23,6 +23,7 @@ TABLES = (
     "table-cost",
     "table-timings",
     "table-groups",
+    "table-errors",
 )
 PLOTS = (
     "per_class_quality",
@@ -32,6 +33,7 @@ PLOTS = (
     "training_curves",
     "pq_curve",
     "pq_over_thresholds",
+    "error_decomposition",
 )
 
 

@@ -125,12 +125,13 @@ class ErrorDecomposition:
 
 
 def _counts(row: np.ndarray) -> dict[str, int]:
-    return {name: int(v) for name, v in zip(CAUSES, row, strict=True)}
+    return {name: int(v) for name, v in zip(CAUSES, row.tolist(), strict=True)}
 
 
 def _deltas(row: np.ndarray) -> dict[str, float]:
     # NaN as the one `math.nan` object, so that equal decompositions compare equal
-    return {name: math.nan if np.isnan(v) else float(v) for name, v in zip(FIXES, row, strict=True)}
+    values = row.tolist()  # Python floats: per-element numpy calls would dominate the build
+    return {name: math.nan if math.isnan(v) else v for name, v in zip(FIXES, values, strict=True)}
 
 
 def build_errors(
@@ -237,6 +238,6 @@ def _check_sums(counts: np.ndarray, sums: np.ndarray, what: str) -> None:
 
 
 def _count(value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise TypeError(f"expected a non-negative integer count, got {value!r}")
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < 2**63:
+        raise TypeError(f"expected a non-negative integer count in int64, got {value!r}")
     return value

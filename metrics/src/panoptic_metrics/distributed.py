@@ -1,10 +1,10 @@
 """Merge accumulators across torch.distributed processes (torch is imported only here, lazily).
 
 Each rank evaluates its shard of images. The sums (PQ per-class state, the IoU histogram, the
-sums at each IoU threshold, the Boundary PQ sums, the mIoU confusion matrix) are added with
-`all_reduce` (on the GPU for NCCL, on the CPU for gloo); the small per-image PQ states and
-the mask AP images (compressed RLEs) are gathered in rank order. Every rank ends with the
-whole dataset's accumulator.
+sums at each IoU threshold, the Boundary PQ sums, the error cause counts, the mIoU confusion
+matrix) are added with `all_reduce` (on the GPU for NCCL, on the CPU for gloo); the small
+per-image PQ states and the mask AP images (compressed RLEs) are gathered in rank order.
+Every rank ends with the whole dataset's accumulator.
 """
 
 from __future__ import annotations
