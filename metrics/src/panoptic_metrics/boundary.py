@@ -56,14 +56,8 @@ def image_sums(
     """
     h, w = gt.ids.shape
     d = kernels.dilation_pixels(dilation_ratio, h, w)
-    bands = (kernels.segment_bands(gt.ids, d), kernels.segment_bands(pred.ids, d))
     band_table, gt_band_area, pred_band_area = kernels.boundary_table(
-        gt.ids.reshape(-1),
-        pred.ids.reshape(-1),
-        bands[0].reshape(-1),
-        bands[1].reshape(-1),
-        *gt.segments.dense_lookup(),
-        *pred.segments.dense_lookup(),
+        gt.ids, pred.ids, d, *gt.segments.dense_lookup(), *pred.segments.dense_lookup()
     )
     tp, fp, fn, iou_sum = kernels.match_boundary(
         table,

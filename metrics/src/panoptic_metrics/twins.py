@@ -211,15 +211,17 @@ def segment_bands(ids: np.ndarray, d: int) -> np.ndarray:
 def boundary_table(
     gt: np.ndarray,
     pred: np.ndarray,
-    gt_band: np.ndarray,
-    pred_band: np.ndarray,
+    d: int,
     gt_keys: np.ndarray,
     gt_rank: np.ndarray,
     pred_keys: np.ndarray,
     pred_rank: np.ndarray,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Twin of `kernels.boundary_table`: bincounts over the band pixels."""
+    """Twin of `kernels.boundary_table`: the reference erosion's bands (`segment_bands`
+    below), then bincounts over the band pixels."""
     shape = (len(gt_keys) + 1, len(pred_keys) + 1)
+    gt_band, pred_band = segment_bands(gt, d).ravel(), segment_bands(pred, d).ravel()
+    gt, pred = gt.ravel(), pred.ravel()
     gi, _ = _dense(gt, gt_keys, gt_rank)
     pi, _ = _dense(pred, pred_keys, pred_rank)
     gt_area = np.bincount(gi[gt_band], minlength=shape[0]).astype(np.int64)

@@ -100,12 +100,11 @@ def _pair(draw: st.DrawFn):  # type: ignore[no-untyped-def]
 @given(_pair(), st.booleans())
 def test_boundary_table_and_matching_equal_numpy_twins(pair, strict: bool) -> None:  # type: ignore[no-untyped-def]
     gt, pred, d, gl, pl, gt_class, pred_class, crowd = pair
-    flat = (gt.reshape(-1), pred.reshape(-1))
-    table, status, _ = kernels.intersection_table(*flat, *gl, *pl)
+    table, status, _ = kernels.intersection_table(gt.reshape(-1), pred.reshape(-1), *gl, *pl)
     assert status == kernels.OK
-    bands = (kernels.segment_bands(gt, d).reshape(-1), kernels.segment_bands(pred, d).reshape(-1))
-    ours = kernels.boundary_table(*flat, *bands, *gl, *pl)
-    twin = twins.boundary_table(*flat, *bands, *gl, *pl)
+    bands = (kernels.segment_bands(gt, d), kernels.segment_bands(pred, d))
+    ours = kernels.boundary_table(gt, pred, d, *gl, *pl)
+    twin = twins.boundary_table(gt, pred, d, *gl, *pl)
     for name, a, b in zip(("table", "gt_area", "pred_area"), ours, twin, strict=True):
         assert np.array_equal(a, b), name
     band_table, gt_band_area, pred_band_area = ours

@@ -11,7 +11,8 @@ for all segments at once: "is the square around this pixel uniform (one id) and 
 image". `segment_bands` answers it for every pixel in one O(H * W) pass whatever `d`
 (run lengths along rows, then along columns), instead of eroding each segment's mask in its
 bounding box (O(box area * d) each); tests/metrics/kernels/test_boundary.py checks it against
-the literal per-segment erosion of `twins.segment_bands`.
+the literal per-segment erosion of `twins.segment_bands`. `boundary_table` finds the bands
+of both maps in the same way while it counts them, without storing them.
 """
 
 from __future__ import annotations
@@ -33,43 +34,58 @@ def dilation_pixels(ratio: float, height: int, width: int) -> int:
 
 
 @njit(cache=True, nogil=True)
+def _count_up(
+    ids: np.ndarray, i: int, d: int, up: np.ndarray, left: np.ndarray
+) -> None:  # pragma: no cover - numba
+    """Advance the column counts `up` to row i of `ids`: up[j] = the rows ending at row i whose
+    (2d + 1)-wide row windows centred on column j are uniform, with one id throughout.
+
+    `left[j]` (scratch) counts the equal ids of row i ending at column j, so the window
+    centred on j is uniform iff left[j + d] >= 2d + 1; such a window continues the count of
+    the row above when that row has the same id at j (its count is 0 if its own window was
+    not uniform), else restarts at 1. Branch-free, so that the loops vectorise.
+    """
+    w = ids.shape[1]
+    span = 2 * d + 1
+    row = ids[i]
+    left[0] = 1
+    for j in range(1, w):
+        left[j] = left[j - 1] * (row[j] == row[j - 1]) + 1
+    if i == 0:
+        for j in range(w - d):
+            up[j] = left[j + d] >= span
+    else:
+        above = ids[i - 1]
+        for j in range(w - d):
+            up[j] = (up[j] * (above[j] == row[j]) + 1) * (left[j + d] >= span)
+    for j in range(max(w - d, 0), w):
+        up[j] = 0
+
+
+@njit(cache=True, nogil=True)
 def segment_bands(ids: np.ndarray, d: int) -> np.ndarray:  # pragma: no cover - numba
     """(H, W) bool: the pixels of every segment (id != 0) within chessboard distance `d` of a
     pixel of another id (void included) or of the outside of the image.
 
     A pixel is interior when the (2d + 1)-square centred on it is inside the image and
-    uniform. Rows first: `left[j]` counts the equal ids ending at column j, so the row window
-    centred on j is uniform iff left[j + d] >= 2d + 1. Then columns: `up[j]` counts the rows
-    ending at row i whose windows at column j are uniform with the same id, so the square
-    centred on (i - d, j) is uniform iff up[j] >= 2d + 1 at row i.
+    uniform: rows first, then columns (`_count_up`), so the square centred on (i - d, j) is
+    uniform iff up[j] >= 2d + 1 at row i; row i - d of the band is written then. The last d
+    rows have no square inside the image: band wherever not void.
     """
     h, w = ids.shape
-    band = np.zeros((h, w), np.bool_)
+    band = np.empty((h, w), np.bool_)
     span = 2 * d + 1
-    left = np.zeros(w, np.int64)
-    row_ok = np.zeros(w, np.bool_)
-    prev_ok = np.zeros(w, np.bool_)
-    up = np.zeros(w, np.int64)
+    up = np.zeros(w, np.int32)
+    left = np.zeros(w, np.int32)
     for i in range(h):
+        _count_up(ids, i, d, up, left)
+        r = i - d
+        if r >= 0:
+            for j in range(w):
+                band[r, j] = (ids[r, j] != 0) & (up[j] < span)
+    for r in range(max(h - d, 0), h):
         for j in range(w):
-            band[i, j] = ids[i, j] != 0
-            if j > 0 and ids[i, j] == ids[i, j - 1]:
-                left[j] = left[j - 1] + 1
-            else:
-                left[j] = 1
-        for j in range(w):
-            row_ok[j] = j + d < w and left[j + d] >= span
-        for j in range(w):
-            if row_ok[j]:
-                if i > 0 and prev_ok[j] and ids[i, j] == ids[i - 1, j]:
-                    up[j] += 1
-                else:
-                    up[j] = 1
-            else:
-                up[j] = 0
-            prev_ok[j] = row_ok[j]
-            if up[j] >= span:
-                band[i - d, j] = False
+            band[r, j] = ids[r, j] != 0
     return band
 
 
@@ -77,18 +93,20 @@ def segment_bands(ids: np.ndarray, d: int) -> np.ndarray:  # pragma: no cover - 
 def boundary_table(
     gt: np.ndarray,
     pred: np.ndarray,
-    gt_band: np.ndarray,
-    pred_band: np.ndarray,
+    d: int,
     gt_keys: np.ndarray,
     gt_rank: np.ndarray,
     pred_keys: np.ndarray,
     pred_rank: np.ndarray,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:  # pragma: no cover - numba
-    """Pixel counts of the boundary bands, on dense indices.
+    """Pixel counts of the boundary bands (`segment_bands` at `d`) of two maps, on dense
+    indices, in one pass: the bands of both maps are found row by row (`_count_up`) and
+    counted d rows behind (`_count_row`), per run of one (gt, pred) pair, without storing
+    them.
 
     Args:
-        gt, pred: (N,) flattened segment-id maps whose ids are all known (`intersection_table`
-            has checked them); gt_band, pred_band: (N,) bool, their `segment_bands`.
+        gt, pred: (H, W) segment-id maps whose ids are all known (`intersection_table` has
+            checked them). d: the band width in pixels (>= 1).
         gt_keys, gt_rank, pred_keys, pred_rank: as for `intersection_table`.
 
     Returns:
@@ -100,26 +118,71 @@ def boundary_table(
     table = np.zeros((gt_keys.shape[0] + 1, pred_keys.shape[0] + 1), dtype=np.int64)
     gt_area = np.zeros(gt_keys.shape[0] + 1, dtype=np.int64)
     pred_area = np.zeros(pred_keys.shape[0] + 1, dtype=np.int64)
-    prev_g, prev_p = -1, -1  # ids are >= 0: the first band pixel looks its ids up
-    gi, pi = 0, 0
-    for k in range(gt.shape[0]):
-        gb, pb = gt_band[k], pred_band[k]
-        if not (gb or pb):
-            continue
-        g, p = gt[k], pred[k]
+    h, w = gt.shape
+    if h == 0 or w == 0:
+        return table, gt_area, pred_area
+    lookup = (gt_keys, gt_rank, pred_keys, pred_rank)
+    span = 2 * d + 1
+    up_gt = np.zeros(w, np.int32)
+    up_pred = np.zeros(w, np.int32)
+    left = np.zeros(w, np.int32)
+    for i in range(h + d):
+        if i < h:
+            _count_up(gt, i, d, up_gt, left)
+            _count_up(pred, i, d, up_pred, left)
+        else:  # past the last row: no square centred on rows h - d.. fits in the image
+            up_gt[:] = 0
+            up_pred[:] = 0
+        if i >= d:
+            _count_row(gt, pred, i - d, span, up_gt, up_pred, table, gt_area, pred_area, lookup)
+    return table, gt_area, pred_area
+
+
+@njit(cache=True, nogil=True)
+def _count_row(
+    gt: np.ndarray,
+    pred: np.ndarray,
+    r: int,
+    span: int,
+    up_gt: np.ndarray,
+    up_pred: np.ndarray,
+    table: np.ndarray,
+    gt_area: np.ndarray,
+    pred_area: np.ndarray,
+    lookup: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
+) -> None:  # pragma: no cover - numba
+    """Add row r's band pixels: per run of one (gt, pred) pair, the pixels in the gt band
+    (up_gt < span), in the pred band and in both."""
+    gt_keys, gt_rank, pred_keys, pred_rank = lookup
+    w = gt.shape[1]
+    a = 0
+    prev_g, prev_p = gt[r, 0], pred[r, 0]
+    gi = max(_lookup(prev_g, gt_keys, gt_rank), 0)
+    pi = max(_lookup(prev_p, pred_keys, pred_rank), 0)
+    while a < w:
+        g, p = gt[r, a], pred[r, a]
+        b = a + 1
+        while b < w and gt[r, b] == g and pred[r, b] == p:
+            b += 1
+        n_gt = n_pred = n_both = 0
+        for j in range(a, b):
+            in_gt = up_gt[j] < span
+            in_pred = up_pred[j] < span
+            n_gt += in_gt
+            n_pred += in_pred
+            n_both += in_gt & in_pred
         if g != prev_g:
             gi = max(_lookup(g, gt_keys, gt_rank), 0)
             prev_g = g
         if p != prev_p:
             pi = max(_lookup(p, pred_keys, pred_rank), 0)
             prev_p = p
-        if gb:
-            gt_area[gi] += 1
-        if pb:
-            pred_area[pi] += 1
-            if gb or gi == 0:
-                table[gi, pi] += 1
-    return table, gt_area, pred_area
+        if gi > 0:
+            gt_area[gi] += n_gt
+        if pi > 0:
+            pred_area[pi] += n_pred
+            table[gi, pi] += n_both if gi > 0 else n_pred
+        a = b
 
 
 @njit(cache=True, nogil=True)
