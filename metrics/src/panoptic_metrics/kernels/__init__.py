@@ -3,9 +3,10 @@ each, which the tests compare it to (same name, same results). Plain arrays in a
 Python loop over pixels or segments on the hot path; each kernel's docstring says what it
 computes. Per image, PQ runs `rgb_to_ids`, `intersection_table` (the (gt, pred) pixel-count
 table on dense segment indices, one binary search per run of equal pairs) and
-`match_segments`; Boundary PQ adds `segment_bands`, `boundary_table` and `match_boundary`
-(`kernels.boundary`); mIoU `confusion_matrix`; mask AP `rle_counts` and `segment_rles`. PNG
-decoding (`kernels.png`) has its plain-Python twin in `png/reference.py`.
+`match_segments`; Boundary PQ adds `boundary_table` and `match_boundary` (`kernels.boundary`;
+`segment_bands` there is the band map itself); mIoU `confusion_matrix`; mask AP `rle_counts`
+and `segment_rles`. PNG decoding (`kernels.png`) has its plain-Python twin in
+`png/reference.py`.
 """
 
 from .boundary import (
