@@ -4,9 +4,9 @@ Python loop over pixels or segments on the hot path; each kernel's docstring say
 computes. Per image, PQ runs `rgb_to_ids`, `intersection_table` (the (gt, pred) pixel-count
 table on dense segment indices, one binary search per run of equal pairs),
 `match_segments` and `decompose_errors` (the cause of each FN and FP); Boundary PQ adds
-`segment_bands`, `boundary_table` and `match_boundary` (`kernels.boundary`); mIoU
-`confusion_matrix`; mask AP `rle_counts` and `segment_rles`. PNG decoding (`kernels.png`)
-has its plain-Python twin in `png/reference.py`.
+`boundary_table` and `match_boundary` (`kernels.boundary`; `segment_bands` there is the band
+map itself); mIoU `confusion_matrix`; mask AP `rle_counts` and `segment_rles`. PNG decoding
+(`kernels.png`) has its plain-Python twin in `png/reference.py`.
 """
 
 from .boundary import (
