@@ -61,7 +61,7 @@ def _naive_bootstrap(results: PanopticResults, n_samples: int, seed: int) -> np.
     values = []
     for draw in draws:
         resampled = dict(data, per_image=[data["per_image"][i] for i in draw])
-        del resampled["errors"]  # its counts are the full set's, not the resample's
+        del resampled["errors"]  # its counts would not add up to the resampled FN and FP
         for entry in resampled["per_class"].values():  # per-class sums of the resample
             entry["tp"] = entry["fp"] = entry["fn"] = entry["iou_sum"] = 0
             entry["pq_dagger_n"] = entry["pq_dagger_iou_sum"] = 0

@@ -269,7 +269,7 @@ class PanopticResults(_Headline):
             if "errors" in data:
                 errors = counts_from_json(data["errors"], categories, sums)
                 images = [
-                    _image_errors(stats, row, index, source)
+                    _image_errors(stats, row, index)
                     for stats, row in zip(images, data["per_image"], strict=True)
                 ]
             groups = None
@@ -585,7 +585,7 @@ def _images_json(r: PanopticResults) -> list[dict[str, Any]]:
 
 
 def _image_errors(
-    stats: ImageStats, row: Mapping[str, Any], index: Mapping[int, int], source: str
+    stats: ImageStats, row: Mapping[str, Any], index: Mapping[int, int]
 ) -> ImageStats:
     """`stats` with the error counts of its JSON row's `errors` object, checked."""
     counts = image_counts_from_json(row["errors"], index, stats.classes)
