@@ -125,3 +125,28 @@ def test_boundary_table_and_matching_equal_numpy_twins(pair, strict: bool) -> No
     )
     assert (matched[0] <= plain[0]).all()
     assert (matched[0] + matched[2] == plain[0] + plain[2]).all()  # TP + FN: the gt segments
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_wide_maps_with_long_runs_equal_the_twins(seed: int) -> None:
+    """Rows of hundreds of pixels, so that the kernels' run scan skips 8 change flags at a
+    time (`_next_change`), with runs that start and end at every offset within a word, and
+    bands wider than some runs."""
+    rng = np.random.default_rng(seed)
+    h, w = int(rng.integers(20, 40)), int(rng.integers(200, 330))
+    maps = []
+    for _ in range(2):
+        ids = np.full((h, w), 7, dtype=np.uint32)
+        for _ in range(int(rng.integers(3, 12))):
+            y0, x0 = int(rng.integers(0, h)), int(rng.integers(0, w))
+            y1, x1 = y0 + int(rng.integers(1, h)), x0 + int(rng.integers(1, w // 2))
+            ids[y0:y1, x0:x1] = rng.choice([0, 3, 5, 9, 11])
+        maps.append(ids)
+    gt, pred = maps
+    gl, pl = _lookup(gt), _lookup(pred)
+    for d in (1, 5, int(rng.integers(9, 25))):
+        assert np.array_equal(kernels.segment_bands(gt, d), twins.segment_bands(gt, d))
+        ours = kernels.boundary_table(gt, pred, d, *gl, *pl)
+        twin = twins.boundary_table(gt, pred, d, *gl, *pl)
+        for name, a, b in zip(("table", "gt_area", "pred_area"), ours, twin, strict=True):
+            assert np.array_equal(a, b), (name, d)

@@ -34,32 +34,64 @@ def dilation_pixels(ratio: float, height: int, width: int) -> int:
 
 
 @njit(cache=True, nogil=True)
+def _change_buffer(w: int) -> np.ndarray:  # pragma: no cover - numba
+    """Scratch for `_next_change`: (w // 8 + 2) * 8 uint8 ones, so that entry w (the
+    sentinel) and the rest of its 8-byte word stay set."""
+    return np.ones((w // 8 + 2) * 8, np.uint8)
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _next_change(ch: np.ndarray, words: np.ndarray, a: int) -> int:  # pragma: no cover - numba
+    """The first k > a with ch[k] set (ch[w] is set: the sentinel), skipping 8 entries at a
+    time through `words`, the uint64 view of `ch`: a row's runs are long, so most words are
+    zero and the scan costs about one step per 8 pixels."""
+    b = a + 1
+    while b & 7 and ch[b] == 0:
+        b += 1
+    if ch[b] == 0:
+        k = b >> 3
+        while words[k] == 0:
+            k += 1
+        b = k << 3
+        while ch[b] == 0:
+            b += 1
+    return b
+
+
+@njit(cache=True, nogil=True)
 def _count_up(
-    ids: np.ndarray, i: int, d: int, up: np.ndarray, left: np.ndarray
+    ids: np.ndarray, i: int, d: int, up: np.ndarray, uni: np.ndarray, ch: np.ndarray
 ) -> None:  # pragma: no cover - numba
     """Advance the column counts `up` to row i of `ids`: up[j] = the rows ending at row i whose
     (2d + 1)-wide row windows centred on column j are uniform, with one id throughout.
 
-    `left[j]` (scratch) counts the equal ids of row i ending at column j, so the window
-    centred on j is uniform iff left[j + d] >= 2d + 1; such a window continues the count of
-    the row above when that row has the same id at j (its count is 0 if its own window was
-    not uniform), else restarts at 1. Branch-free, so that the loops vectorise.
+    The window centred on j is uniform iff the run of equal ids holding j - d reaches j + d:
+    for a run [a, b) of row i that is a + d <= j < b - d (`uni[j]` = 1, found from the row's
+    change flags `ch`, run by run). Such a window continues the count of the row above when
+    that row has the same id at j (its count is 0 if its own window was not uniform), else
+    restarts at 1; the per-pixel loops are branch-free, so that they vectorise.
     """
     w = ids.shape[1]
-    span = 2 * d + 1
     row = ids[i]
-    left[0] = 1
+    words = ch.view(np.uint64)
+    ch[0] = 1
     for j in range(1, w):
-        left[j] = left[j - 1] * (row[j] == row[j - 1]) + 1
+        ch[j] = row[j] != row[j - 1]
+    for j in range(w):
+        uni[j] = 0
+    a = 0
+    while a < w:
+        b = _next_change(ch, words, a)
+        for j in range(a + d, b - d):
+            uni[j] = 1
+        a = b
     if i == 0:
-        for j in range(w - d):
-            up[j] = left[j + d] >= span
+        for j in range(w):
+            up[j] = uni[j]
     else:
         above = ids[i - 1]
-        for j in range(w - d):
-            up[j] = (up[j] * (above[j] == row[j]) + 1) * (left[j + d] >= span)
-    for j in range(max(w - d, 0), w):
-        up[j] = 0
+        for j in range(w):
+            up[j] = (up[j] * (above[j] == row[j]) + 1) * uni[j]
 
 
 @njit(cache=True, nogil=True)
@@ -76,9 +108,10 @@ def segment_bands(ids: np.ndarray, d: int) -> np.ndarray:  # pragma: no cover - 
     band = np.empty((h, w), np.bool_)
     span = 2 * d + 1
     up = np.zeros(w, np.int32)
-    left = np.zeros(w, np.int32)
+    uni = np.zeros(w, np.uint8)
+    ch = _change_buffer(w)
     for i in range(h):
-        _count_up(ids, i, d, up, left)
+        _count_up(ids, i, d, up, uni, ch)
         r = i - d
         if r >= 0:
             for j in range(w):
@@ -125,45 +158,49 @@ def boundary_table(
     span = 2 * d + 1
     up_gt = np.zeros(w, np.int32)
     up_pred = np.zeros(w, np.int32)
-    left = np.zeros(w, np.int32)
+    uni = np.zeros(w, np.uint8)
+    ch = _change_buffer(w)
     for i in range(h + d):
         if i < h:
-            _count_up(gt, i, d, up_gt, left)
-            _count_up(pred, i, d, up_pred, left)
+            _count_up(gt, i, d, up_gt, uni, ch)
+            _count_up(pred, i, d, up_pred, uni, ch)
         else:  # past the last row: no square centred on rows h - d.. fits in the image
-            up_gt[:] = 0
-            up_pred[:] = 0
+            for j in range(w):
+                up_gt[j] = 0
+                up_pred[j] = 0
         if i >= d:
-            _count_row(gt, pred, i - d, span, up_gt, up_pred, table, gt_area, pred_area, lookup)
+            _count_row(
+                gt[i - d], pred[i - d], span, up_gt, up_pred, ch, table, gt_area, pred_area, lookup
+            )
     return table, gt_area, pred_area
 
 
 @njit(cache=True, nogil=True)
 def _count_row(
-    gt: np.ndarray,
-    pred: np.ndarray,
-    r: int,
+    g_row: np.ndarray,
+    p_row: np.ndarray,
     span: int,
     up_gt: np.ndarray,
     up_pred: np.ndarray,
+    ch: np.ndarray,
     table: np.ndarray,
     gt_area: np.ndarray,
     pred_area: np.ndarray,
     lookup: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
 ) -> None:  # pragma: no cover - numba
-    """Add row r's band pixels: per run of one (gt, pred) pair, the pixels in the gt band
-    (up_gt < span), in the pred band and in both."""
+    """Add one row's band pixels: per run of one (gt, pred) pair (found from the change flags
+    `ch` of either row), the pixels in the gt band (up_gt < span), in the pred band and in
+    both."""
     gt_keys, gt_rank, pred_keys, pred_rank = lookup
-    w = gt.shape[1]
+    w = g_row.shape[0]
+    words = ch.view(np.uint64)
+    ch[0] = 1
+    for j in range(1, w):
+        ch[j] = (g_row[j] != g_row[j - 1]) | (p_row[j] != p_row[j - 1])
+    gi = pi = 0
     a = 0
-    prev_g, prev_p = gt[r, 0], pred[r, 0]
-    gi = max(_lookup(prev_g, gt_keys, gt_rank), 0)
-    pi = max(_lookup(prev_p, pred_keys, pred_rank), 0)
     while a < w:
-        g, p = gt[r, a], pred[r, a]
-        b = a + 1
-        while b < w and gt[r, b] == g and pred[r, b] == p:
-            b += 1
+        b = _next_change(ch, words, a)
         n_gt = n_pred = n_both = 0
         for j in range(a, b):
             in_gt = up_gt[j] < span
@@ -171,12 +208,11 @@ def _count_row(
             n_gt += in_gt
             n_pred += in_pred
             n_both += in_gt & in_pred
-        if g != prev_g:
+        g, p = g_row[a], p_row[a]
+        if a == 0 or g != g_row[a - 1]:
             gi = max(_lookup(g, gt_keys, gt_rank), 0)
-            prev_g = g
-        if p != prev_p:
+        if a == 0 or p != p_row[a - 1]:
             pi = max(_lookup(p, pred_keys, pred_rank), 0)
-            prev_p = p
         if gi > 0:
             gt_area[gi] += n_gt
         if pi > 0:
