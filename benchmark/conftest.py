@@ -83,6 +83,16 @@ def speed_workload(speed_options: SpeedOptions) -> Workload:
 
 
 @pytest.fixture(scope="session")
+def analysis_workload(speed_options: SpeedOptions, pytestconfig: pytest.Config) -> Workload:
+    """`--analysis-pairs` Cityscapes-size pairs: the workload of the benchmarks that time an
+    option against the plain evaluation in one process (test_analysis_cost.py,
+    test_boundary_cost.py)."""
+    pairs = int(pytestconfig.getoption("analysis_pairs"))
+    spec = replace(speed_options.spec, pairs=pairs, kind="cityscapes", extra_things=22)
+    return make_workload(speed_options.cache, spec)
+
+
+@pytest.fixture(scope="session")
 def warmup_workload(speed_options: SpeedOptions) -> Workload:
     """Four small pairs: each peer runs on them once, untimed, to fill its caches."""
     spec = replace(speed_options.spec, pairs=4, height=128, width=256)

@@ -16,22 +16,13 @@ from __future__ import annotations
 
 import statistics
 import time
-from dataclasses import replace
 from typing import Any
 
 import numpy as np
 import pytest
 from panoptic_metrics import cityscapes_groups, evaluate_coco, kernels, results
 
-from .speed_report import SpeedOptions
-from .speed_workload import Workload, make_workload
-
-
-@pytest.fixture(scope="module")
-def analysis_workload(speed_options: SpeedOptions, pytestconfig: pytest.Config) -> Workload:
-    pairs = int(pytestconfig.getoption("analysis_pairs"))
-    spec = replace(speed_options.spec, pairs=pairs, kind="cityscapes", extra_things=22)
-    return make_workload(speed_options.cache, spec)
+from .speed_workload import Workload
 
 
 def _evaluate(workload: Workload, **options: Any) -> float:
