@@ -8,7 +8,9 @@ start-up, the JSON files and the pool that the whole-process benchmark (`ours-bo
 test_speed.py) adds to both runs do not dilute the ratio. Each round runs both, the plain one
 first in every other round, so that a load drifting on a shared machine weighs on both alike;
 the entry prints the median over rounds of boundary / plain, of wall time and of the process's
-CPU time, and checks that PQ is the same.
+CPU time, and checks that PQ is the same. Beside it, the kernels alone on the first pair (thread
+CPU time, best of 5): Boundary PQ's band table against PQ's intersection table, the one kernel
+per pair that PQ itself needs.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import time
 from typing import Any
 
 import pytest
-from panoptic_metrics import evaluate_coco
+from panoptic_metrics import evaluate_coco, kernels, load_coco_panoptic
 
 from .speed_workload import Workload
 
@@ -38,6 +40,31 @@ def _timed(workload: Workload, boundary: bool) -> tuple[float, float, float]:
     if boundary:
         assert out.boundary is not None
     return time.perf_counter() - wall, time.process_time() - cpu, out.pq
+
+
+def _best_ms(run: Any, rounds: int = 5) -> float:
+    run()
+    best = float("inf")
+    for _ in range(rounds):
+        start = time.thread_time()
+        run()
+        best = min(best, time.thread_time() - start)
+    return best * 1e3
+
+
+def _kernel_ms(workload: Workload) -> tuple[float, float]:
+    """(band table ms, intersection table ms) of the workload's first pair."""
+    gt_set = load_coco_panoptic(workload.gt_json, workload.gt_folder)
+    pred_set = load_coco_panoptic(workload.pred_json, workload.pred_folder)
+    image_id = sorted(gt_set.images, key=str)[0]
+    gt, pred = gt_set.images[image_id].load(), pred_set.images[image_id].load()
+    lookups = (*gt.segments.dense_lookup(), *pred.segments.dense_lookup())
+    h, w = gt.ids.shape
+    d = kernels.dilation_pixels(kernels.DEFAULT_DILATION_RATIO, h, w)
+    band = _best_ms(lambda: kernels.boundary_table(gt.ids, pred.ids, d, *lookups))
+    flat = (gt.ids.reshape(-1), pred.ids.reshape(-1))
+    table = _best_ms(lambda: kernels.intersection_table(*flat, *lookups))
+    return band, table
 
 
 @pytest.mark.benchmark(group="boundary-cost")
@@ -71,6 +98,8 @@ def test_boundary_cost(
         boundary_over_plain=statistics.median(ratios["wall"]),
         cpu_boundary_over_plain=statistics.median(ratios["cpu"]),
     )
+    band_ms, table_ms = _kernel_ms(analysis_workload)
+    benchmark.extra_info.update(band_table_ms=band_ms, intersection_table_ms=table_ms)
     spec = analysis_workload.spec
     with capsys.disabled():
         print(
@@ -78,5 +107,7 @@ def test_boundary_cost(
             f"boundary / plain = {statistics.median(ratios['wall']):.3f} wall, "
             f"{statistics.median(ratios['cpu']):.3f} CPU (medians of {len(ratios['wall'])} "
             f"rounds; wall min {min(ratios['wall']):.3f}, max {max(ratios['wall']):.3f}; plain "
-            f"median {statistics.median(wall[False]):.2f} s)"
+            f"median {statistics.median(wall[False]):.2f} s)\n"
+            f"kernels on the first pair: band table {band_ms:.1f} ms, intersection table "
+            f"{table_ms:.1f} ms (thread CPU, best of 5)"
         )

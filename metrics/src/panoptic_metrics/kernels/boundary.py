@@ -69,7 +69,10 @@ def _count_up(
     for a run [a, b) of row i that is a + d <= j < b - d (`uni[j]` = 1, found from the row's
     change flags `ch`, run by run). Such a window continues the count of the row above when
     that row has the same id at j (its count is 0 if its own window was not uniform), else
-    restarts at 1; the per-pixel loops are branch-free, so that they vectorise.
+    restarts at 1; the per-pixel loops are branch-free, so that they vectorise. A loop over
+    part of a row runs on unsigned indices: with a signed index numba checks each access for
+    a negative (wrap-around) index, and that check keeps LLVM from vectorising the loop (the
+    band table took twice as long).
     """
     w = ids.shape[1]
     row = ids[i]
@@ -82,7 +85,7 @@ def _count_up(
     a = 0
     while a < w:
         b = _next_change(ch, words, a)
-        for j in range(a + d, b - d):
+        for j in range(np.uint64(a + d), np.uint64(max(b - d, a + d))):  # unsigned: see below
             uni[j] = 1
         a = b
     if i == 0:
@@ -202,7 +205,7 @@ def _count_row(
     while a < w:
         b = _next_change(ch, words, a)
         n_gt = n_pred = n_both = 0
-        for j in range(a, b):
+        for j in range(np.uint64(a), np.uint64(b)):  # unsigned: see `_count_up`
             in_gt = up_gt[j] < span
             in_pred = up_pred[j] < span
             n_gt += in_gt
