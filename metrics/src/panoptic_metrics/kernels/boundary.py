@@ -22,7 +22,7 @@ import math
 import numpy as np
 
 from ._cache import njit
-from .panoptic import _false_positives, _lookup
+from .panoptic import _change_buffer, _false_positives, _lookup, _next_change
 
 DEFAULT_DILATION_RATIO = 0.02  # Cheng et al. 2021, and their reference code's default
 
@@ -31,31 +31,6 @@ def dilation_pixels(ratio: float, height: int, width: int) -> int:
     """The band width d of an image: round(ratio * diagonal) (half to even, as the reference
     code's Python `round` of a float), at least 1."""
     return max(1, round(ratio * math.sqrt(height**2 + width**2)))
-
-
-@njit(cache=True, nogil=True)
-def _change_buffer(w: int) -> np.ndarray:  # pragma: no cover - numba
-    """Scratch for `_next_change`: (w // 8 + 2) * 8 uint8 ones, so that entry w (the
-    sentinel) and the rest of its 8-byte word stay set."""
-    return np.ones((w // 8 + 2) * 8, np.uint8)
-
-
-@njit(cache=True, nogil=True, inline="always")
-def _next_change(ch: np.ndarray, words: np.ndarray, a: int) -> int:  # pragma: no cover - numba
-    """The first k > a with ch[k] set (ch[w] is set: the sentinel), skipping 8 entries at a
-    time through `words`, the uint64 view of `ch`: a row's runs are long, so most words are
-    zero and the scan costs about one step per 8 pixels."""
-    b = a + 1
-    while b & 7 and ch[b] == 0:
-        b += 1
-    if ch[b] == 0:
-        k = b >> 3
-        while words[k] == 0:
-            k += 1
-        b = k << 3
-        while ch[b] == 0:
-            b += 1
-    return b
 
 
 @njit(cache=True, nogil=True)
