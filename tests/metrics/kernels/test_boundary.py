@@ -10,6 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from panoptic_metrics import kernels, twins
+from panoptic_metrics.kernels import boundary as boundary_kernels
 
 SETTINGS = settings(max_examples=60, deadline=None, database=None)
 
@@ -150,3 +151,18 @@ def test_wide_maps_with_long_runs_equal_the_twins(seed: int) -> None:
         twin = twins.boundary_table(gt, pred, d, *gl, *pl)
         for name, a, b in zip(("table", "gt_area", "pred_area"), ours, twin, strict=True):
             assert np.array_equal(a, b), (name, d)
+
+
+@SETTINGS
+@given(st.lists(st.integers(0, 90), max_size=40), st.integers(1, 100))
+def test_next_change_finds_the_first_set_flag_after_a(sets: list[int], w: int) -> None:
+    """`_next_change` (8 flags at a time, de Bruijn trailing zeros) against a plain scan, from
+    every start a < w, with the sentinel at w."""
+    ch = boundary_kernels._change_buffer(w)
+    ch[: w + 1] = 0
+    ch[w] = 1
+    ch[[k for k in sets if k < w]] = 1
+    words = ch.view(np.uint64)
+    for a in range(w):
+        expected = a + 1 + int(np.flatnonzero(ch[a + 1 :])[0])
+        assert boundary_kernels._next_change(ch, words, a) == expected

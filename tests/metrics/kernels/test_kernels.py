@@ -8,7 +8,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 from panoptic_metrics import kernels, twins
-from panoptic_metrics.kernels import panoptic as panoptic_kernels
 from pycocotools import mask as mask_utils
 
 SETTINGS = settings(max_examples=40, deadline=None, database=None)
@@ -65,42 +64,6 @@ def test_intersection_table_reports_unknown_pred_id() -> None:
     one = _lookup(np.array([5], np.int64))
     _, status, value = kernels.intersection_table(gt, pred, *one, *_lookup(np.array([9])))
     assert (status, value) == (kernels.UNKNOWN_PRED_ID, 4)
-
-
-@SETTINGS
-@given(st.lists(st.integers(0, 90), max_size=40), st.integers(1, 100))
-def test_next_change_finds_the_first_set_flag_after_a(sets: list[int], w: int) -> None:
-    """`_next_change` (8 flags at a time, de Bruijn trailing zeros) against a plain scan, from
-    every start a < w, with the sentinel at w."""
-    ch = panoptic_kernels._change_buffer(w)
-    ch[: w + 1] = 0
-    ch[w] = 1
-    ch[[k for k in sets if k < w]] = 1
-    words = ch.view(np.uint64)
-    for a in range(w):
-        expected = a + 1 + int(np.flatnonzero(ch[a + 1 :])[0])
-        assert panoptic_kernels._next_change(ch, words, a) == expected
-
-
-@pytest.mark.parametrize("seed", range(3))
-def test_intersection_table_over_several_blocks_equals_numpy_twin(seed: int) -> None:
-    """Maps longer than the kernel's block of change flags (`_BLOCK`), with runs across the
-    blocks' ends, and an unknown id that first appears in a later block."""
-    rng = np.random.default_rng(seed)
-    n = 2 * panoptic_kernels._BLOCK + int(rng.integers(1, 5000))
-    lengths = rng.integers(1, 3000, size=200)
-    gt = np.repeat(rng.choice([0, 11, 12, 13], size=200), lengths)[:n]
-    pred = np.repeat(rng.choice([0, 21, 22], size=200), rng.permutation(lengths))[:n]
-    gt, pred = np.resize(gt, n).astype(np.uint32), np.resize(pred, n).astype(np.uint32)
-    gl, pl = _lookup(np.array([11, 12, 13], np.int64)), _lookup(np.array([21, 22], np.int64))
-    table, status, _ = kernels.intersection_table(gt, pred, *gl, *pl)
-    twin, twin_status, _ = twins.intersection_table(gt, pred, *gl, *pl)
-    assert status == twin_status == kernels.OK
-    assert np.array_equal(table, twin)
-    late = int(rng.integers(panoptic_kernels._BLOCK + 1, n))
-    pred[late:] = 99  # unknown from there on
-    _, status, value = kernels.intersection_table(gt, pred, *gl, *pl)
-    assert (status, value) == (kernels.UNKNOWN_PRED_ID, 99)
 
 
 @st.composite

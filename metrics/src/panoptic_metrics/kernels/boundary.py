@@ -18,11 +18,12 @@ of both maps in the same way while it counts them, without storing them.
 from __future__ import annotations
 
 import math
+import sys
 
 import numpy as np
 
 from ._cache import njit
-from .panoptic import _change_buffer, _false_positives, _lookup, _next_change
+from .panoptic import _false_positives, _lookup
 
 DEFAULT_DILATION_RATIO = 0.02  # Cheng et al. 2021, and their reference code's default
 
@@ -31,6 +32,46 @@ def dilation_pixels(ratio: float, height: int, width: int) -> int:
     """The band width d of an image: round(ratio * diagonal) (half to even, as the reference
     code's Python `round` of a float), at least 1."""
     return max(1, round(ratio * math.sqrt(height**2 + width**2)))
+
+
+@njit(cache=True, nogil=True)
+def _change_buffer(w: int) -> np.ndarray:  # pragma: no cover - numba
+    """Scratch for `_next_change`: (w // 8 + 2) * 8 uint8 ones, so that entry w (the
+    sentinel) and the rest of its 8-byte word stay set."""
+    return np.ones((w // 8 + 2) * 8, np.uint8)
+
+
+# The trailing zero bits of a power of two p < 2**64: _TRAILING[(p * _DE_BRUIJN) >> 58], with
+# the de Bruijn sequence B(2, 6) (Leiserson, Prokop and Randall 1998, "Using de Bruijn
+# sequences to index a 1 in a computer word").
+_DE_BRUIJN = np.uint64(0x022FDD63CC95386D)
+_TRAILING = np.zeros(64, np.uint8)
+for _bit in range(64):  # in Python's integers: numpy warns when uint64 wraps
+    _TRAILING[((0x022FDD63CC95386D << _bit) & 0xFFFFFFFFFFFFFFFF) >> 58] = _bit
+_LITTLE_ENDIAN = sys.byteorder == "little"  # entry k of an 8-byte word holds its bits 8k..
+
+
+@njit(cache=True, nogil=True)
+def _next_change(ch: np.ndarray, words: np.ndarray, a: int) -> int:  # pragma: no cover - numba
+    """The first k > a with ch[k] set (ch[w] is set: the sentinel), found 8 entries at a time
+    through `words`, the uint64 view of `ch`: a row's runs are long, so most words are zero;
+    in the first non-zero word the lowest set byte is its trailing zero bits / 8 (a de Bruijn
+    multiplication; byte by byte on a big-endian machine)."""
+    b = a + 1
+    if not _LITTLE_ENDIAN:
+        while ch[b] == 0:
+            b += 1
+        return b
+    k = b >> 3
+    word = words[k] >> np.uint64((b & 7) * 8)  # the entries from b on
+    if word == 0:
+        k += 1
+        while words[k] == 0:
+            k += 1
+        word = words[k]
+        b = k << 3
+    low = word & (~word + np.uint64(1))
+    return b + (int(_TRAILING[(low * _DE_BRUIJN) >> np.uint64(58)]) >> 3)
 
 
 @njit(cache=True, nogil=True)

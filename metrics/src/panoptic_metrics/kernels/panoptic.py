@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import sys
-
 import numpy as np
 
 from ._cache import njit
 
 OK, UNKNOWN_GT_ID, UNKNOWN_PRED_ID = 0, 1, 2
-_BLOCK = 16384  # pixels per block of `intersection_table`'s change flags (16 KiB)
 
 
 @njit(cache=True, nogil=True)
@@ -43,46 +40,6 @@ def _lookup(value: int, keys: np.ndarray, rank: np.ndarray) -> int:  # pragma: n
 
 
 @njit(cache=True, nogil=True)
-def _change_buffer(w: int) -> np.ndarray:  # pragma: no cover - numba
-    """Scratch for `_next_change`: (w // 8 + 2) * 8 uint8 ones, so that entry w (the
-    sentinel) and the rest of its 8-byte word stay set."""
-    return np.ones((w // 8 + 2) * 8, np.uint8)
-
-
-# The trailing zero bits of a power of two p < 2**64: _TRAILING[(p * _DE_BRUIJN) >> 58], with
-# the de Bruijn sequence B(2, 6) (Leiserson, Prokop and Randall 1998, "Using de Bruijn
-# sequences to index a 1 in a computer word").
-_DE_BRUIJN = np.uint64(0x022FDD63CC95386D)
-_TRAILING = np.zeros(64, np.uint8)
-for _bit in range(64):  # in Python's integers: numpy warns when uint64 wraps
-    _TRAILING[((0x022FDD63CC95386D << _bit) & 0xFFFFFFFFFFFFFFFF) >> 58] = _bit
-_LITTLE_ENDIAN = sys.byteorder == "little"  # entry k of an 8-byte word holds its bits 8k..
-
-
-@njit(cache=True, nogil=True, inline="always")
-def _next_change(ch: np.ndarray, words: np.ndarray, a: int) -> int:  # pragma: no cover - numba
-    """The first k > a with ch[k] set (ch[w] is set: the sentinel), found 8 entries at a time
-    through `words`, the uint64 view of `ch`: a row's runs are long, so most words are zero;
-    in the first non-zero word the lowest set byte is its trailing zero bits / 8 (a de Bruijn
-    multiplication; byte by byte on a big-endian machine)."""
-    b = a + 1
-    if not _LITTLE_ENDIAN:
-        while ch[b] == 0:
-            b += 1
-        return b
-    k = b >> 3
-    word = words[k] >> np.uint64((b & 7) * 8)  # the entries from b on
-    if word == 0:
-        k += 1
-        while words[k] == 0:
-            k += 1
-        word = words[k]
-        b = k << 3
-    low = word & (~word + np.uint64(1))
-    return b + (int(_TRAILING[(low * _DE_BRUIJN) >> np.uint64(58)]) >> 3)
-
-
-@njit(cache=True, nogil=True)
 def intersection_table(
     gt: np.ndarray,
     pred: np.ndarray,
@@ -113,34 +70,25 @@ def intersection_table(
     pi = _lookup(prev_p, pred_keys, pred_rank)
     if pi < 0:
         return table, UNKNOWN_PRED_ID, int(prev_p)
-    # Runs of one (gt, pred) pair, found from change flags computed a block at a time (a
-    # loop LLVM vectorises) and scanned 8 at a time (`_next_change`); a run that crosses a
-    # block's end is counted in two parts.
-    ch = _change_buffer(_BLOCK)
-    words = ch.view(np.uint64)
-    for start in range(0, n, _BLOCK):
-        m = min(_BLOCK, n - start)
-        g_block = gt[start : start + m]
-        p_block = pred[start : start + m]
-        for j in range(m - 1):
-            ch[j + 1] = (g_block[j + 1] != g_block[j]) | (p_block[j + 1] != p_block[j])
-        ch[m] = 1  # the sentinel (set already unless this is a shorter, last block)
-        a = 0
-        while a < m:
-            b = _next_change(ch, words, a)
-            g, p = g_block[a], p_block[a]
-            if g != prev_g:
-                gi = _lookup(g, gt_keys, gt_rank)
-                if gi < 0:
-                    return table, UNKNOWN_GT_ID, int(g)
-                prev_g = g
-            if p != prev_p:
-                pi = _lookup(p, pred_keys, pred_rank)
-                if pi < 0:
-                    return table, UNKNOWN_PRED_ID, int(p)
-                prev_p = p
-            table[gi, pi] += b - a
-            a = b
+    run = 0
+    for k in range(n):
+        g, p = gt[k], pred[k]
+        if g == prev_g and p == prev_p:
+            run += 1
+            continue
+        table[gi, pi] += run
+        run = 1
+        if g != prev_g:
+            gi = _lookup(g, gt_keys, gt_rank)
+            if gi < 0:
+                return table, UNKNOWN_GT_ID, int(g)
+            prev_g = g
+        if p != prev_p:
+            pi = _lookup(p, pred_keys, pred_rank)
+            if pi < 0:
+                return table, UNKNOWN_PRED_ID, int(p)
+            prev_p = p
+    table[gi, pi] += run
     return table, OK, 0
 
 
