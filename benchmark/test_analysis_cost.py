@@ -20,13 +20,21 @@ from typing import Any
 
 import numpy as np
 import pytest
-from panoptic_metrics import cityscapes_groups, evaluate_coco, kernels, results
+from panoptic_metrics import (
+    PanopticResults,
+    cityscapes_groups,
+    evaluate_coco,
+    kernels,
+    results,
+)
 
 from .speed_workload import Workload
 
 
-def _evaluate(workload: Workload, **options: Any) -> float:
-    out = evaluate_coco(
+def evaluate_in_process(workload: Workload, **options: Any) -> PanopticResults:
+    """`evaluate_coco` of the workload with one worker, no progress bar (also used by
+    test_boundary_cost.py)."""
+    return evaluate_coco(
         workload.gt_json,
         workload.gt_folder,
         workload.pred_json,
@@ -35,7 +43,6 @@ def _evaluate(workload: Workload, **options: Any) -> float:
         progress=False,
         **options,
     )
-    return out.pq
 
 
 def _no_decomposition(*args: Any) -> np.ndarray:
@@ -51,7 +58,7 @@ def _timed(workload: Workload, plain: bool) -> tuple[float, float]:
             patch.setattr(results, "build_errors", lambda *args: None)
             options = {"iou_thresholds": (0.5,)}
         start = time.perf_counter()
-        pq = _evaluate(workload, **options)
+        pq = evaluate_in_process(workload, **options).pq
         return time.perf_counter() - start, pq
 
 

@@ -20,23 +20,16 @@ import time
 from typing import Any
 
 import pytest
-from panoptic_metrics import evaluate_coco, kernels, load_coco_panoptic
+from panoptic_metrics import kernels, load_coco_panoptic
 
 from .speed_workload import Workload
+from .test_analysis_cost import evaluate_in_process
 
 
 def _timed(workload: Workload, boundary: bool) -> tuple[float, float, float]:
     """(wall s, CPU s, PQ) of one evaluation with or without Boundary PQ."""
     wall, cpu = time.perf_counter(), time.process_time()
-    out = evaluate_coco(
-        workload.gt_json,
-        workload.gt_folder,
-        workload.pred_json,
-        workload.pred_folder,
-        workers=1,
-        progress=False,
-        boundary=boundary,
-    )
+    out = evaluate_in_process(workload, boundary=boundary)
     if boundary:
         assert out.boundary is not None
     return time.perf_counter() - wall, time.process_time() - cpu, out.pq
