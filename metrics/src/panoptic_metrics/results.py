@@ -228,6 +228,14 @@ class PanopticResults(_Headline):
 
     def to_json(self) -> dict[str, Any]:
         """The JSON object of docs/contracts.md §3 (NaN written as null)."""
+        data = self.json_parts()
+        data["per_image"] = list(data["per_image"])
+        return data
+
+    def json_parts(self) -> dict[str, Any]:
+        """`to_json()` with its `per_image` rows as an iterator, each row built as it is
+        read: what `write_json` streams (`io.json_text_chunks`), so that the per-image part
+        is never whole in memory."""
         return (
             _scores_json(self)
             | {
@@ -242,8 +250,9 @@ class PanopticResults(_Headline):
         )
 
     def write_json(self, path: str | os.PathLike[str]) -> None:
-        """Write `to_json()` to `path` atomically."""
-        write_json_atomic(self.to_json(), path)
+        """Write `to_json()` to `path` atomically, its per-image rows streamed (the same bytes
+        as `io.json_text(self.to_json())`)."""
+        write_json_atomic(self.json_parts(), path)
 
     @classmethod
     def from_json(cls, data: Any, *, source: str = "results") -> PanopticResults:
@@ -574,14 +583,14 @@ def _image_json(i: ImageResult, ids: np.ndarray) -> dict[str, Any]:
     return head | totals | {"classes": {str(cid): values for cid, values in classes}}
 
 
-def _images_json(r: PanopticResults) -> list[dict[str, Any]]:
-    """The `per_image` rows, each with its `errors` object where the results have them."""
+def _images_json(r: PanopticResults) -> Iterator[dict[str, Any]]:
+    """The `per_image` rows, one at a time, each with its `errors` object where the results
+    have them."""
     ids = r.categories.ids
-    rows = [_image_json(i, ids) for i in r.per_image]
-    if r.errors is not None:
-        for row, image, errors in zip(rows, r.per_image, r.errors.per_image, strict=True):
-            row["errors"] = image_json(errors, image.stats, ids)
-    return rows
+    if r.errors is None:
+        return (_image_json(i, ids) for i in r.per_image)
+    pairs = zip(r.per_image, r.errors.per_image, strict=True)
+    return (_image_json(i, ids) | {"errors": image_json(e, i.stats, ids)} for i, e in pairs)
 
 
 def _image_errors(
