@@ -29,6 +29,7 @@ from .decomposition import (
 )
 from .errors import PanopticInputError
 from .groups import check_groups
+from .image_states import ImageStates, LazyRows, as_states
 from .io import json_float, write_json_atomic
 from .matching import FN, FP, IOU_SUM, SUM_COLUMNS, TP, ImageStats, Mode, check_mode
 from .segmentation import ImageId, image_id_of
@@ -176,7 +177,7 @@ class PanopticResults(_Headline):
     things: Quality
     stuff: Quality
     per_class: tuple[ClassResult, ...]
-    per_image: tuple[ImageResult, ...]
+    per_image: Sequence[ImageResult]  # a tuple, or `ImageResults` (built when read)
     mode: Mode
     categories: CategorySet
     pq_at: tuple[ThresholdResult, ...] = ()
@@ -349,6 +350,7 @@ def build_results(
         )
         for c, cat in enumerate(categories.categories)
     )
+    images = as_states(images)  # flat arrays: no Python object per image but the results'
     results = PanopticResults(
         overall=_quality(per_class, everything, "all classes"),
         things=_quality(per_class, isthing, "things"),
@@ -432,15 +434,24 @@ def _quality(per_class: scores.ClassScores, mask: np.ndarray, what: str) -> Qual
     return Quality(pq, float(sq), float(rq), pq_dagger, n)
 
 
-def _image_results(
-    categories: CategorySet, images: Sequence[ImageStats]
-) -> tuple[ImageResult, ...]:
+class ImageResults(LazyRows[ImageResult]):
+    """`PanopticResults.per_image`: each image's `ImageResult`, built when read from the
+    per-image score and sum arrays and the flat states (no Python object per image)."""
+
+    def __init__(self, states: ImageStates, own: scores.ClassScores, totals: np.ndarray):
+        super().__init__(len(states))
+        self.states, self.own, self.totals = states, own, totals
+
+    def _item(self, i: int) -> ImageResult:
+        fields = _shared_fields(self.own, self.totals, i)
+        return ImageResult(image_id=self.states.image_ids[i], **fields, stats=self.states[i])
+
+
+def _image_results(categories: CategorySet, images: ImageStates) -> Sequence[ImageResult]:
     """Per-image scores, all images at once: one row per (image, class) it touches."""
     if not images:
         return ()
-    owner = np.concatenate([np.full(len(s.classes), i) for i, s in enumerate(images)])
-    cls = np.concatenate([s.classes for s in images]).astype(np.int64)
-    sums = np.concatenate([s.sums for s in images]).reshape(-1, len(SUM_COLUMNS))
+    owner, cls, sums = images.rows()
     rows = scores.class_scores(sums, categories.isthing[cls])
     n = len(images)
 
@@ -453,10 +464,7 @@ def _image_results(
 
     own = scores.ClassScores(*(per_image(v) for v in (rows.pq, rows.sq, rows.rq, rows.pq_dagger)))
     totals = np.stack([np.bincount(owner, weights=sums[:, k], minlength=n) for k in range(4)], 1)
-    return tuple(
-        ImageResult(image_id=s.image_id, **_shared_fields(own, totals, i), stats=s)
-        for i, s in enumerate(images)
-    )
+    return ImageResults(images, own, totals)
 
 
 def _shared_fields(values: scores.ClassScores, sums: np.ndarray, k: int) -> dict[str, Any]:
