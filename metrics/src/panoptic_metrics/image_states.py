@@ -195,6 +195,8 @@ class LazyRows(Sequence[T]):
         return (self._item(i) for i in range(self._n))
 
     def __eq__(self, other: object) -> bool:
+        if other is self:
+            return True
         if not isinstance(other, Sequence) or isinstance(other, str | bytes):
             return NotImplemented
         return len(self) == len(other) and all(a == b for a, b in zip(self, other, strict=True))

@@ -472,8 +472,14 @@ def _shared_fields(values: scores.ClassScores, sums: np.ndarray, k: int) -> dict
     fields that `ClassResult` and `ImageResult` share."""
     tp, fp, fn, iou_sum = sums[k, :4]
     four = {"pq": values.pq, "sq": values.sq, "rq": values.rq, "pq_dagger": values.pq_dagger}
-    own = {name: float(v[k]) for name, v in four.items()}
+    # NaN as the one `math.nan` object, so that results built twice compare equal
+    own = {name: _float(v[k]) for name, v in four.items()}
     return own | {"tp": int(tp), "fp": int(fp), "fn": int(fn), "iou_sum": float(iou_sum)}
+
+
+def _float(x: Any) -> float:
+    value = float(x)
+    return math.nan if math.isnan(value) else value
 
 
 def _scores_json(x: Quality | ClassResult | ImageResult | PanopticResults) -> dict[str, Any]:
