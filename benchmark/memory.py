@@ -46,8 +46,12 @@ def first_pairs(workload: Workload, n: int, root: Path) -> Workload:
 def measure(
     workloads: dict[int, Workload], peers: list[str], *, workers: int, rounds: int, log: Path
 ) -> dict[str, dict[int, list[PeerRun]]]:
-    """Every peer at every size, `rounds` times, alternating (peer within size within round)."""
+    """Every peer at every size, `rounds` times, alternating (peer within size within round),
+    after one untimed warm-up run of each peer on the smallest size."""
     runs: dict[str, dict[int, list[PeerRun]]] = {p: {n: [] for n in workloads} for p in peers}
+    smallest = workloads[min(workloads)]
+    for peer in peers:  # untimed: numba's cache written, files in the page cache
+        run_peer(peer, smallest, workers=workers, log=log)
     for _ in range(rounds):
         for n, workload in workloads.items():
             for peer in peers:
