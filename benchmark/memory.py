@@ -80,12 +80,55 @@ def table(runs: dict[str, dict[int, list[PeerRun]]]) -> str:
     return "\n".join(lines)
 
 
+def timeline(workload: Workload, workers: int, every_s: float = 0.25) -> str:
+    """Ours (`panoptic-metrics evaluate`) on `workload`: the resident set of its main process
+    and of each worker over time, and where the tree peaked (one line per second)."""
+    import subprocess
+    import sys
+    import time
+
+    def rss_mib(pid: int) -> float:
+        try:
+            with open(f"/proc/{pid}/statm") as f:
+                return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+        except OSError:
+            return 0.0
+
+    def children(pid: int) -> list[int]:
+        try:
+            with open(f"/proc/{pid}/task/{pid}/children") as f:
+                return [int(c) for c in f.read().split()]
+        except OSError:
+            return []
+
+    command = [sys.executable, "-m", "panoptic_metrics", "evaluate", "--no-progress"]
+    command += ["--gt-json", str(workload.gt_json), "--gt-folder", str(workload.gt_folder)]
+    command += ["--pred-json", str(workload.pred_json), "--pred-folder", str(workload.pred_folder)]
+    command += ["--workers", str(workers), "--output", os.devnull]
+    child = subprocess.Popen(command, stdout=subprocess.DEVNULL)
+    start, lines, peak, shown = time.perf_counter(), [], (0.0, ""), -1.0
+    while child.poll() is None:
+        t = time.perf_counter() - start
+        main_mib, worker_mib = rss_mib(child.pid), [rss_mib(c) for c in children(child.pid)]
+        line = f"{t:6.2f} s: main {main_mib:4.0f} MiB, workers {[round(w) for w in worker_mib]}"
+        peak = max(peak, (main_mib + sum(worker_mib), line))
+        if t - shown >= 1:
+            lines.append(line)
+            shown = t
+        time.sleep(every_s)
+    lines.append(f"tree peak {peak[0]:.0f} MiB at {peak[1]}")
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmark.memory", description=__doc__)
     parser.add_argument("--sizes", default="500,5000", help="comma-separated image counts")
     parser.add_argument("--peers", default="ours,hotcoco,vernier")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--rounds", type=int, default=1)
+    parser.add_argument(
+        "--timeline", action="store_true", help="also print ours' RSS over time at each size"
+    )
     root = Path(__file__).resolve().parents[1] / "data" / "benchmark"
     parser.add_argument("--cache", type=Path, default=root, help="where the workload is cached")
     args = parser.parse_args(argv)
@@ -99,6 +142,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     print(f"load average after: {os.getloadavg()}")
     print(table(runs))
+    for n, workload in workloads.items() if args.timeline else ():
+        print(f"\nours, {n} images, RSS over time:\n{timeline(workload, args.workers)}")
     return 0
 
 
