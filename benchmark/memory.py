@@ -81,11 +81,12 @@ def table(runs: dict[str, dict[int, list[PeerRun]]]) -> str:
 
 
 def timeline(
-    workload: Workload, workers: int, every_s: float = 0.25, *, early_fork: bool = False
+    workload: Workload, workers: int, every_s: float = 0.25, *, early_fork: Workload | None = None
 ) -> str:
     """Ours (`panoptic-metrics evaluate`) on `workload`: the resident set of its main process
     and of each worker over time, and where the tree peaked (one line per second). With
-    `early_fork`, the prototype `_early_fork` instead of the command line."""
+    `early_fork` (a workload of the first pair alone), the prototype `_early_fork` instead of
+    the command line."""
     import subprocess
     import sys
     import time
@@ -108,9 +109,9 @@ def timeline(
     command += ["--gt-json", str(workload.gt_json), "--gt-folder", str(workload.gt_folder)]
     command += ["--pred-json", str(workload.pred_json), "--pred-folder", str(workload.pred_folder)]
     command += ["--workers", str(workers), "--output", os.devnull]
-    if early_fork:
+    if early_fork is not None:
         command = [sys.executable, "-m", "benchmark.memory", "--early-fork-run"]
-        command += [str(workload.root), "--workers", str(workers)]
+        command += [str(workload.root), str(early_fork.root), "--workers", str(workers)]
     child = subprocess.Popen(command, stdout=subprocess.DEVNULL)
     start, lines, peak, shown = time.perf_counter(), [], (0.0, ""), -1.0
     while child.poll() is None:
@@ -126,23 +127,18 @@ def timeline(
     return "\n".join(lines)
 
 
-def _early_fork(workload: Workload, workers: int) -> None:
+def _early_fork(workload: Workload, one: Workload, workers: int) -> None:
     """A prototype, not the library's way: the worker pool forked before the input JSON is
-    read (the kernels loaded first, on the workload's first pair alone), then the same
+    read (the kernels loaded first, on `one`, the workload's first pair alone), then the same
     matching, accumulation and streamed JSON as `panoptic-metrics evaluate`."""
     import multiprocessing
-    import tempfile
 
     from panoptic_metrics import evaluate as ev
     from panoptic_metrics.accumulator import PanopticAccumulator
 
-    with tempfile.TemporaryDirectory() as tmp:
-        one = first_pairs(workload, 1, Path(tmp))
-        first, categories = ev.coco_pairs(
-            one.gt_json, one.gt_folder, one.pred_json, one.pred_folder
-        )
-        settings = ev.MatchSettings(categories=categories)
-        ev._Worker(settings)(first[0])  # the kernels compiled or loaded before the fork
+    first, categories = ev.coco_pairs(one.gt_json, one.gt_folder, one.pred_json, one.pred_folder)
+    settings = ev.MatchSettings(categories=categories)
+    ev._Worker(settings)(first[0])  # the kernels compiled or loaded before the fork
     del first
     pool = multiprocessing.get_context("fork").Pool(workers, ev._init_worker, (settings,))
     with pool:
@@ -168,10 +164,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--early-fork", action="store_true", help="also the timeline of the `_early_fork` prototype"
     )
-    parser.add_argument("--early-fork-run", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--early-fork-run", type=Path, nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.early_fork_run is not None:  # the prototype's own process, run by `timeline`
-        _early_fork(Workload.load(args.early_fork_run), args.workers)
+        workload, one = (Workload.load(root) for root in args.early_fork_run)
+        _early_fork(workload, one, args.workers)
         return 0
     sizes = sorted(int(n) for n in args.sizes.split(","))
     peers = [p for p in args.peers.split(",") if available(p) is None]
@@ -185,8 +182,9 @@ def main(argv: list[str] | None = None) -> int:
     print(table(runs))
     for n, workload in workloads.items() if args.timeline else ():
         print(f"\nours, {n} images, RSS over time:\n{timeline(workload, args.workers)}")
+    one = first_pairs(full, 1, args.cache)
     for n, workload in workloads.items() if args.early_fork else ():
-        lines = timeline(workload, args.workers, early_fork=True)
+        lines = timeline(workload, args.workers, early_fork=one)
         print(f"\nprototype: workers forked before the input is read, {n} images:\n{lines}")
     return 0
 
