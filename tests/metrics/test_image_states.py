@@ -30,7 +30,8 @@ def matched(random_set: CocoSet) -> tuple[PanopticAccumulator, list[ImageStats]]
 
 
 def _same_state(a: ImageStats, b: ImageStats) -> bool:
-    assert b.boundary is not None and a.boundary is not None
+    assert b.boundary is not None
+    assert a.boundary is not None
     return (
         a.image_id == b.image_id
         and a.classes.dtype == b.classes.dtype == np.int64
@@ -73,8 +74,10 @@ def test_per_image_results_equal_their_tuple(
 ) -> None:
     results = matched[0].compute()
     rows = tuple(results.per_image)
-    assert results.per_image == rows and rows == results.per_image
-    assert results.per_image[-1] == rows[-1] and results.per_image[2:5] == rows[2:5]
+    assert results.per_image == rows
+    assert rows == results.per_image
+    assert results.per_image[-1] == rows[-1]
+    assert results.per_image[2:5] == rows[2:5]
     assert results.errors is not None
     assert results.errors.per_image == tuple(results.errors.per_image)
     read = PanopticResults.from_json(results.to_json())
