@@ -9,6 +9,7 @@ import numpy as np
 from .boundary import BOUNDARY_COLUMNS, DEFAULT_DILATION_RATIO, check_dilation_ratio
 from .categories import CategorySet
 from .errors import PanopticInputError
+from .image_states import ImageStates
 from .kernels import CAUSES
 from .matching import SUM_COLUMNS, ImageStats, Mode, check_mode, match_image
 from .results import PanopticResults, build_results
@@ -22,8 +23,9 @@ class PanopticAccumulator:
     The state is the (C, 6) per-class sums (tp, fp, fn, iou_sum, PQ† n and IoU sum), the
     (C, n_bins) best-overlap IoU histogram, the (C, T, 4) sums of PQ at each IoU threshold
     (tp, fp, fn, iou_sum), with Boundary PQ its (C, 4) sums (tp, fp, fn, iou_sum), the (C, K)
-    counts of each FN and FP cause (`decomposition.py`) and the small per-image states (for
-    the per-image table and the bootstrap). `compute()` does not change it.
+    counts of each FN and FP cause (`decomposition.py`) and the per-image states (for the
+    per-image table and the bootstrap) as flat arrays (`image_states.ImageStates`).
+    `compute()` does not change it.
 
     Example:
         >>> import numpy as np
@@ -75,7 +77,7 @@ class PanopticAccumulator:
         columns = len(BOUNDARY_COLUMNS)  # zeros without Boundary PQ
         self.boundary_sums = np.zeros((len(self.categories), columns), dtype=np.float64)
         self.error_counts = np.zeros((len(self.categories), len(CAUSES)), dtype=np.int64)
-        self.images: list[ImageStats] = []
+        self.images = ImageStates()  # flat arrays, not an object per image
 
     @property
     def n_images(self) -> int:

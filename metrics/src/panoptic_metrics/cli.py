@@ -16,7 +16,7 @@ import argparse
 import logging
 import sys
 import traceback
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from . import __version__
@@ -26,7 +26,7 @@ from .error_analysis import compare_errors, comparison_error_table, error_table
 from .errors import PanopticInputError
 from .evaluate import MatchSettings, coco_pairs, evaluate_with
 from .groups import load_groups
-from .io import json_text, read_json, write_text_atomic
+from .io import json_text_chunks, read_json, write_chunks_atomic, write_text_atomic
 from .matching import MODES
 from .png import inflate
 from .results import PanopticResults
@@ -163,10 +163,11 @@ def _evaluate(args: argparse.Namespace) -> int:
         iou_thresholds=thresholds,
         groups=groups,
     )
-    # everything rendered first: an error while rendering leaves no file half-updated
-    outputs = []
+    # everything rendered first (the results JSON as it is written, its per-image rows streamed):
+    # an error while rendering leaves no file half-updated
+    outputs: list[tuple[Path, str | Iterator[str]]] = []
     if args.output:
-        outputs.append((args.output, json_text(results.to_json())))
+        outputs.append((args.output, json_text_chunks(results.json_parts())))
     if args.per_class_csv:
         outputs.append((args.per_class_csv, per_class_csv(results)))
     tables = f"{summary_table(results)}\n\n{class_table(results)}"
@@ -188,9 +189,12 @@ def _evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _write(text: str, path: Path) -> None:
+def _write(text: str | Iterator[str], path: Path) -> None:
     try:
-        write_text_atomic(text, path)
+        if isinstance(text, str):
+            write_text_atomic(text, path)
+        else:
+            write_chunks_atomic((t.encode("utf-8") for t in text), path)
     except OSError as exc:
         raise PanopticInputError(str(path), f"cannot write the file ({exc})") from None
 

@@ -18,9 +18,10 @@ import numpy as np
 
 from . import scores
 from .categories import Category, CategorySet
+from .image_states import LazyRows, as_states
 from .io import json_float
 from .kernels.decomposition import CAUSES, FN_CAUSES, FP_CAUSES
-from .matching import FN, FP, IOU_SUM, SUM_COLUMNS, TP, ImageStats
+from .matching import FN, FP, IOU_SUM, TP, ImageStats
 
 __all__ = [
     "AGGREGATE_FIXES",
@@ -109,7 +110,7 @@ class ErrorDecomposition:
     things: ErrorBreakdown
     stuff: ErrorBreakdown
     per_class: tuple[ClassErrors, ...]
-    per_image: tuple[ErrorBreakdown, ...]
+    per_image: Sequence[ErrorBreakdown]  # a tuple, or `ImageErrors` (built when read)
 
     def to_json(self) -> dict[str, Any]:
         """The `errors` object of docs/contracts.md §3 (per image: see `image_json`)."""
@@ -164,10 +165,9 @@ def _image_errors(isthing: np.ndarray, images: Sequence[ImageStats]) -> tuple[Er
     if not images:
         return ()
     n = len(images)
-    owner = np.concatenate([np.full(len(s.classes), i) for i, s in enumerate(images)])
-    cls = np.concatenate([s.classes for s in images]).astype(np.int64)
-    sums = np.concatenate([s.sums for s in images]).reshape(-1, len(SUM_COLUMNS))
-    counts = np.concatenate([s.errors for s in images]).reshape(-1, len(CAUSES))
+    states = as_states(images)
+    owner, cls, sums = states.rows()
+    counts = states.error_rows()
     pq = scores.class_scores(sums, isthing[cls]).pq
     fixed = fixed_class_pq(sums, counts)  # (F, rows)
 
@@ -183,7 +183,19 @@ def _image_errors(isthing: np.ndarray, images: Sequence[ImageStats]) -> tuple[Er
     totals = np.stack(
         [np.bincount(owner, weights=counts[:, k], minlength=n) for k in range(len(CAUSES))], 1
     )
-    return tuple(ErrorBreakdown(_counts(totals[i]), _deltas(delta[i])) for i in range(n))
+    return ImageErrors(totals, delta)
+
+
+class ImageErrors(LazyRows[ErrorBreakdown]):
+    """`ErrorDecomposition.per_image`: each image's `ErrorBreakdown`, built when read from
+    the (n, len(CAUSES)) counts and (n, len(FIXES)) ΔPQ arrays."""
+
+    def __init__(self, totals: np.ndarray, delta: np.ndarray):
+        super().__init__(len(totals))
+        self.totals, self.delta = totals, delta
+
+    def _item(self, i: int) -> ErrorBreakdown:
+        return ErrorBreakdown(_counts(self.totals[i]), _deltas(self.delta[i]))
 
 
 def image_json(image: ErrorBreakdown, stats: ImageStats, ids: np.ndarray) -> dict[str, Any]:

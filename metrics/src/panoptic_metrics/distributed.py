@@ -82,7 +82,8 @@ def all_reduce_accumulator(
     merged.boundary_sums = _sum(accumulator.boundary_sums, group)  # (C, 4) float64
     merged.error_counts = _sum(accumulator.error_counts, group)  # (C, K) int64
     if gather_images:
-        merged.images = [s for part in _gather(accumulator.images, group) for s in part]
+        for part in _gather(accumulator.images, group):
+            merged.images.extend(part)
     return merged
 
 

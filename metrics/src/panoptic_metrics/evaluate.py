@@ -4,7 +4,10 @@ Workers decode and match image pairs and send back only each image's small state
 (`ImageStats`, a few hundred bytes; for mask AP also the gt's instances as compressed RLEs,
 taken from the same decoded map); the parent adds them in dataset order, so the results are
 bit-identical whatever the number of workers. Each worker reuses its id-map buffers across
-images, and nothing of an image outlives its match: memory stays flat in the dataset size.
+images, and nothing of an image outlives its match but its small state, which the parent keeps
+in flat arrays (`image_states.ImageStates`). Memory still grows with the dataset: the parsed
+JSON (and what its parse leaves allocated) is held in the parent while the workers are forked,
+so it is counted in every process of the tree (benchmark/README.md, "Memory").
 """
 
 from __future__ import annotations

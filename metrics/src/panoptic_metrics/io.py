@@ -14,6 +14,7 @@ import os
 import struct
 import tempfile
 import zlib
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import Any, BinaryIO
@@ -201,14 +202,22 @@ os.umask(_UMASK)
 
 def write_bytes_atomic(data: bytes, path: str | os.PathLike[str]) -> None:
     """Write `data` to `path` through a temporary file in the same folder and a rename: the
-    final name never holds a half-written file. The project's one atomic writer."""
+    final name never holds a half-written file."""
+    write_chunks_atomic((data,), path)
+
+
+def write_chunks_atomic(chunks: Iterable[bytes], path: str | os.PathLike[str]) -> None:
+    """`write_bytes_atomic` of the concatenated `chunks`, written as they come (a large file
+    is never whole in memory); an error while producing them leaves `path` as it was. The
+    project's one atomic writer."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
     try:
         os.fchmod(fd, 0o666 & ~_UMASK)  # mkstemp makes it 0600; plain open() would not
         with os.fdopen(fd, "wb") as f:
-            f.write(data)
+            for chunk in chunks:
+                f.write(chunk)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -234,9 +243,40 @@ def json_text(data: Any) -> str:
     return json.dumps(data, indent=1, allow_nan=False) + "\n"
 
 
+def json_text_chunks(data: Mapping[str, Any]) -> Iterator[str]:
+    """`json_text(data)` in pieces, for a top-level object whose values may be iterators: each
+    such value is written as a JSON list, one item at a time, so that a long list (the per-image
+    rows of a results file) is never whole in memory. Byte-identical to `json_text` of `data`
+    with those iterators made lists: with indent 1, a value nested k levels down is its own
+    `json.dumps(indent=1)` with every line after its first indented by k more spaces."""
+    if not data or not all(isinstance(key, str) for key in data):
+        yield json_text({k: list(v) if isinstance(v, Iterator) else v for k, v in data.items()})
+        return
+    yield "{"
+    for k, (key, value) in enumerate(data.items()):
+        yield ("\n " if k == 0 else ",\n ") + _dumps(key) + ": "
+        if not isinstance(value, Iterator):
+            yield _dumps(value).replace("\n", "\n ")
+            continue
+        empty = True
+        for item in value:
+            yield ("[\n  " if empty else ",\n  ") + _dumps(item).replace("\n", "\n  ")
+            empty = False
+        yield "[]" if empty else "\n ]"
+    yield "\n}\n"
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, indent=1, allow_nan=False)
+
+
 def write_json_atomic(data: Any, path: str | os.PathLike[str]) -> None:
-    """Write strict JSON (NaN is refused: use None) atomically."""
-    write_text_atomic(json_text(data), path)
+    """Write strict JSON (NaN is refused: use None) atomically; a top-level object's iterator
+    values are streamed (`json_text_chunks`)."""
+    if isinstance(data, Mapping):
+        write_chunks_atomic((t.encode("utf-8") for t in json_text_chunks(data)), path)
+    else:
+        write_text_atomic(json_text(data), path)
 
 
 def json_float(x: float) -> float | None:

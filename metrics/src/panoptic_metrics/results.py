@@ -29,6 +29,7 @@ from .decomposition import (
 )
 from .errors import PanopticInputError
 from .groups import check_groups
+from .image_states import ImageStates, LazyRows, as_states
 from .io import json_float, write_json_atomic
 from .matching import FN, FP, IOU_SUM, SUM_COLUMNS, TP, ImageStats, Mode, check_mode
 from .segmentation import ImageId, image_id_of
@@ -176,7 +177,7 @@ class PanopticResults(_Headline):
     things: Quality
     stuff: Quality
     per_class: tuple[ClassResult, ...]
-    per_image: tuple[ImageResult, ...]
+    per_image: Sequence[ImageResult]  # a tuple, or `ImageResults` (built when read)
     mode: Mode
     categories: CategorySet
     pq_at: tuple[ThresholdResult, ...] = ()
@@ -228,6 +229,14 @@ class PanopticResults(_Headline):
 
     def to_json(self) -> dict[str, Any]:
         """The JSON object of docs/contracts.md §3 (NaN written as null)."""
+        data = self.json_parts()
+        data["per_image"] = list(data["per_image"])
+        return data
+
+    def json_parts(self) -> dict[str, Any]:
+        """`to_json()` with its `per_image` rows as an iterator, each row built as it is
+        read: what `write_json` streams (`io.json_text_chunks`), so that the per-image part
+        is never whole in memory."""
         return (
             _scores_json(self)
             | {
@@ -242,8 +251,9 @@ class PanopticResults(_Headline):
         )
 
     def write_json(self, path: str | os.PathLike[str]) -> None:
-        """Write `to_json()` to `path` atomically."""
-        write_json_atomic(self.to_json(), path)
+        """Write `to_json()` to `path` atomically, its per-image rows streamed (the same bytes
+        as `io.json_text(self.to_json())`)."""
+        write_json_atomic(self.json_parts(), path)
 
     @classmethod
     def from_json(cls, data: Any, *, source: str = "results") -> PanopticResults:
@@ -340,6 +350,7 @@ def build_results(
         )
         for c, cat in enumerate(categories.categories)
     )
+    images = as_states(images)  # flat arrays: no Python object per image but the results'
     results = PanopticResults(
         overall=_quality(per_class, everything, "all classes"),
         things=_quality(per_class, isthing, "things"),
@@ -423,15 +434,24 @@ def _quality(per_class: scores.ClassScores, mask: np.ndarray, what: str) -> Qual
     return Quality(pq, float(sq), float(rq), pq_dagger, n)
 
 
-def _image_results(
-    categories: CategorySet, images: Sequence[ImageStats]
-) -> tuple[ImageResult, ...]:
+class ImageResults(LazyRows[ImageResult]):
+    """`PanopticResults.per_image`: each image's `ImageResult`, built when read from the
+    per-image score and sum arrays and the flat states (no Python object per image)."""
+
+    def __init__(self, states: ImageStates, own: scores.ClassScores, totals: np.ndarray):
+        super().__init__(len(states))
+        self.states, self.own, self.totals = states, own, totals
+
+    def _item(self, i: int) -> ImageResult:
+        fields = _shared_fields(self.own, self.totals, i)
+        return ImageResult(image_id=self.states.image_ids[i], **fields, stats=self.states[i])
+
+
+def _image_results(categories: CategorySet, images: ImageStates) -> Sequence[ImageResult]:
     """Per-image scores, all images at once: one row per (image, class) it touches."""
     if not images:
         return ()
-    owner = np.concatenate([np.full(len(s.classes), i) for i, s in enumerate(images)])
-    cls = np.concatenate([s.classes for s in images]).astype(np.int64)
-    sums = np.concatenate([s.sums for s in images]).reshape(-1, len(SUM_COLUMNS))
+    owner, cls, sums = images.rows()
     rows = scores.class_scores(sums, categories.isthing[cls])
     n = len(images)
 
@@ -444,10 +464,7 @@ def _image_results(
 
     own = scores.ClassScores(*(per_image(v) for v in (rows.pq, rows.sq, rows.rq, rows.pq_dagger)))
     totals = np.stack([np.bincount(owner, weights=sums[:, k], minlength=n) for k in range(4)], 1)
-    return tuple(
-        ImageResult(image_id=s.image_id, **_shared_fields(own, totals, i), stats=s)
-        for i, s in enumerate(images)
-    )
+    return ImageResults(images, own, totals)
 
 
 def _shared_fields(values: scores.ClassScores, sums: np.ndarray, k: int) -> dict[str, Any]:
@@ -455,8 +472,14 @@ def _shared_fields(values: scores.ClassScores, sums: np.ndarray, k: int) -> dict
     fields that `ClassResult` and `ImageResult` share."""
     tp, fp, fn, iou_sum = sums[k, :4]
     four = {"pq": values.pq, "sq": values.sq, "rq": values.rq, "pq_dagger": values.pq_dagger}
-    own = {name: float(v[k]) for name, v in four.items()}
+    # NaN as the one `math.nan` object, so that results built twice compare equal
+    own = {name: _float(v[k]) for name, v in four.items()}
     return own | {"tp": int(tp), "fp": int(fp), "fn": int(fn), "iou_sum": float(iou_sum)}
+
+
+def _float(x: Any) -> float:
+    value = float(x)
+    return math.nan if math.isnan(value) else value
 
 
 def _scores_json(x: Quality | ClassResult | ImageResult | PanopticResults) -> dict[str, Any]:
@@ -574,14 +597,14 @@ def _image_json(i: ImageResult, ids: np.ndarray) -> dict[str, Any]:
     return head | totals | {"classes": {str(cid): values for cid, values in classes}}
 
 
-def _images_json(r: PanopticResults) -> list[dict[str, Any]]:
-    """The `per_image` rows, each with its `errors` object where the results have them."""
+def _images_json(r: PanopticResults) -> Iterator[dict[str, Any]]:
+    """The `per_image` rows, one at a time, each with its `errors` object where the results
+    have them."""
     ids = r.categories.ids
-    rows = [_image_json(i, ids) for i in r.per_image]
-    if r.errors is not None:
-        for row, image, errors in zip(rows, r.per_image, r.errors.per_image, strict=True):
-            row["errors"] = image_json(errors, image.stats, ids)
-    return rows
+    if r.errors is None:
+        return (_image_json(i, ids) for i in r.per_image)
+    pairs = zip(r.per_image, r.errors.per_image, strict=True)
+    return (_image_json(i, ids) | {"errors": image_json(e, i.stats, ids)} for i, e in pairs)
 
 
 def _image_errors(
