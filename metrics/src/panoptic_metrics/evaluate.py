@@ -121,16 +121,34 @@ class _Worker:
 
 
 _WORKER: _Worker | None = None
+_PAIRS: Sequence[Pair] | None = None  # a forked worker's copy of the parent's pairs
+
+# At most this many pairs per pool task: one message each way for up to 32 images, instead
+# of pickling every pair's sources (paths, segment arrays) in the parent.
+MAX_BATCH = 32
 
 
-def _init_worker(settings: MatchSettings) -> None:
-    global _WORKER
+def _init_worker(settings: MatchSettings, pairs: Sequence[Pair] | None) -> None:
+    global _WORKER, _PAIRS
     _WORKER = _Worker(settings)
+    _PAIRS = pairs
 
 
-def _run(pair: Pair) -> Matched:
+def _run(task: range | list[Pair]) -> list[Matched]:
+    """One pool task: a range of indices into the inherited pairs (forked workers), or the
+    pairs themselves (spawned ones)."""
     assert _WORKER is not None, "worker not initialised"
-    return _WORKER(pair)
+    if isinstance(task, range):
+        assert _PAIRS is not None, "worker has no pairs"
+        return [_WORKER(_PAIRS[i]) for i in task]
+    return [_WORKER(pair) for pair in task]
+
+
+def _batches(start: int, stop: int, workers: int) -> list[range]:
+    """[start, stop) cut into consecutive ranges of at most `MAX_BATCH` pairs, at least
+    eight per worker where there are enough pairs (so that a slow batch balances out)."""
+    size = max(1, min(MAX_BATCH, (stop - start) // (workers * 8)))
+    return [range(i, min(i + size, stop)) for i in range(start, stop, size)]
 
 
 def _progress(items: Iterator[Matched], total: int, enabled: bool) -> Iterable[Matched]:
@@ -167,10 +185,15 @@ def match_pairs(
         yield from _progress(itertools.chain([first], rest), len(pairs), progress)
     else:
         del worker  # its buffers: the workers have their own
-        rest_pairs = pairs[1:]
-        chunksize = max(1, min(16, len(rest_pairs) // (workers * 8)))
-        with multiprocessing.get_context().Pool(workers, _init_worker, (settings,)) as pool:
-            results = pool.imap(_run, rest_pairs, chunksize=chunksize)
+        context = multiprocessing.get_context()
+        # Forked workers inherit the pairs (nothing pickled): a task is then a range of
+        # indices; spawned ones get each batch's pairs. Results come back per batch, in order.
+        forked = context.get_start_method() == "fork"
+        batches = _batches(1, len(pairs), workers)
+        tasks = batches if forked else [[pairs[i] for i in batch] for batch in batches]
+        inherited = pairs if forked else None
+        with context.Pool(workers, _init_worker, (settings, inherited)) as pool:
+            results = itertools.chain.from_iterable(pool.imap(_run, tasks))
             yield from _progress(itertools.chain([first], results), len(pairs), progress)
     elapsed = time.perf_counter() - start
     log.info("evaluated %d images with %d workers in %.2f s", len(pairs), workers, elapsed)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
 import struct
 import tempfile
 import zlib
@@ -160,12 +161,18 @@ def _png_decoder() -> PngIdDecoder:
     return _PNG_DECODER
 
 
+# A file name without a folder, drive or `..`: letters, digits, `_-.`, not starting with a dot.
+_PLAIN_NAME = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9_.-]*")
+
+
 def safe_join(folder: str | os.PathLike[str], file_name: Any, *, source: str) -> Path:
     """`folder / file_name`, refusing names that could leave the folder.
 
     Refused: non-strings, empty names, absolute paths (POSIX or Windows, drive letters), any
     `..` component, NUL bytes, lone surrogates. Subfolders (`city/x.png`) are allowed.
     """
+    if type(file_name) is str and _PLAIN_NAME.fullmatch(file_name):  # the usual case, cheaply
+        return Path(folder, file_name)
     if not is_text(file_name) or not file_name or "\x00" in file_name:
         raise PanopticInputError(source, f"file_name {show(file_name)} is not a valid file name")
     posix, windows = PurePosixPath(file_name), PureWindowsPath(file_name)
