@@ -218,8 +218,9 @@ def test_batches_cover_every_pair_once_in_order() -> None:
         batches = _batches(start, stop, workers)
         assert [i for batch in batches for i in batch] == list(range(start, stop))
         assert all(1 <= len(batch) <= MAX_BATCH for batch in batches)
-        if stop - start >= workers * 8:
-            assert len(batches) >= workers * 8
+        sizes = [len(batch) for batch in batches]
+        assert sizes == sorted(sizes, reverse=True)  # the last ones are the smallest
+        assert sizes[-workers:] == [1] * min(workers, len(sizes))
 
 
 def test_spawned_workers_get_their_pairs_in_the_tasks(

@@ -145,10 +145,15 @@ def _run(task: range | list[Pair]) -> list[Matched]:
 
 
 def _batches(start: int, stop: int, workers: int) -> list[range]:
-    """[start, stop) cut into consecutive ranges of at most `MAX_BATCH` pairs, at least
-    eight per worker where there are enough pairs (so that a slow batch balances out)."""
-    size = max(1, min(MAX_BATCH, (stop - start) // (workers * 8)))
-    return [range(i, min(i + size, stop)) for i in range(start, stop, size)]
+    """[start, stop) cut into consecutive ranges of at most `MAX_BATCH` pairs, shrinking
+    towards the end (a quarter of what is left per worker), so that no worker is left with
+    a long batch while the others have finished."""
+    batches = []
+    while start < stop:
+        size = max(1, min(MAX_BATCH, (stop - start) // (workers * 4)))
+        batches.append(range(start, start + size))
+        start += size
+    return batches
 
 
 def _progress(items: Iterator[Matched], total: int, enabled: bool) -> Iterable[Matched]:
