@@ -194,8 +194,10 @@ def test_bulk_segments_take_the_usual_and_leave_the_unusual(png_folder: Path) ->
         {"segments_info": [{"id": 5, "category_id": 1}, {"id": 7, "category_id": 2}]},
     ]
     parts = coco.bulk_segments(usual, CATEGORIES)
-    assert parts is not None and [len(p) for p in parts] == [1, 0, 2]
-    assert parts[0].iscrowd.tolist() == [True] and parts[2].areas.tolist() == [-1, -1]
+    assert parts is not None
+    assert [len(p) for p in parts] == [1, 0, 2]
+    assert parts[0].iscrowd.tolist() == [True]
+    assert parts[2].areas.tolist() == [-1, -1]
     assert coco.bulk_segments([], None) == []
     for unusual in (
         [{"segments_info": [{"id": 5, "category_id": 2, "area": 3.0}]}],  # a float

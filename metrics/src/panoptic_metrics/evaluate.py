@@ -134,7 +134,10 @@ def _init_worker(settings: MatchSettings, pairs: Sequence[Pair] | None) -> None:
     _PAIRS = pairs
 
 
-def _run(task: range | list[Pair]) -> list[Matched]:
+Task = range | list[Pair]  # a pool task: indices into the inherited pairs, or the pairs
+
+
+def _run(task: Task) -> list[Matched]:
     """One pool task: a range of indices into the inherited pairs (forked workers), or the
     pairs themselves (spawned ones)."""
     assert _WORKER is not None, "worker not initialised"
@@ -195,7 +198,9 @@ def match_pairs(
         # indices; spawned ones get each batch's pairs. Results come back per batch, in order.
         forked = context.get_start_method() == "fork"
         batches = _batches(1, len(pairs), workers)
-        tasks = batches if forked else [[pairs[i] for i in batch] for batch in batches]
+        tasks: list[Task] = list(batches)
+        if not forked:
+            tasks = [[pairs[i] for i in batch] for batch in batches]
         inherited = pairs if forked else None
         with context.Pool(workers, _init_worker, (settings, inherited)) as pool:
             results = itertools.chain.from_iterable(pool.imap(_run, tasks))

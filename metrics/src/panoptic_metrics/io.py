@@ -326,7 +326,7 @@ def _indented(value: Any, newline: str, out: list[str]) -> None:
 
 
 _INF = float("inf")
-_encode_string = json.encoder.encode_basestring_ascii  # type: ignore[attr-defined]
+_encode_string = json.encoder.encode_basestring_ascii
 
 
 def write_json_atomic(data: Any, path: str | os.PathLike[str]) -> None:
