@@ -124,16 +124,42 @@ class _Worker:
 
 
 _WORKER: _Worker | None = None
+_PAIRS: Sequence[Pair] | None = None  # a forked worker's copy of the parent's pairs
+
+# At most this many pairs per pool task: one message each way for up to 32 images, instead
+# of pickling every pair's sources (paths, segment arrays) in the parent.
+MAX_BATCH = 32
 
 
-def _init_worker(settings: MatchSettings) -> None:
-    global _WORKER
+def _init_worker(settings: MatchSettings, pairs: Sequence[Pair] | None) -> None:
+    global _WORKER, _PAIRS
     _WORKER = _Worker(settings)
+    _PAIRS = pairs
 
 
-def _run(pair: Pair) -> Matched:
+Task = range | list[Pair]  # a pool task: indices into the inherited pairs, or the pairs
+
+
+def _run(task: Task) -> list[Matched]:
+    """One pool task: a range of indices into the inherited pairs (forked workers), or the
+    pairs themselves (spawned ones)."""
     assert _WORKER is not None, "worker not initialised"
-    return _WORKER(pair)
+    if isinstance(task, range):
+        assert _PAIRS is not None, "worker has no pairs"
+        return [_WORKER(_PAIRS[i]) for i in task]
+    return [_WORKER(pair) for pair in task]
+
+
+def _batches(start: int, stop: int, workers: int) -> list[range]:
+    """[start, stop) cut into consecutive ranges of at most `MAX_BATCH` pairs, shrinking
+    towards the end (a quarter of what is left per worker), so that no worker is left with
+    a long batch while the others have finished."""
+    batches = []
+    while start < stop:
+        size = max(1, min(MAX_BATCH, (stop - start) // (workers * 4)))
+        batches.append(range(start, start + size))
+        start += size
+    return batches
 
 
 def _progress(items: Iterator[Matched], total: int, enabled: bool) -> Iterable[Matched]:
@@ -170,10 +196,17 @@ def match_pairs(
         yield from _progress(itertools.chain([first], rest), len(pairs), progress)
     else:
         del worker  # its buffers: the workers have their own
-        rest_pairs = pairs[1:]
-        chunksize = max(1, min(16, len(rest_pairs) // (workers * 8)))
-        with multiprocessing.get_context().Pool(workers, _init_worker, (settings,)) as pool:
-            results = pool.imap(_run, rest_pairs, chunksize=chunksize)
+        context = multiprocessing.get_context()
+        # Forked workers inherit the pairs (nothing pickled): a task is then a range of
+        # indices; spawned ones get each batch's pairs. Results come back per batch, in order.
+        forked = context.get_start_method() == "fork"
+        batches = _batches(1, len(pairs), workers)
+        tasks: list[Task] = list(batches)
+        if not forked:
+            tasks = [[pairs[i] for i in batch] for batch in batches]
+        inherited = pairs if forked else None
+        with context.Pool(workers, _init_worker, (settings, inherited)) as pool:
+            results = itertools.chain.from_iterable(pool.imap(_run, tasks))
             yield from _progress(itertools.chain([first], results), len(pairs), progress)
     elapsed = time.perf_counter() - start
     log.info("evaluated %d images with %d workers in %.2f s", len(pairs), workers, elapsed)

@@ -8,7 +8,9 @@ checked whole in the parent process; each image's PNG is decoded when its `load`
 
 from __future__ import annotations
 
+import itertools
 import logging
+import operator
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -125,8 +127,10 @@ def parse_coco_panoptic(
         own = CategorySet.from_coco(own, source=f"{json_path} categories")
     check = categories or own
     sizes = _image_sizes(data.get("images"))
+    annotations = data["annotations"]
+    parsed = bulk_segments(annotations, check)
     images: dict[ImageId, CocoPanopticSource] = {}
-    for k, ann in enumerate(data["annotations"]):
+    for k, ann in enumerate(annotations):
         where = f"{json_path} annotation #{k}"
         if not isinstance(ann, Mapping):
             raise PanopticInputError(where, "is not an object")
@@ -135,12 +139,75 @@ def parse_coco_panoptic(
         if image_id in images:
             raise PanopticInputError(where, "duplicate image_id")
         path = safe_join(folder, ann.get("file_name"), source=where)
-        segments = Segments.from_info(ann.get("segments_info", []), source=where)
-        if check is not None:
-            check.index_of(segments.category_ids, source=where)
+        if parsed is None:
+            segments = Segments.from_info(ann.get("segments_info", []), source=where)
+            if check is not None:
+                check.index_of(segments.category_ids, source=where)
+        else:
+            segments = parsed[k]
         size = sizes.get(image_id)
         images[image_id] = CocoPanopticSource(path, segments, image_id, json_path, size)
     return CocoPanoptic(json_path, folder, own, images)
+
+
+_ONLY_INT = frozenset((int,))
+
+
+def bulk_segments(annotations: Any, check: CategorySet | None) -> list[Segments] | None:
+    """The `Segments` of every annotation's `segments_info`, parsed for all images at once,
+    or None when anything is out of the ordinary: then `Segments.from_info` parses each image
+    (and raises its errors, with their messages, in annotation order).
+
+    The fast path takes only what `Segments.from_info` accepts unchanged: objects whose `id`,
+    `category_id`, `iscrowd` (0 or 1) and `area` (>= 1) are plain integers within int64, ids
+    positive and unique per image, categories in `check`. A COCO JSON holds one object per
+    segment (40 000 for 2000 images); here each field is gathered by one C-level pass and
+    checked with numpy instead of a Python call per segment.
+    """
+    if type(annotations) is not list or set(map(type, annotations)) - {dict}:
+        return None
+    if not annotations:
+        return []
+    infos = [ann.get("segments_info", []) for ann in annotations]
+    if set(map(type, infos)) - {list}:
+        return None
+    flat: list[Any] = list(itertools.chain.from_iterable(infos))
+    if set(map(type, flat)) - {dict}:
+        return None
+    try:
+        ids = list(map(operator.itemgetter("id"), flat))
+        category_ids = list(map(operator.itemgetter("category_id"), flat))
+    except KeyError:
+        return None
+    crowd = [item.get("iscrowd", 0) for item in flat]
+    areas = [item.get("area", -1) for item in flat]
+    for values in (ids, category_ids, crowd, areas):
+        if set(map(type, values)) - _ONLY_INT:
+            return None
+    try:
+        table = np.array([ids, category_ids, crowd, areas], dtype=np.int64).reshape(4, len(flat))
+    except OverflowError:  # an integer beyond int64
+        return None
+    sid, cat, iscrowd, area = table
+    if np.any(sid <= 0) or np.any((iscrowd != 0) & (iscrowd != 1)):
+        return None
+    small = np.flatnonzero(area < 1)  # allowed only as the -1 of an absent area
+    if any(area[i] != -1 or "area" in flat[i] for i in small.tolist()):
+        return None
+    counts = np.fromiter(map(len, infos), dtype=np.int64, count=len(infos))
+    owner = np.repeat(np.arange(len(infos)), counts)
+    order = np.lexsort((sid, owner))
+    same = (sid[order][1:] == sid[order][:-1]) & (owner[order][1:] == owner[order][:-1])
+    if np.any(same):  # a duplicate segment id within an image
+        return None
+    if check is not None:
+        try:
+            check.index_of(cat, source="")
+        except PanopticInputError:
+            return None
+    bounds = np.cumsum(counts)[:-1]
+    columns = (np.split(column, bounds) for column in (sid, cat, iscrowd == 1, area))
+    return [Segments(*parts) for parts in zip(*columns, strict=True)]
 
 
 def pair_images(
