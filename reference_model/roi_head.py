@@ -22,6 +22,7 @@ from . import boxes as box_ops
 from .config import ROIConfig
 from .losses import mask_loss, roi_losses
 from .modules.norm_act import NormAct
+from .roi_align import roi_align as gather_roi_align
 from .roi_targets import RoiSamples, mask_targets, sample_rois
 
 ROI_LEVELS = 4  # §3.2: ROIs come from P2..P5
@@ -47,6 +48,11 @@ def pool_rois(
     index = torch.cat([torch.full_like(b[:, :1], i) for i, b in enumerate(boxes)])
     rois = torch.cat([index, torch.cat(boxes)], dim=1)  # (R, 5): image index, x0, y0, x1, y1
     levels = roi_levels(rois[:, 1:], canonical_scale)
+    if features[0].device.type == "cpu":  # one sparse product instead of torchvision's loops
+        scales = [1.0 / s for s in strides[:ROI_LEVELS]]
+        return gather_roi_align(
+            features[:ROI_LEVELS], rois, levels, scales, size, sampling_ratio, aligned=True
+        )
     pooled, rows = [], []
     for level, (f, stride) in enumerate(zip(features[:ROI_LEVELS], strides, strict=False)):
         chosen = torch.nonzero(levels == level).flatten()
