@@ -112,12 +112,14 @@ def roi_align(
     if not features:
         raise ValueError("roi_align needs at least one feature level")
     batch, channels = features[0].shape[:2]
-    dtype = features[0].dtype  # the product runs in float32 (as torchvision's under autocast)
+    dtype = features[0].dtype
+    # float32 (as torchvision's under autocast), or float64 for float64 input (gradcheck)
+    compute = torch.float64 if dtype == torch.float64 else torch.float32
     r = rois.shape[0]
     if r == 0:
         return features[0].new_zeros(0, channels, output_size, output_size)
     # Channels-last rows of every level, one after the other: (sum_l B * H_l * W_l, C).
-    flat = torch.cat([f.float().permute(0, 2, 3, 1).reshape(-1, channels) for f in features])
+    flat = torch.cat([f.to(compute).permute(0, 2, 3, 1).reshape(-1, channels) for f in features])
     offsets = [0]
     for f in features[:-1]:
         offsets.append(offsets[-1] + f.shape[0] * f.shape[2] * f.shape[3])
@@ -183,7 +185,7 @@ def roi_align(
         weights[chosen, :, :, :used] = wts.reshape(n, output_size, output_size, used)
     with torch.autocast("cpu", enabled=False):
         out: torch.Tensor = _WeightedGather.apply(
-            flat, index.reshape(-1, k or 1), weights.reshape(-1, k or 1)
+            flat, index.reshape(-1, k or 1), weights.reshape(-1, k or 1).to(compute)
         )
     out = out.reshape(r, output_size, output_size, channels).permute(0, 3, 1, 2)
     return out.contiguous().to(dtype)
