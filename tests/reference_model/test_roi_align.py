@@ -111,3 +111,52 @@ def test_pool_rois_on_the_cpu_is_the_torchvision_path() -> None:
     assert set(levels.tolist()) > {0}  # more than one level in use
     theirs = _torchvision(features[:ROI_LEVELS], rois, levels, 14, 1, True)
     torch.testing.assert_close(ours, theirs, rtol=0, atol=1e-6)
+
+
+def test_training_losses_match_the_torchvision_path(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Three seeded SGD steps of the tiny combined model: the losses with the CPU ROIAlign are
+    those with torchvision's, to float rounding (the sums run in another order)."""
+    from reference_model import roi_head
+    from reference_model.build import build_model
+    from reference_model.presets import preset
+    from tests.reference_model.conftest import synthetic_batch
+
+    def torchvision_path(
+        features: list[torch.Tensor],
+        rois: torch.Tensor,
+        levels: torch.Tensor,
+        scales: list[float],
+        size: int,
+        ratio: int,
+        *,
+        aligned: bool,
+    ) -> torch.Tensor:
+        out = features[0].new_zeros(rois.shape[0], features[0].shape[1], size, size)
+        for level, (f, scale) in enumerate(zip(features, scales, strict=True)):
+            chosen = torch.nonzero(levels == level).flatten()
+            pooled = tv_roi_align(f, rois[chosen], size, scale, ratio, aligned)
+            out = out.index_copy(0, chosen, pooled)
+        return out
+
+    images, targets = synthetic_batch(2, 96, 192, seed=3)
+
+    def losses() -> list[dict[str, float]]:
+        torch.manual_seed(0)
+        model = build_model(form="combined", config=preset("tiny-synthetic")).train()
+        optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+        out = []
+        for _ in range(3):
+            optimizer.zero_grad()
+            step = model(images, targets)
+            sum(step.values()).backward()
+            optimizer.step()
+            out.append({k: float(v.detach()) for k, v in step.items()})
+        return out
+
+    ours = losses()
+    monkeypatch.setattr(roi_head, "gather_roi_align", torchvision_path)
+    theirs = losses()
+    for a, b in zip(ours, theirs, strict=True):
+        assert a.keys() == b.keys()
+        for key in a:
+            assert a[key] == pytest.approx(b[key], rel=1e-4, abs=1e-6), key
