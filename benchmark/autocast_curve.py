@@ -61,7 +61,9 @@ def main(argv: list[str] | None = None) -> int:
     print("iterations   fp32    bf16")
     for lo in range(0, args.iterations, 10):
         a, b = fp32[lo : lo + 10], bf16[lo : lo + 10]
-        print(f"{lo + 1:4d}-{lo + len(a):<4d}  {statistics.mean(a):6.3f}  {statistics.mean(b):6.3f}")
+        print(
+            f"{lo + 1:4d}-{lo + len(a):<4d}  {statistics.mean(a):6.3f}  {statistics.mean(b):6.3f}"
+        )
     if args.json:
         args.json.write_text(json.dumps({"fp32": fp32, "bf16": bf16, "t32": t32, "t16": t16}))
     return 0

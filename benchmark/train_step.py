@@ -78,6 +78,44 @@ def _child(args: argparse.Namespace) -> None:
     print(json.dumps({"times": times, "losses": losses}))
 
 
+def profile(form: str, *, steps: int, warmup: int, autocast: str, top: int) -> None:
+    """Print the `top` ops by self CPU time over `steps` steps of `form` (one thread), as a
+    Markdown table: ms per step and share of the step."""
+    import torch
+    from torch.profiler import ProfilerActivity
+    from torch.profiler import profile as torch_profile
+
+    from reference_model.build import build_model
+    from reference_model.presets import preset
+    from tests.reference_model.conftest import synthetic_batch
+
+    torch.set_num_threads(1)
+    torch.manual_seed(0)
+    model = build_model(form=form, config=preset("tiny-synthetic")).train()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+    images, targets = synthetic_batch(BATCH, HEIGHT, WIDTH, seed=0)
+
+    def step() -> None:
+        optimizer.zero_grad(set_to_none=True)
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast == "bf16"):
+            losses = model(images, targets)
+        torch.stack([v.float() for v in losses.values()]).sum().backward()
+        optimizer.step()
+
+    for _ in range(warmup):
+        step()
+    with torch_profile(activities=[ProfilerActivity.CPU]) as prof:
+        for _ in range(steps):
+            step()
+    events = sorted(prof.key_averages(), key=lambda e: -e.self_cpu_time_total)
+    total = sum(e.self_cpu_time_total for e in events)
+    print(f"\n{form} ({autocast}): {total / steps / 1000:.0f} ms per step under the profiler")
+    print("| op | ms / step | share |\n|---|---|---|")
+    for e in events[:top]:
+        share = e.self_cpu_time_total / total
+        print(f"| `{e.key}` | {e.self_cpu_time_total / steps / 1000:.1f} | {share:.1%} |")
+
+
 def extract(base: str, cache: Path) -> tuple[Path, str]:
     """The base commit's tree under `cache/<full sha>` (extracted once)."""
     sha = subprocess.run(
@@ -138,6 +176,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--autocast", choices=("none", "bf16"), default="none")
     parser.add_argument("--cache", type=Path, default=ROOT / "data" / "benchmark" / "train-step")
     parser.add_argument("--json", type=Path, help="also write the results here")
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="instead: torch.profiler's top ops of each form's step in this checkout",
+    )
+    parser.add_argument("--top", type=int, default=15, help="rows of the --profile table")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--form", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -150,6 +194,12 @@ def main(argv: list[str] | None = None) -> int:
     unknown = set(forms) - set(FORMS)
     if unknown:
         parser.error(f"unknown forms {sorted(unknown)}; known: {list(FORMS)}")
+    if args.profile:
+        for form in forms:
+            profile(
+                form, steps=args.steps, warmup=args.warmup, autocast=args.autocast, top=args.top
+            )
+        return 0
     base, sha = extract(args.base, args.cache)
     checkouts = {"base": (base, "none"), "this": (ROOT, args.autocast)}
     medians: dict[str, dict[str, list[float]]] = {f: {"base": [], "this": []} for f in forms}
@@ -181,7 +231,9 @@ def main(argv: list[str] | None = None) -> int:
     for form in forms:
         b = statistics.median(medians[form]["base"])
         t = statistics.median(medians[form]["this"])
-        per_round = [x / y for x, y in zip(medians[form]["base"], medians[form]["this"], strict=True)]
+        per_round = [
+            x / y for x, y in zip(medians[form]["base"], medians[form]["this"], strict=True)
+        ]
         rel = _max_rel(first[form]["this"], first[form]["base"])
         summary["forms"][form] = {
             "base_s": b,

@@ -31,7 +31,7 @@ class _WeightedGather(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(  # type: ignore[override]
+    def forward(
         ctx: torch.autograd.function.FunctionCtx,
         features: torch.Tensor,
         index: torch.Tensor,
@@ -42,7 +42,7 @@ class _WeightedGather(torch.autograd.Function):
         return F.embedding_bag(index, features, per_sample_weights=weights, mode="sum")
 
     @staticmethod
-    def backward(  # type: ignore[override]
+    def backward(
         ctx: torch.autograd.function.FunctionCtx, grad: torch.Tensor
     ) -> tuple[torch.Tensor, None, None]:
         index, weights = ctx.saved_tensors  # type: ignore[attr-defined]
@@ -74,9 +74,9 @@ def _axis_weights(
     i = torch.arange(s, dtype=torch.float32)[None, None, :]
     g = grid.to(torch.float32)[:, None, None]
     # torchvision: start + p * bin + (i + 0.5) * bin / grid, in this order, in float32
-    coord = start[:, None, None] + p * bin_size[:, None, None] + (i + 0.5) * bin_size[
-        :, None, None
-    ] / g
+    coord = (
+        start[:, None, None] + p * bin_size[:, None, None] + (i + 0.5) * bin_size[:, None, None] / g
+    )
     valid = (i < g) & (coord >= -1.0) & (coord <= size)
     coord = coord.clamp(min=0)
     low = coord.to(torch.int64)
@@ -111,7 +111,7 @@ def roi_align(
     """
     if not features:
         raise ValueError("roi_align needs at least one feature level")
-    batch, channels = features[0].shape[:2]
+    channels = features[0].shape[1]
     dtype = features[0].dtype
     # float32 (as torchvision's under autocast), or float64 for float64 input (gradcheck)
     compute = torch.float64 if dtype == torch.float64 else torch.float32
@@ -165,10 +165,12 @@ def roi_align(
         # (n, ph, pw, iy, ix) for each of the four neighbours, in torchvision's order
         shape = (n, output_size, output_size, sy, sx)
 
-        def pick(a: torch.Tensor, b: torch.Tensor, w: int = w) -> torch.Tensor:
+        def pick(
+            a: torch.Tensor, b: torch.Tensor, w: int = w, shape: tuple[int, ...] = shape
+        ) -> torch.Tensor:
             return (a[:, :, None, :, None] * w + b[:, None, :, None, :]).expand(shape)
 
-        def weigh(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        def weigh(a: torch.Tensor, b: torch.Tensor, shape: tuple[int, ...] = shape) -> torch.Tensor:
             return (a[:, :, None, :, None] * b[:, None, :, None, :]).expand(shape)
 
         valid = (vy[:, :, None, :, None] & vx[:, None, :, None, :]).expand(shape)

@@ -45,7 +45,9 @@ def _torchvision(
     out = features[0].new_zeros(rois.shape[0], features[0].shape[1], size, size)
     for level, (f, stride) in enumerate(zip(features, STRIDES, strict=True)):
         chosen = torch.nonzero(levels == level).flatten()
-        out = out.index_copy(0, chosen, tv_roi_align(f, rois[chosen], size, 1 / stride, ratio, aligned))
+        out = out.index_copy(
+            0, chosen, tv_roi_align(f, rois[chosen], size, 1 / stride, ratio, aligned)
+        )
     return out
 
 

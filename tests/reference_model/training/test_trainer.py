@@ -345,7 +345,9 @@ class _AutocastProbe(nn.Module):
         return {"semantic": out.float().square().mean()}
 
 
-@pytest.mark.parametrize(("cpu_autocast", "dtype"), [(False, torch.float32), (True, torch.bfloat16)])
+@pytest.mark.parametrize(
+    ("cpu_autocast", "dtype"), [(False, torch.float32), (True, torch.bfloat16)]
+)
 def test_cpu_autocast_runs_the_forward_in_bfloat16(
     synthetic_root: Path, tmp_path: Path, toy: ModuleType, cpu_autocast: bool, dtype: torch.dtype
 ) -> None:
