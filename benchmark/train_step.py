@@ -8,8 +8,9 @@ Extracts the base commit (`git archive`, no worktree is registered) under
 runs one child process per checkout, alternating which goes first. Each child runs with ONE
 thread (`torch.set_num_threads(1)`, as the demo's two side-by-side runs do), builds the seeded
 model, takes `--warmup` untimed SGD steps and times `--steps` more; its median is that round's
-time. The summary is the median over rounds per checkout and form and the ratio base / this
-(> 1: this checkout is faster).
+time. The summary is the median over rounds per checkout and form, the ratio base / this
+(> 1: this checkout is faster), and the median and range of the per-round ratios (the two
+children of a round ran back to back, so on a loaded machine that is the steadier figure).
 
 The children also report the losses of their first steps: in float32 the training must stay
 the same, so the parent prints the largest relative difference of the losses of the two
@@ -239,13 +240,14 @@ def main(argv: list[str] | None = None) -> int:
             "base_s": b,
             "this_s": t,
             "ratio": b / t,
+            "median_round_ratio": statistics.median(per_round),
             "round_ratios": per_round,
             "loss_max_rel_diff_per_step": rel,
         }
         print(
-            f"{form:12s} base {b:.3f} s  this {t:.3f} s  ratio {b / t:.2f}x "
-            f"(rounds {min(per_round):.2f}-{max(per_round):.2f}); loss diff / total per step: "
-            + " ".join(f"{r:.1e}" for r in rel)
+            f"{form:12s} base {b:.3f} s  this {t:.3f} s  ratio {b / t:.2f}x; per round: median "
+            f"{statistics.median(per_round):.2f}x, {min(per_round):.2f}-{max(per_round):.2f}; "
+            "loss diff / total per step: " + " ".join(f"{r:.1e}" for r in rel)
         )
     if args.json:
         args.json.write_text(json.dumps(summary, indent=2))
