@@ -5,7 +5,9 @@ log2(sqrt(wh) / 224)))) of P2..P5 (k = 1 is P2). Box branch: 2x2 average pooling
 FC 1024 each with GroupNorm + leaky ReLU (the authors' code: iABN, `roi.norm = "norm_act"`),
 then (things + 1)-way logits and class-specific box deltas (weights 10, 10, 5, 5). Mask branch:
 four 3x3 convs 256 + norm/act, a 2x2 stride-2 deconv 256 + norm/act, a 1x1 conv to one 28 x 28
-logit map per thing class.
+logit map per thing class. On the CPU the pooling is `reference_model.roi_align` (one
+weighted gather over all levels, torchvision's numbers to float rounding, a faster backward);
+elsewhere torchvision's `roi_align` per level.
 
 Test time (§3.5): the box branch runs on the proposals; per class, boxes with probability
 > 0.05 go through NMS 0.5; the 100 best are kept; the mask branch runs on those.
@@ -22,6 +24,7 @@ from . import boxes as box_ops
 from .config import ROIConfig
 from .losses import mask_loss, roi_losses
 from .modules.norm_act import NormAct
+from .roi_align import roi_align as gather_roi_align
 from .roi_targets import RoiSamples, mask_targets, sample_rois
 
 ROI_LEVELS = 4  # §3.2: ROIs come from P2..P5
@@ -47,6 +50,11 @@ def pool_rois(
     index = torch.cat([torch.full_like(b[:, :1], i) for i, b in enumerate(boxes)])
     rois = torch.cat([index, torch.cat(boxes)], dim=1)  # (R, 5): image index, x0, y0, x1, y1
     levels = roi_levels(rois[:, 1:], canonical_scale)
+    if features[0].device.type == "cpu":  # one sparse product instead of torchvision's loops
+        scales = [1.0 / s for s in strides[:ROI_LEVELS]]
+        return gather_roi_align(
+            features[:ROI_LEVELS], rois, levels, scales, size, sampling_ratio, aligned=True
+        )
     pooled, rows = [], []
     for level, (f, stride) in enumerate(zip(features[:ROI_LEVELS], strides, strict=False)):
         chosen = torch.nonzero(levels == level).flatten()

@@ -73,9 +73,23 @@ class RPN(nn.Module):
         self.config = config
         self.strides = strides
         self.box_coder = box_ops.BoxCoder((1.0, 1.0, 1.0, 1.0))
+        # anchors per (device, level sizes): the same every step at a fixed input size
+        self._anchor_cache: dict[tuple[object, ...], torch.Tensor] = {}
 
     def anchors(self, features: list[torch.Tensor]) -> torch.Tensor:
-        """(N, 4) anchors of all levels, in the order of the head's flattened outputs."""
+        """(N, 4) anchors of all levels, in the order of the head's flattened outputs.
+
+        Computed once per device and feature sizes, then reused (read-only: callers index it,
+        never write to it)."""
+        key = (str(features[0].device), *(tuple(f.shape[-2:]) for f in features))
+        cached = self._anchor_cache.get(key)
+        if cached is None:
+            if len(self._anchor_cache) >= 16:  # many input sizes (evaluation): keep it small
+                self._anchor_cache.clear()
+            cached = self._anchor_cache[key] = self._make_anchors(features)
+        return cached
+
+    def _make_anchors(self, features: list[torch.Tensor]) -> torch.Tensor:
         out = []
         for f, stride in zip(features, self.strides, strict=True):
             base = cell_anchors(self.config.anchor_scale * stride, self.config.anchor_ratios)

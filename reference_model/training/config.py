@@ -29,6 +29,9 @@ class TrainingConfig:
     batch_size: int = 8  # §5: 8 images per batch (one per GPU on 8 GPUs); global, over ranks
     clip_grad_norm: float | None = None  # no clipping in the paper
     amp: bool = True  # mixed precision where CUDA is used; ignored on the CPU
+    # bfloat16 autocast of the forward on the CPU (convolutions and matmuls in bfloat16, the
+    # losses and ROIAlign in float32; no loss scaling needed); off: float32 throughout
+    cpu_autocast: bool = False
     find_unused_parameters: bool = False  # DDP: set when a branch can skip parameters
     seed: int = 0  # model initialisation, data order and augmentation
     checkpoint_every: int = 2_000  # iterations between checkpoints (and one at the end)

@@ -107,6 +107,7 @@ class Trainer(Generic[ModelT]):
             warmup_factor=config.warmup_factor,
         )
         self.amp = config.amp and ctx.device.type == "cuda"
+        self.cpu_autocast = config.cpu_autocast and ctx.device.type == "cpu"
         self.scaler = torch.amp.GradScaler(ctx.device.type, enabled=self.amp)
         self.wrapped: nn.Module = self.model
         if ctx.distributed:
@@ -172,7 +173,7 @@ class Trainer(Generic[ModelT]):
     def step(self, batch: Batch) -> dict[str, torch.Tensor]:
         """Forward, backward and optimiser step on one batch; returns the detached losses."""
         batch = batch.to(self.ctx.device, non_blocking=True)
-        with torch.autocast(self.ctx.device.type, enabled=self.amp):
+        with self._autocast():
             losses = self.wrapped(batch.images, batch.targets)
         unknown = set(losses) - set(LOSS_KEYS)
         if unknown:
@@ -190,6 +191,12 @@ class Trainer(Generic[ModelT]):
         self.scaler.update()
         self.scheduler.step()
         return {"loss": total.detach(), **{k: v.detach() for k, v in losses.items()}}
+
+    def _autocast(self) -> torch.autocast:
+        """float16 autocast on CUDA (`amp`), bfloat16 on the CPU (`cpu_autocast`), or none."""
+        if self.cpu_autocast:
+            return torch.autocast("cpu", dtype=torch.bfloat16)
+        return torch.autocast(self.ctx.device.type, enabled=self.amp)
 
     # -- the loop ---------------------------------------------------------------------------
 

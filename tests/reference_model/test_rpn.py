@@ -136,3 +136,20 @@ def test_rpn_losses_with_nothing_sampled_are_zero_and_keep_the_graph() -> None:
     assert float(box.detach()) == 0.0
     obj.backward()
     assert objectness.grad is not None
+
+
+def test_anchors_are_cached_per_feature_size() -> None:
+    """The cache returns what `_make_anchors` computes, once per size, and a new size gets new
+    anchors."""
+    config = RPNConfig(anchor_scale=4.0)
+    head = RPNHead(8, 8, len(config.anchor_ratios), stride=1, norm_act=ABN)
+    rpn = RPN(head, config, [4, 8])
+    small = [torch.zeros(1, 8, 6, 10), torch.zeros(1, 8, 3, 5)]
+    large = [torch.zeros(1, 8, 8, 12), torch.zeros(1, 8, 4, 6)]
+    first = rpn.anchors(small)
+    torch.testing.assert_close(first, rpn._make_anchors(small), rtol=0, atol=0)
+    assert rpn.anchors(small) is first  # reused, not rebuilt
+    other = rpn.anchors(large)
+    assert other.shape[0] == (8 * 12 + 4 * 6) * len(config.anchor_ratios)
+    torch.testing.assert_close(other, rpn._make_anchors(large), rtol=0, atol=0)
+    assert "_anchor_cache" not in "".join(rpn.state_dict())  # not saved in checkpoints

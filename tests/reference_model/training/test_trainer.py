@@ -327,3 +327,33 @@ def test_a_resumed_run_evaluates_each_iteration_once(
     third.fit(resume=True)
     assert calls == [2, 3, 5, 6]
     assert curve.entries() == entries
+
+
+class _AutocastProbe(nn.Module):
+    """Records the dtype its convolution runs in under the trainer's step."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 1, 1)
+        self.dtypes: list[torch.dtype] = []
+
+    def forward(
+        self, images: torch.Tensor, targets: list[dict[str, torch.Tensor]]
+    ) -> dict[str, torch.Tensor]:
+        out = self.conv(images)
+        self.dtypes.append(out.dtype)
+        return {"semantic": out.float().square().mean()}
+
+
+@pytest.mark.parametrize(
+    ("cpu_autocast", "dtype"), [(False, torch.float32), (True, torch.bfloat16)]
+)
+def test_cpu_autocast_runs_the_forward_in_bfloat16(
+    synthetic_root: Path, tmp_path: Path, toy: ModuleType, cpu_autocast: bool, dtype: torch.dtype
+) -> None:
+    probe = _AutocastProbe()
+    _trainer(
+        synthetic_root, tmp_path / "run", toy, model=probe, iterations=2, cpu_autocast=cpu_autocast
+    ).fit()
+    assert probe.dtypes == [dtype, dtype]
+    assert probe.conv.weight.dtype == torch.float32  # the parameters stay float32
