@@ -159,7 +159,7 @@ def build_errors(
     return ErrorDecomposition(overall, things, stuff, per_class, _image_errors(isthing, images))
 
 
-def _image_errors(isthing: np.ndarray, images: Sequence[ImageStats]) -> tuple[ErrorBreakdown, ...]:
+def _image_errors(isthing: np.ndarray, images: Sequence[ImageStats]) -> Sequence[ErrorBreakdown]:
     """Each image's counts and ΔPQ of its own PQ (the mean over the classes it touches), all
     images at once: one row per (image, class)."""
     if not images:
