@@ -23,6 +23,8 @@ from reference_model.build import build_model
 from reference_model.presets import preset
 from tests.reference_model.conftest import synthetic_batch
 
+from .train_step import sgd_step
+
 
 def train(form: str, iterations: int, batches: int, *, bf16: bool) -> tuple[list[float], float]:
     """Total loss of every iteration and the median step time."""
@@ -36,14 +38,9 @@ def train(form: str, iterations: int, batches: int, *, bf16: bool) -> tuple[list
             group["lr"] = 0.02 * (1 / 3 + (1 - 1 / 3) * min(1.0, i / 25))
         images, targets = data[i % batches]
         start = time.perf_counter()
-        optimizer.zero_grad(set_to_none=True)
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
-            out = model(images, targets)
-        total = torch.stack([v.float() for v in out.values()]).sum()
-        total.backward()
-        optimizer.step()
+        out = sgd_step(model, optimizer, images, targets, bf16=bf16)
         times.append(time.perf_counter() - start)
-        losses.append(float(total.detach()))
+        losses.append(sum(out.values()))
     return losses, statistics.median(times)
 
 

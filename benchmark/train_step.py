@@ -41,6 +41,21 @@ FORMS = ("combined", "independent")
 ROOT = Path(__file__).resolve().parent.parent
 
 
+def sgd_step(
+    model: Any, optimizer: Any, images: Any, targets: Any, *, bf16: bool
+) -> dict[str, float]:
+    """One training step of `model` (bfloat16 autocast on the CPU when `bf16`): its losses."""
+    import torch
+
+    optimizer.zero_grad(set_to_none=True)
+    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+        losses = model(images, targets)
+    total = torch.stack([v.float() for v in losses.values()]).sum()
+    total.backward()
+    optimizer.step()
+    return {k: float(v.detach()) for k, v in losses.items()}
+
+
 def _child(args: argparse.Namespace) -> None:
     """Runs in the checkout under test: time `steps` training steps of one form."""
     import time
@@ -59,13 +74,7 @@ def _child(args: argparse.Namespace) -> None:
     bf16 = args.autocast == "bf16"
 
     def step() -> dict[str, float]:
-        optimizer.zero_grad(set_to_none=True)
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
-            losses = model(images, targets)
-        total = torch.stack([v.float() for v in losses.values()]).sum()
-        total.backward()
-        optimizer.step()
-        return {k: float(v.detach()) for k, v in losses.items()}
+        return sgd_step(model, optimizer, images, targets, bf16=bf16)
 
     losses = []
     for _ in range(args.warmup):
