@@ -140,13 +140,15 @@ def _early_fork(workload: Workload, one: Workload, workers: int) -> None:
     settings = ev.MatchSettings(categories=categories)
     ev._Worker(settings)(first[0])  # the kernels compiled or loaded before the fork
     del first
-    pool = multiprocessing.get_context("fork").Pool(workers, ev._init_worker, (settings,))
+    pool = multiprocessing.get_context("fork").Pool(workers, ev._init_worker, (settings, None))
     with pool:
         w = workload
         pairs, categories = ev.coco_pairs(w.gt_json, w.gt_folder, w.pred_json, w.pred_folder)
         accumulator = PanopticAccumulator(categories)
-        for stats, _ in pool.imap(ev._run, pairs, chunksize=16):
-            accumulator.add(stats)
+        batches = [list(pairs[r.start : r.stop]) for r in ev._batches(0, len(pairs), workers)]
+        for matched in pool.imap(ev._run, batches):  # forked before the input: pairs sent
+            for stats, _ in matched:
+                accumulator.add(stats)
     accumulator.compute().write_json(os.devnull)
 
 

@@ -206,10 +206,10 @@ def _ours(w: Workload, workers: int, out: Path, *extra: str) -> dict[str, Any]:
     results = json.loads(json_out.read_text())
     keys = ("pq", "sq", "rq")
     per_class = {k: {m: v[m] for m in keys} for k, v in results["per_class"].items()}
-    out = {**{m: results[m] for m in keys}, "per_class": per_class}
+    scores: dict[str, Any] = {**{m: results[m] for m in keys}, "per_class": per_class}
     if "boundary" in results:
-        out["boundary_pq"] = results["boundary"]["boundary_pq"]
-    return out
+        scores["boundary_pq"] = results["boundary"]["boundary_pq"]
+    return scores
 
 
 def _ours_boundary(w: Workload, workers: int, out: Path) -> dict[str, Any]:
