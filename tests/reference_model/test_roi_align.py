@@ -158,7 +158,12 @@ def test_training_losses_match_the_torchvision_path(monkeypatch: pytest.MonkeyPa
     ours = losses()
     monkeypatch.setattr(roi_head, "gather_roi_align", torchvision_path)
     theirs = losses()
-    for a, b in zip(ours, theirs, strict=True):
+    # The first step's forward is the same computation up to float32 rounding; the backward
+    # sums the same gradients in another order, so later steps drift by rounding that the
+    # proposal selection can amplify (seen: 3e-6 to 5e-4 relative after two steps, depending
+    # on the thread count); a wrong weight or index would be off by far more.
+    for step, (a, b) in enumerate(zip(ours, theirs, strict=True)):
         assert a.keys() == b.keys()
+        rel = 1e-5 if step == 0 else 3e-3
         for key in a:
-            assert a[key] == pytest.approx(b[key], rel=1e-4, abs=1e-6), key
+            assert a[key] == pytest.approx(b[key], rel=rel, abs=1e-6), (step, key)
