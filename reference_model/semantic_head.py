@@ -31,8 +31,28 @@ def pool_and_replicate(x: torch.Tensor, size: int) -> torch.Tensor:
     kh, kw = min(size, x.shape[-2]), min(size, x.shape[-1])
     pooled = box_mean(x, kh, kw)  # (B, C, H - kh + 1, W - kw + 1)
     # Split the (k - 1) missing rows / columns between the two sides, the extra one after.
-    pad = ((kw - 1) // 2, kw // 2, (kh - 1) // 2, kh // 2)
-    return F.pad(pooled, pad, mode="replicate")  # (B, C, H, W)
+    return replicate_pad(pooled, (kw - 1) // 2, kw // 2, (kh - 1) // 2, kh // 2)  # (B, C, H, W)
+
+
+def replicate_pad(x: torch.Tensor, left: int, right: int, top: int, bottom: int) -> torch.Tensor:
+    """`F.pad(x, (left, right, top, bottom), mode="replicate")` as edge rows and columns
+    expanded and concatenated: the same values, and a backward that is a sum over each
+    expanded edge. CUDA's replication-pad backward took 117 ms a call at the paper's size,
+    92% of a training step on an H200 (benchmark/README.md, "The CUDA paths")."""
+    lead = x.shape[:-2]
+    if top or bottom:
+        width = x.shape[-1]
+        first, last = x[..., :1, :], x[..., -1:, :]
+        x = torch.cat(
+            [first.expand(*lead, top, width), x, last.expand(*lead, bottom, width)], dim=-2
+        )
+    if left or right:
+        height = x.shape[-2]
+        first, last = x[..., :1], x[..., -1:]
+        x = torch.cat(
+            [first.expand(*lead, height, left), x, last.expand(*lead, height, right)], dim=-1
+        )
+    return x
 
 
 def box_mean(x: torch.Tensor, kh: int, kw: int) -> torch.Tensor:

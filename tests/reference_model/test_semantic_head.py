@@ -11,7 +11,13 @@ from torch.nn import functional as F
 from reference_model.config import SemanticConfig
 from reference_model.losses import cross_entropy_loss, image_loss, ohem_loss, semantic_loss
 from reference_model.modules.norm_act import ABN
-from reference_model.semantic_head import MiniDL, box_mean, pool_and_replicate, semantic_head
+from reference_model.semantic_head import (
+    MiniDL,
+    box_mean,
+    pool_and_replicate,
+    replicate_pad,
+    semantic_head,
+)
 
 pytestmark = pytest.mark.needs_torch
 
@@ -129,3 +135,20 @@ def test_the_chosen_losses_give_the_per_image_loop_of_before_bit_for_bit() -> No
         assert torch.equal(ours, reference)
         assert torch.equal(grad, torch.autograd.grad(reference, logits)[0])
     assert ohem_loss(logits[:1], targets[0][None], fraction=0.25).shape == ()
+
+
+@pytest.mark.parametrize(
+    "pad", [(0, 1, 0, 1), (3, 4, 2, 2), (0, 0, 5, 6), (7, 7, 0, 0), (0, 0, 0, 0)]
+)
+def test_replicate_pad_equals_torchs_replication_padding(pad: tuple[int, int, int, int]) -> None:
+    """The same values as `F.pad(mode="replicate")`, and the same gradient (up to the order
+    in which the edge's gradients are summed)."""
+    torch.manual_seed(0)
+    x = torch.randn(2, 3, 5, 6, dtype=torch.float64, requires_grad=True)
+    ours = replicate_pad(x, *pad)
+    theirs = F.pad(x, pad, mode="replicate")
+    assert torch.equal(ours, theirs)
+    weight = torch.randn_like(ours)
+    (grad_ours,) = torch.autograd.grad((ours * weight).sum(), x)
+    (grad_theirs,) = torch.autograd.grad((theirs * weight).sum(), x)
+    torch.testing.assert_close(grad_ours, grad_theirs, rtol=1e-12, atol=1e-12)
