@@ -17,11 +17,10 @@ from typing import Any, TypeVar, overload
 
 import numpy as np
 
+from .boundary import BOUNDARY_COLUMNS
 from .kernels import CAUSES
 from .matching import SUM_COLUMNS, ImageStats
 from .segmentation import ImageId
-
-_BOUNDARY_COLUMNS = 4  # boundary.BOUNDARY_COLUMNS: tp, fp, fn, iou_sum
 
 
 class ImageStates(Sequence[ImageStats]):
@@ -34,7 +33,7 @@ class ImageStates(Sequence[ImageStats]):
         self._classes = np.zeros(0, np.int32)
         self._sums = np.zeros((0, len(SUM_COLUMNS)), np.float64)
         self._errors = np.zeros((0, len(CAUSES)), np.float64)
-        self._boundary = np.zeros((0, _BOUNDARY_COLUMNS), np.float64)
+        self._boundary = np.zeros((0, len(BOUNDARY_COLUMNS)), np.float64)
         self._has_errors = np.zeros(0, np.bool_)  # states read from JSON may have none
         self._has_boundary = np.zeros(0, np.bool_)
         for stats in images:
@@ -73,13 +72,7 @@ class ImageStates(Sequence[ImageStats]):
         """Add one image's state at the end."""
         k = len(stats.classes)
         n, rows = len(self), self._n_rows
-        if rows + k > len(self._classes):
-            self._grow_rows(rows + k)
-        if n + 1 >= len(self._offsets):
-            size = max(16, 2 * len(self._offsets))
-            self._offsets = _resized(self._offsets, size)
-            self._has_errors = _resized(self._has_errors, size)
-            self._has_boundary = _resized(self._has_boundary, size)
+        self._reserve(n + 1, rows + k)
         self._classes[rows : rows + k] = stats.classes
         self._sums[rows : rows + k] = stats.sums
         has_errors = stats.errors.shape[0] == k
@@ -102,13 +95,7 @@ class ImageStates(Sequence[ImageStats]):
             return
         n, rows, k = len(self), self._n_rows, images._n_rows
         m = len(images)
-        if rows + k > len(self._classes):
-            self._grow_rows(rows + k)
-        if n + m >= len(self._offsets):
-            size = max(16, 2 * (n + m + 1))
-            self._offsets = _resized(self._offsets, size)
-            self._has_errors = _resized(self._has_errors, size)
-            self._has_boundary = _resized(self._has_boundary, size)
+        self._reserve(n + m, rows + k)
         self._classes[rows : rows + k] = images._classes[:k]
         self._sums[rows : rows + k] = images._sums[:k]
         self._errors[rows : rows + k] = images._errors[:k]
@@ -119,12 +106,20 @@ class ImageStates(Sequence[ImageStats]):
         self._n_rows = rows + k
         self.image_ids.extend(images.image_ids)
 
-    def _grow_rows(self, needed: int) -> None:
-        size = max(64, 2 * len(self._classes), needed)
-        self._classes = _resized(self._classes, size)
-        self._sums = _resized(self._sums, size)
-        self._errors = _resized(self._errors, size)
-        self._boundary = _resized(self._boundary, size)
+    def _reserve(self, images: int, rows: int) -> None:
+        """Room for `images` images of `rows` rows in all: each buffer that is too small is
+        at least doubled."""
+        if rows > len(self._classes):
+            size = max(64, 2 * len(self._classes), rows)
+            self._classes = _resized(self._classes, size)
+            self._sums = _resized(self._sums, size)
+            self._errors = _resized(self._errors, size)
+            self._boundary = _resized(self._boundary, size)
+        if images >= len(self._offsets):  # offsets hold images + 1 entries
+            size = max(16, 2 * len(self._offsets), images + 1)
+            self._offsets = _resized(self._offsets, size)
+            self._has_errors = _resized(self._has_errors, size)
+            self._has_boundary = _resized(self._has_boundary, size)
 
     def rows(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Every image's rows at once: the image of each row (int64), its dense class (int64)
