@@ -198,7 +198,9 @@ def test_bulk_segments_take_the_usual_and_leave_the_unusual(png_folder: Path) ->
     assert [len(p) for p in parts] == [1, 0, 2]
     assert parts[0].iscrowd.tolist() == [True]
     assert parts[2].areas.tolist() == [-1, -1]
-    assert coco.bulk_segments([], None) == []
+    empty = coco.bulk_segments([], None)
+    assert empty is not None
+    assert len(empty) == 0
     for unusual in (
         [{"segments_info": [{"id": 5, "category_id": 2, "area": 3.0}]}],  # a float
         [{"segments_info": [{"id": True, "category_id": 2}]}],  # a bool

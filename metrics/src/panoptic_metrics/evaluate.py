@@ -5,9 +5,10 @@ Workers decode and match image pairs and send back only each image's small state
 taken from the same decoded map); the parent adds them in dataset order, so the results are
 bit-identical whatever the number of workers. Each worker reuses its id-map buffers across
 images, and nothing of an image outlives its match but its small state, which the parent keeps
-in flat arrays (`image_states.ImageStates`). Memory still grows with the dataset: the parsed
-JSON (and what its parse leaves allocated) is held in the parent while the workers are forked,
-so it is counted in every process of the tree (benchmark/README.md, "Memory").
+in flat arrays (`image_states.ImageStates`). The input is flat arrays too (`readers.coco`: the
+parsed JSON is freed, and its memory handed back, before the workers are forked), and a pair's
+sources are built only when a worker takes it, so the memory of the process tree barely grows
+with the dataset (benchmark/README.md, "Memory").
 """
 
 from __future__ import annotations
@@ -192,7 +193,7 @@ def match_pairs(
     worker = _Worker(settings)
     first = worker(pairs[0])
     if workers == 1:
-        rest: Iterator[Matched] = map(worker, pairs[1:])
+        rest: Iterator[Matched] = map(worker, (pairs[i] for i in range(1, len(pairs))))
         yield from _progress(itertools.chain([first], rest), len(pairs), progress)
     else:
         del worker  # its buffers: the workers have their own
@@ -292,7 +293,7 @@ def coco_pairs(
     gt_folder: str | os.PathLike[str],
     pred_json: str | os.PathLike[str],
     pred_folder: str | os.PathLike[str],
-) -> tuple[list[Pair], CategorySet]:
+) -> tuple[Sequence[Pair], CategorySet]:
     """The (gt, prediction) sources of two COCO-panoptic sets, and the gt's categories."""
     gt = load_coco_panoptic(gt_json, gt_folder)
     if gt.categories is None:

@@ -4,18 +4,28 @@ and `categories` for the ground truth) plus a folder of RGB-id PNGs, matched by 
 Image ids may be integers (COCO) or strings (Cityscapes' panoptic JSON). The JSON is read and
 checked whole in the parent process; each image's PNG is decoded when its `load` is called
 (in a worker process during dataset evaluation).
+
+What the reader keeps of a JSON is a few flat arrays (every image's segments concatenated, their
+offsets, the images' sizes) and one list of image ids and file names, made after the parsed JSON
+is freed: nothing allocated by the parse outlives it, so its memory goes back to the operating
+system before evaluation forks its workers (benchmark/README.md, "Memory"). A source object per
+image is built only when that image is looked up.
 """
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import itertools
 import logging
 import operator
 import os
-from collections.abc import Mapping
+import pickle
+import sys
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, overload
 
 import numpy as np
 
@@ -62,6 +72,97 @@ class CocoPanopticSource:
         return PanopticImage(ids, self.segments, self.image_id, self.source)
 
 
+class SegmentTable(Sequence[Segments]):
+    """The segments of many images as four flat arrays: image k's are rows
+    `offsets[k]:offsets[k + 1]`. Indexing gives that image's `Segments` (views, no copy)."""
+
+    def __init__(
+        self,
+        ids: np.ndarray,
+        category_ids: np.ndarray,
+        iscrowd: np.ndarray,
+        areas: np.ndarray,
+        offsets: np.ndarray,
+    ):
+        self.ids, self.category_ids, self.iscrowd, self.areas = ids, category_ids, iscrowd, areas
+        self.offsets = offsets
+
+    @classmethod
+    def concat(cls, parts: Sequence[Segments]) -> SegmentTable:
+        """One table of the segments of each image in `parts`."""
+        counts = np.fromiter(map(len, parts), dtype=np.int64, count=len(parts))
+        offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+
+        def column(name: str, dtype: type) -> np.ndarray:
+            arrays = [getattr(p, name) for p in parts]
+            return np.concatenate(arrays).astype(dtype) if arrays else np.zeros(0, dtype)
+
+        return cls(
+            column("ids", np.int64),
+            column("category_ids", np.int64),
+            column("iscrowd", np.bool_),
+            column("areas", np.int64),
+            offsets,
+        )
+
+    def __len__(self) -> int:
+        return len(self.offsets) - 1
+
+    @overload
+    def __getitem__(self, k: int) -> Segments: ...
+    @overload
+    def __getitem__(self, k: slice) -> list[Segments]: ...
+    def __getitem__(self, k: int | slice) -> Segments | list[Segments]:
+        if isinstance(k, slice):
+            return [self[i] for i in range(*k.indices(len(self)))]
+        if not -len(self) <= k < len(self):
+            raise IndexError(k)
+        k %= len(self)
+        a, b = int(self.offsets[k]), int(self.offsets[k + 1])
+        return Segments(self.ids[a:b], self.category_ids[a:b], self.iscrowd[a:b], self.areas[a:b])
+
+
+class CocoImages(Mapping[ImageId, CocoPanopticSource]):
+    """The images of a COCO-panoptic JSON by image id, in the JSON's order: a `Mapping` whose
+    values (`CocoPanopticSource`) are built when looked up, from flat arrays."""
+
+    def __init__(
+        self,
+        json_path: Path,
+        folder: Path,
+        image_ids: list[ImageId],
+        file_names: list[str],
+        segments: SegmentTable,
+        sizes: np.ndarray,
+        odd_sizes: dict[int, tuple[int, int]],
+    ):
+        self.json_path, self.folder = json_path, folder
+        self.image_ids, self.file_names = image_ids, file_names
+        self.segments = segments
+        self.sizes = sizes  # (n, 2) int64 height and width, -1 where unknown (or in odd_sizes)
+        self.odd_sizes = odd_sizes  # sizes an int64 array cannot hold (negative, huge), by row
+        self.rows = {image_id: k for k, image_id in enumerate(image_ids)}
+
+    def at(self, k: int) -> CocoPanopticSource:
+        """The source of the image in row `k` (the JSON's k-th annotation)."""
+        h, w = (int(v) for v in self.sizes[k])
+        size = (h, w) if h >= 0 else self.odd_sizes.get(k)
+        path = Path(self.folder, self.file_names[k])
+        return CocoPanopticSource(path, self.segments[k], self.image_ids[k], self.json_path, size)
+
+    def __getitem__(self, image_id: ImageId) -> CocoPanopticSource:
+        return self.at(self.rows[image_id])
+
+    def __contains__(self, image_id: object) -> bool:
+        return image_id in self.rows
+
+    def __iter__(self) -> Iterator[ImageId]:
+        return iter(self.image_ids)
+
+    def __len__(self) -> int:
+        return len(self.image_ids)
+
+
 @dataclass(frozen=True)
 class CocoPanoptic:
     """A parsed COCO-panoptic JSON: its categories (None if it has none) and its images."""
@@ -69,7 +170,7 @@ class CocoPanoptic:
     json_path: Path
     folder: Path
     categories: CategorySet | None
-    images: dict[ImageId, CocoPanopticSource]
+    images: CocoImages
 
 
 def _image_sizes(images: Any) -> dict[ImageId, tuple[int, int]]:
@@ -85,6 +186,46 @@ def _image_sizes(images: Any) -> dict[ImageId, tuple[int, int]]:
         if isinstance(image_id, int | str) and isinstance(h, int) and isinstance(w, int):
             sizes[image_id] = (h, w)
     return sizes
+
+
+@dataclass(frozen=True)
+class _Packed:
+    """What the reader keeps of a parsed JSON, holding no object the parse made: numpy arrays
+    and one pickle of the image ids, file names and odd sizes (its objects are made afresh by
+    `unpack`, once the parse is freed, so they do not keep its memory pages in use)."""
+
+    json_path: Path
+    folder: Path
+    categories: CategorySet | None
+    segments: SegmentTable
+    sizes: np.ndarray
+    pickled: bytes
+
+    def unpack(self) -> CocoPanoptic:
+        image_ids, file_names, odd_sizes = pickle.loads(self.pickled)
+        images = CocoImages(
+            self.json_path,
+            self.folder,
+            image_ids,
+            file_names,
+            self.segments,
+            self.sizes,
+            odd_sizes,
+        )
+        return CocoPanoptic(self.json_path, self.folder, self.categories, images)
+
+
+def _trim_heap() -> None:
+    """Hand the C heap's free pages back to the operating system (glibc's `malloc_trim`;
+    elsewhere nothing): a parsed JSON freed leaves them resident, and forked workers would
+    count them too."""
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        libc.malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc (e.g. musl has no malloc_trim)
+        pass
 
 
 def load_coco_panoptic(
@@ -106,7 +247,9 @@ def load_coco_panoptic(
             duplicate image id, a hostile `file_name`, duplicate segment
             ids, unknown categories.
     """
-    return parse_coco_panoptic(read_json(json_path), json_path, folder, categories=categories)
+    packed = _pack(read_json(json_path), json_path, folder, categories)
+    _trim_heap()  # the parsed JSON is garbage now
+    return packed.unpack()
 
 
 def parse_coco_panoptic(
@@ -117,6 +260,16 @@ def parse_coco_panoptic(
     categories: CategorySet | None = None,
 ) -> CocoPanoptic:
     """`load_coco_panoptic` of a JSON already parsed: `data`, read from `json_path`."""
+    return _pack(data, json_path, folder, categories).unpack()
+
+
+def _pack(
+    data: Any,
+    json_path: str | os.PathLike[str],
+    folder: str | os.PathLike[str],
+    categories: CategorySet | None,
+) -> _Packed:
+    """Check `data` (see `load_coco_panoptic`) and keep what evaluation needs of it."""
     json_path, folder = Path(json_path), Path(folder)
     if not isinstance(data, Mapping) or not isinstance(data.get("annotations"), list):
         raise PanopticInputError(str(json_path), "expected an object with an 'annotations' list")
@@ -128,33 +281,46 @@ def parse_coco_panoptic(
     check = categories or own
     sizes = _image_sizes(data.get("images"))
     annotations = data["annotations"]
-    parsed = bulk_segments(annotations, check)
-    images: dict[ImageId, CocoPanopticSource] = {}
+    table = bulk_segments(annotations, check)
+    parts: list[Segments] = []
+    rows: dict[ImageId, int] = {}
+    names: list[str] = []
+    shapes = np.full((len(annotations), 2), -1, dtype=np.int64)
+    odd_sizes: dict[int, tuple[int, int]] = {}
     for k, ann in enumerate(annotations):
         where = f"{json_path} annotation #{k}"
         if not isinstance(ann, Mapping):
             raise PanopticInputError(where, "is not an object")
         image_id = image_id_of(ann.get("image_id"), where)
         where = f"{json_path} (image_id {image_id!r})"
-        if image_id in images:
+        if image_id in rows:
             raise PanopticInputError(where, "duplicate image_id")
-        path = safe_join(folder, ann.get("file_name"), source=where)
-        if parsed is None:
+        rows[image_id] = k
+        file_name = ann.get("file_name")
+        safe_join(folder, file_name, source=where)  # refuses names that leave the folder
+        names.append(str(file_name))
+        if table is None:
             segments = Segments.from_info(ann.get("segments_info", []), source=where)
             if check is not None:
                 check.index_of(segments.category_ids, source=where)
-        else:
-            segments = parsed[k]
+            parts.append(segments)
         size = sizes.get(image_id)
-        images[image_id] = CocoPanopticSource(path, segments, image_id, json_path, size)
-    return CocoPanoptic(json_path, folder, own, images)
+        if size is not None:
+            if min(size) >= 0 and max(size) < 2**63:
+                shapes[k] = size
+            else:
+                odd_sizes[k] = size
+    pickled = pickle.dumps((list(rows), names, odd_sizes), protocol=pickle.HIGHEST_PROTOCOL)
+    if table is None:
+        table = SegmentTable.concat(parts)
+    return _Packed(json_path, folder, own, table, shapes, pickled)
 
 
 _ONLY_INT = frozenset((int,))
 
 
-def bulk_segments(annotations: Any, check: CategorySet | None) -> list[Segments] | None:
-    """The `Segments` of every annotation's `segments_info`, parsed for all images at once,
+def bulk_segments(annotations: Any, check: CategorySet | None) -> SegmentTable | None:
+    """The segments of every annotation's `segments_info`, parsed for all images at once,
     or None when anything is out of the ordinary: then `Segments.from_info` parses each image
     (and raises its errors, with their messages, in annotation order).
 
@@ -167,7 +333,7 @@ def bulk_segments(annotations: Any, check: CategorySet | None) -> list[Segments]
     if type(annotations) is not list or set(map(type, annotations)) - {dict}:
         return None
     if not annotations:
-        return []
+        return SegmentTable.concat([])
     infos = [ann.get("segments_info", []) for ann in annotations]
     if set(map(type, infos)) - {list}:
         return None
@@ -205,14 +371,37 @@ def bulk_segments(annotations: Any, check: CategorySet | None) -> list[Segments]
             check.index_of(cat, source="")
         except PanopticInputError:
             return None
-    bounds = np.cumsum(counts)[:-1]
-    columns = (np.split(column, bounds) for column in (sid, cat, iscrowd == 1, area))
-    return [Segments(*parts) for parts in zip(*columns, strict=True)]
+    offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+    return SegmentTable(sid, cat, iscrowd == 1, area, offsets)
+
+
+class ImagePairs(Sequence[tuple[Any, Any]]):
+    """(gt, prediction) sources in ground-truth order, each pair built when indexed (from a
+    `CocoImages`' flat arrays): the pairs of a dataset cost a few bytes each until a worker
+    loads them."""
+
+    def __init__(self, gt: Callable[[int], Any], pred: Callable[[int], Any], pred_rows: np.ndarray):
+        self.gt, self.pred, self.pred_rows = gt, pred, pred_rows
+
+    def __len__(self) -> int:
+        return len(self.pred_rows)
+
+    @overload
+    def __getitem__(self, k: int) -> tuple[Any, Any]: ...
+    @overload
+    def __getitem__(self, k: slice) -> list[tuple[Any, Any]]: ...
+    def __getitem__(self, k: int | slice) -> tuple[Any, Any] | list[tuple[Any, Any]]:
+        if isinstance(k, slice):
+            return [self[i] for i in range(*k.indices(len(self)))]
+        if not -len(self) <= k < len(self):
+            raise IndexError(k)
+        k %= len(self)
+        return self.gt(k), self.pred(int(self.pred_rows[k]))
 
 
 def pair_images(
     gt: Mapping[ImageId, Any], pred: Mapping[ImageId, Any], *, gt_name: str, pred_name: str
-) -> list[tuple[Any, Any]]:
+) -> ImagePairs:
     """(gt, pred) pairs in ground-truth order; a gt image without a prediction is an error,
     predictions of images outside the ground truth are ignored with a warning."""
     missing = [i for i in gt if i not in pred]
@@ -225,7 +414,12 @@ def pair_images(
     extra = len(pred) - len(gt)
     if extra > 0:
         log.warning("%s: %d predicted images are not in %s; ignored", pred_name, extra, gt_name)
-    return [(g, pred[i]) for i, g in gt.items()]
+    gt_at = gt.at if isinstance(gt, CocoImages) else list(gt.values()).__getitem__
+    if isinstance(pred, CocoImages):
+        rows = np.fromiter(map(pred.rows.__getitem__, gt), dtype=np.int64, count=len(gt))
+        return ImagePairs(gt_at, pred.at, rows)
+    preds = [pred[i] for i in gt]
+    return ImagePairs(gt_at, preds.__getitem__, np.arange(len(preds), dtype=np.int64))
 
 
 def read_coco_panoptic_image(
