@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from .installed import installed_python
 from .peers import PEERS, PeerRun
 from .speed_report import SpeedOptions, summary_lines, write_report
 from .speed_workload import COCO, WORKLOADS, Workload, WorkloadSpec, make_workload
@@ -52,6 +53,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "--analysis-pairs", type=int, default=16, help="pairs of the analysis-cost benchmark"
     )
     group.addoption("--speed-cache", default=str(ROOT / "data" / "benchmark"))
+    group.addoption(
+        "--speed-installed",
+        action="store_true",
+        help="run ours from a fresh venv with `pip install ./metrics` (no extras), as a user would",
+    )
 
 
 @pytest.fixture(scope="session")
@@ -90,6 +96,14 @@ def analysis_workload(speed_options: SpeedOptions, pytestconfig: pytest.Config) 
     pairs = int(pytestconfig.getoption("analysis_pairs"))
     spec = replace(speed_options.spec, pairs=pairs, kind="cityscapes", extra_things=22)
     return make_workload(speed_options.cache, spec)
+
+
+@pytest.fixture(scope="session")
+def ours_python(speed_options: SpeedOptions, pytestconfig: pytest.Config) -> Path | None:
+    """With `--speed-installed`, the interpreter of a fresh venv with the library installed."""
+    if not pytestconfig.getoption("speed_installed"):
+        return None
+    return installed_python(speed_options.cache / "installed-venv")
 
 
 @pytest.fixture(scope="session")

@@ -12,8 +12,12 @@ worker pool sized to `--workers`), hotcoco's `pq_compute`, vernier's streaming p
 evaluator (strict parity mode, its thread pool sized to `--workers`), torchmetrics'
 `PanopticQuality` (single process, and only on small subsets: it is about 350 times slower),
 and ours, `panoptic-metrics evaluate --workers N` (when the metrics library has its command
-line). `ours-boundary` is ours with `--boundary` (Boundary PQ besides PQ): not a peer but the
-cost of Boundary PQ, reported as its ratio to ours.
+line). `ours-cold` is ours with an empty kernel cache (`NUMBA_CACHE_DIR` a new folder each run):
+the first run after installation, every kernel compiled. `ours-boundary` is ours with
+`--boundary` (Boundary PQ besides PQ): not a peer but the cost of Boundary PQ, reported as its
+ratio to ours. Given `python` (a fresh venv's, `--speed-installed`), ours runs as that
+interpreter's `python -m panoptic_metrics evaluate`, the library as `pip install ./metrics`
+installed it, with no `PYTHONPATH`.
 """
 
 from __future__ import annotations
@@ -34,7 +38,16 @@ from typing import Any
 
 from .speed_workload import Workload
 
-PEERS = ("ours", "ours-boundary", "hotcoco", "vernier", "panopticapi", "cityscapes", "torchmetrics")
+PEERS = (
+    "ours",
+    "ours-cold",
+    "ours-boundary",
+    "hotcoco",
+    "vernier",
+    "panopticapi",
+    "cityscapes",
+    "torchmetrics",
+)
 
 
 @dataclass(frozen=True)
@@ -54,6 +67,7 @@ def available(peer: str) -> str | None:
     """None if `peer` can run here, else the reason it cannot."""
     modules = {
         "ours": "panoptic_metrics.cli",
+        "ours-cold": "panoptic_metrics.cli",
         "ours-boundary": "panoptic_metrics.cli",
         "hotcoco": "hotcoco",
         "vernier": "vernier.panoptic",
@@ -138,6 +152,9 @@ print(json.dumps({"exit": os.waitstatus_to_exitcode(status), "wall_s": wall,
 """
 
 
+OURS_OPTIONS = {"ours": (), "ours-cold": (), "ours-boundary": ("--boundary",)}
+
+
 def run_peer(
     peer: str,
     workload: Workload,
@@ -145,21 +162,36 @@ def run_peer(
     workers: int,
     limit: int | None = None,
     log: Path | None = None,
+    python: Path | None = None,
 ) -> PeerRun:
-    """Run `peer` on (the first `limit` pairs of) `workload` in a child process and measure it."""
+    """Run `peer` on (the first `limit` pairs of) `workload` in a child process and measure it;
+    ours with `python`'s installed library when given (see the module's docstring)."""
     with tempfile.TemporaryDirectory(prefix=f"peer-{peer}-") as tmp:
         output = Path(tmp) / "result.json"
-        command = [sys.executable, "-m", "benchmark.peers", peer, str(workload.root)]
-        command += ["--workers", str(workers), "--output", str(output)]
-        if limit is not None:
-            command += ["--limit", str(limit)]
         env = {**os.environ, "RAYON_NUM_THREADS": str(workers)}
+        if peer == "ours-cold":  # an empty kernel cache: the first run after installation
+            env["NUMBA_CACHE_DIR"] = str(Path(tmp) / "numba-cache")
+        installed = python is not None and peer in OURS_OPTIONS
+        if installed:
+            assert python is not None
+            w = _limited(workload, limit, Path(tmp))
+            command = [str(python), "-m", "panoptic_metrics"]
+            command += ours_arguments(w, workers, output, OURS_OPTIONS[peer])
+            env.pop("PYTHONPATH", None)
+        else:
+            command = [sys.executable, "-m", "benchmark.peers", peer, str(workload.root)]
+            command += ["--workers", str(workers), "--output", str(output)]
+            if limit is not None:
+                command += ["--limit", str(limit)]
         launcher = [sys.executable, "-S", "-c", _LAUNCHER, str(log or os.devnull), *command]
         done = subprocess.run(launcher, env=env, capture_output=True, text=True, check=True)
         usage = json.loads(done.stdout)
         if usage["exit"] != 0:
             raise RuntimeError(f"peer {peer} failed with exit code {usage['exit']}; see {log}")
-        result = json.loads(output.read_text())
+        if installed:
+            result = {**ours_scores(output), "pairs": _pairs(w)}
+        else:
+            result = json.loads(output.read_text())
     return PeerRun(
         peer=peer,
         pairs=result.pop("pairs"),
@@ -192,24 +224,33 @@ def _sized_pool(module: Any, workers: int) -> None:
     module.multiprocessing.cpu_count = lambda: workers
 
 
-def _ours(w: Workload, workers: int, out: Path, *extra: str) -> dict[str, Any]:
-    from panoptic_metrics import cli
-
-    json_out = out.with_name("ours.json")
+def ours_arguments(w: Workload, workers: int, output: Path, extra: tuple[str, ...]) -> list[str]:
+    """`panoptic-metrics evaluate`'s arguments for workload `w`, its results JSON to `output`."""
     args = ["evaluate", "--gt-json", str(w.gt_json), "--gt-folder", str(w.gt_folder)]
     args += ["--pred-json", str(w.pred_json), "--pred-folder", str(w.pred_folder)]
-    args += ["--workers", str(workers), "--output", str(json_out), "--no-progress", *extra]
-    with contextlib.redirect_stdout(sys.stderr):
-        status = cli.main(args)
-    if status != 0:
-        raise SystemExit(f"panoptic-metrics evaluate failed with status {status}")
-    results = json.loads(json_out.read_text())
+    return [*args, "--workers", str(workers), "--output", str(output), "--no-progress", *extra]
+
+
+def ours_scores(output: Path) -> dict[str, Any]:
+    """The scores of ours' results JSON, in the normalised shape of the peers'."""
+    results = json.loads(output.read_text())
     keys = ("pq", "sq", "rq")
     per_class = {k: {m: v[m] for m in keys} for k, v in results["per_class"].items()}
     scores: dict[str, Any] = {**{m: results[m] for m in keys}, "per_class": per_class}
     if "boundary" in results:
         scores["boundary_pq"] = results["boundary"]["boundary_pq"]
     return scores
+
+
+def _ours(w: Workload, workers: int, out: Path, *extra: str) -> dict[str, Any]:
+    from panoptic_metrics import cli
+
+    json_out = out.with_name("ours.json")
+    with contextlib.redirect_stdout(sys.stderr):
+        status = cli.main(ours_arguments(w, workers, json_out, extra))
+    if status != 0:
+        raise SystemExit(f"panoptic-metrics evaluate failed with status {status}")
+    return ours_scores(json_out)
 
 
 def _ours_boundary(w: Workload, workers: int, out: Path) -> dict[str, Any]:
@@ -278,6 +319,7 @@ def _torchmetrics(w: Workload, workers: int, out: Path) -> dict[str, Any]:
 
 RUNNERS: dict[str, Callable[[Workload, int, Path], dict[str, Any]]] = {
     "ours": _ours,
+    "ours-cold": _ours,
     "ours-boundary": _ours_boundary,
     "hotcoco": _hotcoco,
     "vernier": _vernier,
@@ -302,6 +344,10 @@ def _limited(workload: Workload, limit: int | None, tmp: Path) -> Workload:
     return Workload(root, workload.spec)
 
 
+def _pairs(workload: Workload) -> int:
+    return len(json.loads(workload.gt_json.read_text())["annotations"])
+
+
 def main(argv: list[str] | None = None) -> int:
     """The child's entry point: evaluate, then write the normalised result as JSON."""
     parser = argparse.ArgumentParser(prog="python -m benchmark.peers")
@@ -314,7 +360,7 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         workload = _limited(Workload.load(args.workload), args.limit, Path(tmp))
         result = RUNNERS[args.peer](workload, args.workers, args.output)
-        pairs = len(json.loads(workload.gt_json.read_text())["annotations"])
+        pairs = _pairs(workload)
     args.output.write_text(json.dumps({**result, "pairs": pairs}))
     return 0
 

@@ -9,6 +9,8 @@ SQ, RQ and every class's PQ, SQ and RQ to 1e-9.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from pytest_benchmark.fixture import BenchmarkFixture
 
@@ -25,6 +27,7 @@ def test_evaluation_speed(
     speed_workload: Workload,
     warmup_workload: Workload,
     speed_runs: dict[str, list[PeerRun]],
+    ours_python: Path | None,
 ) -> None:
     if peer not in speed_options.peers:
         pytest.skip(f"{peer} is not in --speed-peers")
@@ -33,12 +36,13 @@ def test_evaluation_speed(
         pytest.skip(f"{peer} cannot run here: {reason}")
     limit = speed_options.torchmetrics_pairs if peer == "torchmetrics" else None
     log = speed_options.cache / f"{peer}.log"
-    run_peer(peer, warmup_workload, workers=speed_options.workers, log=log)  # untimed
+    workers, python = speed_options.workers, ours_python
+    run_peer(peer, warmup_workload, workers=workers, log=log, python=python)  # untimed
     runs: list[PeerRun] = []
 
     def once() -> None:
         runs.append(
-            run_peer(peer, speed_workload, workers=speed_options.workers, limit=limit, log=log)
+            run_peer(peer, speed_workload, workers=workers, limit=limit, log=log, python=python)
         )
 
     benchmark.pedantic(once, rounds=speed_options.rounds, iterations=1)

@@ -179,9 +179,15 @@ def test_agreement_check_summary_ratios_and_report(tmp_path: Path) -> None:
         {"ours fused (zlib-ng)": 2.0},
     )
     text = "\n".join(lines)
-    assert "ours / hotcoco:     wall   0.80  CPU   0.70" in text  # 4 / 5 s, 7 / 10 s
-    assert "ours / vernier:     wall   0.50  CPU   0.50" in text  # 4 / 8 s, 7 / 14 s
-    assert "panopticapi / ours: wall   9.00  CPU  10.29" in text  # 36 / 4 s, 72 / 7 s
+    # each peer's time over ours: above 1, ours is faster
+    assert "hotcoco / ours: wall   1.25  CPU   1.43" in text  # 5 / 4 s, 10 / 7 s
+    assert "vernier / ours: wall   2.00  CPU   2.00" in text  # 8 / 4 s, 14 / 7 s
+    assert "panopticapi / ours: wall   9.00  CPU  10.29  (target: >= 8)" in text  # 36/4, 72/7
+    assert "fastest peer (hotcoco) / ours: wall   1.25  (target: >= 1.5)" in text
+    assert "ours-cold" not in text  # no cold run, no cold ratio
+    cold = PeerRun("ours-cold", 500, 10.0, 20.0, 300.0, base)
+    cold_text = "\n".join(summary_lines({"hotcoco": [hotcoco], "ours-cold": [cold]}, {}))
+    assert "fastest peer (hotcoco) / ours-cold: wall   0.50  (target: >= 0.5)" in cold_text
     assert (
         "ours-boundary / ours: wall   1.50  CPU   1.50  (target: wall <= 2)" in text
     )  # 6/4, 10.5/7
@@ -191,3 +197,48 @@ def test_agreement_check_summary_ratios_and_report(tmp_path: Path) -> None:
     report = json.loads((tmp_path / "speed-report.json").read_text())
     assert report["runs"]["ours"][0]["wall_s"] == 4.0
     assert not list(tmp_path.glob("*.part"))
+
+
+def test_cold_and_installed_runs_of_ours(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`ours-cold` starts from an empty kernel cache, and with an installed venv's `python`
+    ours runs that interpreter's library (no PYTHONPATH); the other peers are unchanged."""
+    import subprocess
+
+    from benchmark import peers
+
+    workload = make_workload(tmp_path, TINY)
+    seen: list[tuple[list[str], dict[str, str]]] = []
+
+    def fake_run(launcher: list[str], *, env: dict[str, str], **_: object) -> object:
+        command = launcher[5:]  # after `python -S -c LAUNCHER LOG`
+        seen.append((command, env))
+        if "NUMBA_CACHE_DIR" in env:
+            cache = Path(env["NUMBA_CACHE_DIR"])
+            assert not cache.exists() or not any(cache.iterdir())  # nothing compiled yet
+        output = Path(command[command.index("--output") + 1])
+        scores = {"pq": 0.5, "sq": 0.8, "rq": 0.625, "per_class": {}, "pairs": 4}
+        output.write_text(json.dumps(scores))
+        usage = {"exit": 0, "wall_s": 1.0, "cpu_s": 1.5, "maxrss_kib": 1024, "tree_rss_bytes": 0}
+        return subprocess.CompletedProcess(launcher, 0, json.dumps(usage), "")
+
+    monkeypatch.setattr(peers.subprocess, "run", fake_run)
+    monkeypatch.setenv("PYTHONPATH", "/the/checkout")
+    venv_python = tmp_path / "venv" / "bin" / "python"
+    cold = run_peer("ours-cold", workload, workers=2, python=venv_python)
+    assert cold.pairs == 4
+    assert cold.result["pq"] == 0.5
+    command, env = seen[-1]
+    assert command[:4] == [str(venv_python), "-m", "panoptic_metrics", "evaluate"]
+    assert "PYTHONPATH" not in env
+    assert "NUMBA_CACHE_DIR" in env
+    run_peer("ours", workload, workers=2, python=venv_python)
+    command, env = seen[-1]
+    assert command[0] == str(venv_python)
+    assert "NUMBA_CACHE_DIR" not in env
+    run_peer("ours-boundary", workload, workers=2, python=venv_python)
+    assert seen[-1][0][-1] == "--boundary"
+    for peer in ("hotcoco", "ours"):  # without a venv, or not ours: this environment's child
+        run_peer(peer, workload, workers=2, python=venv_python if peer == "hotcoco" else None)
+        command, env = seen[-1]
+        assert command[1:4] == ["-m", "benchmark.peers", peer]
+        assert env["PYTHONPATH"] == "/the/checkout"
