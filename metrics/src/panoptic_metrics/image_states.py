@@ -1,12 +1,13 @@
 """The per-image states of an evaluation as a few flat arrays, not a Python object per image.
 
 One row per (image, class the image touches): its dense class index, its six PQ/PQ† sums,
-its error-cause counts and, with Boundary PQ, its four Boundary PQ sums; `offsets` marks where
-each image's rows start. Rows are appended into buffers that double when full, so adding an
-image costs no allocation most of the time, and a COCO-like image (~12 classes) takes about
-2.3 KB, spare capacity included, against 4 KB as an `ImageStats` (benchmark/README.md,
-"Memory"). An image reads back as the `ImageStats` it was added as, less
-its histogram and matched-pair arrays: those are added to the dataset's sums when the image is
+its error-cause counts (int32) and, with Boundary PQ, its four Boundary PQ sums (that buffer
+exists only once an image has them); `offsets` marks where each image's rows start. Rows are
+appended into buffers that double when full, so adding an image costs no allocation most of the
+time. A row is 96 bytes without Boundary PQ (4 + 6 x 8 + 11 x 4), so a COCO-like image (~12
+classes) takes about 1.2 KB, against 4 KB as an `ImageStats` (benchmark/README.md, "Memory").
+An image reads back as the `ImageStats` it was added as, less its histogram and matched-pair
+arrays: those are added to the dataset's sums when the image is
 (`PanopticAccumulator.add`), and nothing reads them per image afterwards.
 """
 
@@ -32,8 +33,8 @@ class ImageStates(Sequence[ImageStats]):
         self._offsets = np.zeros(1, np.int64)
         self._classes = np.zeros(0, np.int32)
         self._sums = np.zeros((0, len(SUM_COLUMNS)), np.float64)
-        self._errors = np.zeros((0, len(CAUSES)), np.float64)
-        self._boundary = np.zeros((0, len(BOUNDARY_COLUMNS)), np.float64)
+        self._errors = np.zeros((0, len(CAUSES)), np.int32)  # counts
+        self._boundary = np.zeros((0, len(BOUNDARY_COLUMNS)), np.float64)  # empty until used
         self._has_errors = np.zeros(0, np.bool_)  # states read from JSON may have none
         self._has_boundary = np.zeros(0, np.bool_)
         for stats in images:
@@ -54,7 +55,7 @@ class ImageStates(Sequence[ImageStats]):
         i = range(len(self))[index]  # IndexError out of range; negative indices count back
         a, b = int(self._offsets[i]), int(self._offsets[i + 1])
         classes = self._classes[a:b].astype(np.int64)
-        errors = self._errors[a:b].copy() if self._has_errors[i] else self._errors[:0].copy()
+        errors = (self._errors[a:b] if self._has_errors[i] else self._errors[:0]).astype(np.float64)
         return ImageStats(
             image_id=self.image_ids[i],
             classes=classes,
@@ -80,6 +81,7 @@ class ImageStates(Sequence[ImageStats]):
             self._errors[rows : rows + k] = stats.errors
         has_boundary = stats.boundary is not None
         if stats.boundary is not None:
+            self._use_boundary()
             self._boundary[rows : rows + k] = stats.boundary
         self._has_errors[n] = has_errors
         self._has_boundary[n] = has_boundary
@@ -99,7 +101,9 @@ class ImageStates(Sequence[ImageStats]):
         self._classes[rows : rows + k] = images._classes[:k]
         self._sums[rows : rows + k] = images._sums[:k]
         self._errors[rows : rows + k] = images._errors[:k]
-        self._boundary[rows : rows + k] = images._boundary[:k]
+        if len(images._boundary):
+            self._use_boundary()
+            self._boundary[rows : rows + k] = images._boundary[:k]
         self._has_errors[n : n + m] = images._has_errors[:m]
         self._has_boundary[n : n + m] = images._has_boundary[:m]
         self._offsets[n + 1 : n + m + 1] = images._offsets[1 : m + 1] + rows
@@ -114,12 +118,18 @@ class ImageStates(Sequence[ImageStats]):
             self._classes = _resized(self._classes, size)
             self._sums = _resized(self._sums, size)
             self._errors = _resized(self._errors, size)
-            self._boundary = _resized(self._boundary, size)
+            if len(self._boundary):
+                self._boundary = _resized(self._boundary, size)
         if images >= len(self._offsets):  # offsets hold images + 1 entries
             size = max(16, 2 * len(self._offsets), images + 1)
             self._offsets = _resized(self._offsets, size)
             self._has_errors = _resized(self._has_errors, size)
             self._has_boundary = _resized(self._has_boundary, size)
+
+    def _use_boundary(self) -> None:
+        """The Boundary PQ buffer at the others' capacity, from the first image that has them."""
+        if len(self._boundary) < len(self._classes):
+            self._boundary = _resized(self._boundary, len(self._classes))
 
     def rows(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Every image's rows at once: the image of each row (int64), its dense class (int64)
@@ -128,8 +138,11 @@ class ImageStates(Sequence[ImageStats]):
         return owner, self._classes[: self._n_rows].astype(np.int64), self._view(self._sums)
 
     def error_rows(self) -> np.ndarray:
-        """The (rows, len(CAUSES)) error counts of `rows()` (zeros for images without any)."""
-        return self._view(self._errors)
+        """The (rows, len(CAUSES)) error counts of `rows()` (zeros for images without any),
+        as float64."""
+        counts = self._errors[: self._n_rows].astype(np.float64)
+        counts.flags.writeable = False
+        return counts
 
     def _view(self, buffer: np.ndarray) -> np.ndarray:
         view = buffer[: self._n_rows]
@@ -141,7 +154,7 @@ class ImageStates(Sequence[ImageStats]):
         n, rows = len(self), self._n_rows
         state = dict(self.__dict__)
         for key in ("_classes", "_sums", "_errors", "_boundary"):
-            state[key] = state[key][:rows].copy()
+            state[key] = state[key][:rows].copy()  # an unused _boundary stays empty
         for key in ("_has_errors", "_has_boundary"):
             state[key] = state[key][:n].copy()
         state["_offsets"] = state["_offsets"][: n + 1].copy()

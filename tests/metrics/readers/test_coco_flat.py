@@ -100,8 +100,15 @@ def test_segment_table_indexing() -> None:
     table = SegmentTable.concat(parts)
     assert len(table) == 3
     assert table.offsets.tolist() == [0, 2, 2, 3]
-    assert table.areas.dtype == np.int64
-    assert table.iscrowd.dtype == np.bool_
+    assert table.ids.dtype == np.int32  # kept narrow where the values fit ...
+    for k in range(3):  # ... and read back as `Segments.from_info` makes them
+        assert [a.dtype for a in (table[k].ids, table[k].category_ids, table[k].areas)] == [
+            np.int64
+        ] * 3
+        assert table[k].iscrowd.dtype == np.bool_
+    wide = SegmentTable.concat([Segments(*(np.array([v]) for v in (2**40, 2**31, False, -1)))])
+    assert wide[0].ids.tolist() == [2**40]
+    assert wide[0].category_ids.tolist() == [2**31]
     for k in (0, 1, 2, -1, -3):
         assert table[k].ids.tolist() == parts[k].ids.tolist()
         assert table[k].iscrowd.tolist() == parts[k].iscrowd.tolist()

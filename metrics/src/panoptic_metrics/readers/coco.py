@@ -72,9 +72,18 @@ class CocoPanopticSource:
         return PanopticImage(ids, self.segments, self.image_id, self.source)
 
 
+def _narrow(values: np.ndarray) -> np.ndarray:
+    """`values` (int64) as int32 where they all fit (COCO's ids, categories and areas do), to
+    halve what a dataset's segments keep in memory in the parent and every worker."""
+    if values.size == 0 or (values.min() >= -(2**31) and values.max() < 2**31):
+        return values.astype(np.int32)
+    return values
+
+
 class SegmentTable(Sequence[Segments]):
     """The segments of many images as four flat arrays: image k's are rows
-    `offsets[k]:offsets[k + 1]`. Indexing gives that image's `Segments` (views, no copy)."""
+    `offsets[k]:offsets[k + 1]`. Indexing gives that image's `Segments` (int64 and bool, as
+    `Segments.from_info` makes them; kept as int32 where the values fit)."""
 
     def __init__(
         self,
@@ -84,7 +93,8 @@ class SegmentTable(Sequence[Segments]):
         areas: np.ndarray,
         offsets: np.ndarray,
     ):
-        self.ids, self.category_ids, self.iscrowd, self.areas = ids, category_ids, iscrowd, areas
+        self.ids, self.category_ids = _narrow(ids), _narrow(category_ids)
+        self.iscrowd, self.areas = iscrowd, _narrow(areas)
         self.offsets = offsets
 
     @classmethod
@@ -119,7 +129,12 @@ class SegmentTable(Sequence[Segments]):
             raise IndexError(k)
         k %= len(self)
         a, b = int(self.offsets[k]), int(self.offsets[k + 1])
-        return Segments(self.ids[a:b], self.category_ids[a:b], self.iscrowd[a:b], self.areas[a:b])
+        return Segments(
+            self.ids[a:b].astype(np.int64),
+            self.category_ids[a:b].astype(np.int64),
+            self.iscrowd[a:b].copy(),
+            self.areas[a:b].astype(np.int64),
+        )
 
 
 class CocoImages(Mapping[ImageId, CocoPanopticSource]):
