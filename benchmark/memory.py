@@ -80,13 +80,9 @@ def table(runs: dict[str, dict[int, list[PeerRun]]]) -> str:
     return "\n".join(lines)
 
 
-def timeline(
-    workload: Workload, workers: int, every_s: float = 0.25, *, early_fork: Workload | None = None
-) -> str:
+def timeline(workload: Workload, workers: int, every_s: float = 0.25) -> str:
     """Ours (`panoptic-metrics evaluate`) on `workload`: the resident set of its main process
-    and of each worker over time, and where the tree peaked (one line per second). With
-    `early_fork` (a workload of the first pair alone), the prototype `_early_fork` instead of
-    the command line."""
+    and of each worker over time, and where the tree peaked (one line per second)."""
     import subprocess
     import sys
     import time
@@ -109,9 +105,6 @@ def timeline(
     command += ["--gt-json", str(workload.gt_json), "--gt-folder", str(workload.gt_folder)]
     command += ["--pred-json", str(workload.pred_json), "--pred-folder", str(workload.pred_folder)]
     command += ["--workers", str(workers), "--output", os.devnull]
-    if early_fork is not None:
-        command = [sys.executable, "-m", "benchmark.memory", "--early-fork-run"]
-        command += [str(workload.root), str(early_fork.root), "--workers", str(workers)]
     child = subprocess.Popen(command, stdout=subprocess.DEVNULL)
     start, lines, peak, shown = time.perf_counter(), [], (0.0, ""), -1.0
     while child.poll() is None:
@@ -127,31 +120,6 @@ def timeline(
     return "\n".join(lines)
 
 
-def _early_fork(workload: Workload, one: Workload, workers: int) -> None:
-    """A prototype, not the library's way: the worker pool forked before the input JSON is
-    read (the kernels loaded first, on `one`, the workload's first pair alone), then the same
-    matching, accumulation and streamed JSON as `panoptic-metrics evaluate`."""
-    import multiprocessing
-
-    from panoptic_metrics import evaluate as ev
-    from panoptic_metrics.accumulator import PanopticAccumulator
-
-    first, categories = ev.coco_pairs(one.gt_json, one.gt_folder, one.pred_json, one.pred_folder)
-    settings = ev.MatchSettings(categories=categories)
-    ev._Worker(settings)(first[0])  # the kernels compiled or loaded before the fork
-    del first
-    pool = multiprocessing.get_context("fork").Pool(workers, ev._init_worker, (settings, None))
-    with pool:
-        w = workload
-        pairs, categories = ev.coco_pairs(w.gt_json, w.gt_folder, w.pred_json, w.pred_folder)
-        accumulator = PanopticAccumulator(categories)
-        batches = [list(pairs[r.start : r.stop]) for r in ev._batches(0, len(pairs), workers)]
-        for matched in pool.imap(ev._run, batches):  # forked before the input: pairs sent
-            for stats, _ in matched:
-                accumulator.add(stats)
-    accumulator.compute().write_json(os.devnull)
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmark.memory", description=__doc__)
     parser.add_argument("--sizes", default="500,5000", help="comma-separated image counts")
@@ -163,15 +131,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     root = Path(__file__).resolve().parents[1] / "data" / "benchmark"
     parser.add_argument("--cache", type=Path, default=root, help="where the workload is cached")
-    parser.add_argument(
-        "--early-fork", action="store_true", help="also the timeline of the `_early_fork` prototype"
-    )
-    parser.add_argument("--early-fork-run", type=Path, nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    if args.early_fork_run is not None:  # the prototype's own process, run by `timeline`
-        workload, one = (Workload.load(root) for root in args.early_fork_run)
-        _early_fork(workload, one, args.workers)
-        return 0
     sizes = sorted(int(n) for n in args.sizes.split(","))
     peers = [p for p in args.peers.split(",") if available(p) is None]
     full = make_workload(args.cache, replace(COCO, pairs=sizes[-1]), workers=2, progress=True)
@@ -184,10 +144,6 @@ def main(argv: list[str] | None = None) -> int:
     print(table(runs))
     for n, workload in workloads.items() if args.timeline else ():
         print(f"\nours, {n} images, RSS over time:\n{timeline(workload, args.workers)}")
-    one = first_pairs(full, 1, args.cache)
-    for n, workload in workloads.items() if args.early_fork else ():
-        lines = timeline(workload, args.workers, early_fork=one)
-        print(f"\nprototype: workers forked before the input is read, {n} images:\n{lines}")
     return 0
 
 

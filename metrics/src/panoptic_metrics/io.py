@@ -8,6 +8,7 @@ every CRC) writes the ids into the caller's reused buffer.
 
 from __future__ import annotations
 
+import functools
 import io
 import json
 import os
@@ -274,11 +275,26 @@ def _not_json(value: Any) -> Any:
     raise _Unusual
 
 
-# json's C encoder, compact and strict: (value, 0) -> its chunks; ValueError on NaN or inf.
-_COMPACT: Any = json.encoder.c_make_encoder(  # type: ignore[attr-defined]
-    None, _not_json, json.encoder.encode_basestring_ascii, None, ":", ",", False, False, False
-)
-_NUMBERS = frozenset((int, float))
+_SCALARS = frozenset((int, float, str, bool, type(None)))
+
+
+@functools.cache
+def _flat(inner: str) -> Any:
+    """json's C encoder for a container of scalars whose items go on lines that start with
+    `inner` (a line break and their indent): (value, 0) -> chunks, `json.dumps(indent=1)`'s
+    text less the first line break after the opening bracket and the last before the closing
+    one; ValueError on NaN or inf."""
+    return json.encoder.c_make_encoder(  # type: ignore[attr-defined]
+        None,
+        _not_json,
+        json.encoder.encode_basestring_ascii,
+        None,
+        ": ",
+        "," + inner,
+        False,
+        False,
+        False,
+    )
 
 
 def _indented(value: Any, newline: str, out: list[str]) -> None:
@@ -298,9 +314,9 @@ def _indented(value: Any, newline: str, out: list[str]) -> None:
             out.append("[]")
             return
         inner = newline + " "
-        if set(map(type, value)) <= _NUMBERS:  # the C encoder, then one item a line
-            text = "".join(_COMPACT(value, 0))  # ValueError on a non-finite float
-            out.append("[" + inner + text[1:-1].replace(",", "," + inner) + newline + "]")
+        if set(map(type, value)) <= _SCALARS:  # the C encoder, one item a line
+            text = "".join(_flat(inner)(value, 0))  # ValueError on a non-finite float
+            out.append("[" + inner + text[1:-1] + newline + "]")
             return
         out.append("[")
         separator = inner
@@ -314,6 +330,10 @@ def _indented(value: Any, newline: str, out: list[str]) -> None:
             out.append("{}")
             return
         inner = newline + " "
+        if set(map(type, value.values())) <= _SCALARS and set(map(type, value)) <= _KEYS:
+            text = "".join(_flat(inner)(value, 0))  # ValueError on a non-finite float
+            out.append("{" + inner + text[1:-1] + newline + "}")
+            return
         out.append("{")
         separator = inner
         for key, item in value.items():
@@ -335,6 +355,7 @@ def _indented(value: Any, newline: str, out: list[str]) -> None:
 
 
 _INF = float("inf")
+_KEYS = frozenset((str, int))  # the C encoder writes an int key as json.dumps does, "7"
 _encode_string = json.encoder.encode_basestring_ascii
 
 

@@ -60,8 +60,9 @@ def _grow(
         return runs, owner
     bigger_runs = np.empty(2 * runs.shape[0], np.int64)
     bigger_owner = np.empty(2 * runs.shape[0], np.int64)
-    bigger_runs[:m] = runs[:m]
-    bigger_owner[:m] = owner[:m]
+    for i in range(m):  # a loop, not a slice assignment: see the note in kernels/png.py
+        bigger_runs[i] = runs[i]
+        bigger_owner[i] = owner[i]
     return bigger_runs, bigger_owner
 
 

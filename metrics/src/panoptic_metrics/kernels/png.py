@@ -72,34 +72,47 @@ def _paeth(a: int, b: int, c: int) -> int:
     return out
 
 
+# No slice assignment (`row[:] = packed`) in these kernels, but loops: numba compiles a slice
+# assignment's shape-mismatch error message (string formatting of shapes), which was a third of
+# all the kernels' compile time on a first run (2.5 of 9.4 s, numba 0.6x).
+
+
 @njit(cache=True, nogil=True, inline="always")
-def _pixel(pixels: np.ndarray, x: int) -> int:
-    """The packed colour bytes of pixel x of a (width, 3 or 4) row."""
-    return _i64(pixels[x, 0]) | (_i64(pixels[x, 1]) << 8) | (_i64(pixels[x, 2]) << 16)
+def _pixel(pixels: np.ndarray, x: int, pixel_bytes: int) -> int:
+    """The packed colour bytes of pixel x of a row of `pixel_bytes` (3 or 4) bytes a pixel."""
+    i = x * pixel_bytes
+    return _i64(pixels[i]) | (_i64(pixels[i + 1]) << 8) | (_i64(pixels[i + 2]) << 16)
 
 
 @njit(cache=True, nogil=True)
-def _gather(pixels: np.ndarray, packed: np.ndarray) -> None:
-    """packed[x] = the colour bytes of pixel x, packed (a loop LLVM vectorises)."""
+def _gather(pixels: np.ndarray, pixel_bytes: int, packed: np.ndarray) -> None:
+    """packed[x] = the colour bytes of pixel x, packed."""
     for x in range(packed.shape[0]):
+        i = x * pixel_bytes
         packed[x] = (
-            np.uint32(pixels[x, 0])
-            | (np.uint32(pixels[x, 1]) << np.uint32(8))
-            | (np.uint32(pixels[x, 2]) << np.uint32(16))
+            np.uint32(pixels[i])
+            | (np.uint32(pixels[i + 1]) << np.uint32(8))
+            | (np.uint32(pixels[i + 2]) << np.uint32(16))
         )
 
 
 @njit(cache=True, nogil=True)
 def _unfilter_row_ids(
-    kind: int, pixels: np.ndarray, prev: np.ndarray, row: np.ndarray, packed: np.ndarray
+    kind: int,
+    pixels: np.ndarray,
+    pixel_bytes: int,
+    prev: np.ndarray,
+    row: np.ndarray,
+    packed: np.ndarray,
 ) -> None:
-    """One row: `pixels` (width, 3 or 4) filtered bytes, `prev` the ids above, into `row`."""
+    """One row: `pixels` its filtered bytes (3 or 4 a pixel), `prev` the ids above, into `row`."""
     width = row.shape[0]
     if kind == NONE:
-        _gather(pixels, packed)
-        row[:] = packed
+        _gather(pixels, pixel_bytes, packed)
+        for x in range(width):  # not `row[:] = packed`: see the note above `_pixel`
+            row[x] = packed[x]
     elif kind == UP:  # independent pixels: gather, then a vectorised byte-wise addition
-        _gather(pixels, packed)
+        _gather(pixels, pixel_bytes, packed)
         for x in range(width):
             above = np.uint32(prev[x])
             delta = packed[x]
@@ -109,14 +122,14 @@ def _unfilter_row_ids(
     elif kind == SUB:
         a = 0
         for x in range(width):
-            v = _pixel(pixels, x)
+            v = _pixel(pixels, x, pixel_bytes)
             if v != 0:
                 a = _add_bytes(a, v)
             row[x] = a
     elif kind == AVERAGE:
         a = 0
         for x in range(width):
-            v = _pixel(pixels, x)
+            v = _pixel(pixels, x, pixel_bytes)
             b = _i64(prev[x])
             a = _add_bytes(a if a == b else _average_bytes(a, b), v)
             row[x] = a
@@ -124,7 +137,7 @@ def _unfilter_row_ids(
         a = 0
         c = 0
         for x in range(width):
-            v = _pixel(pixels, x)
+            v = _pixel(pixels, x, pixel_bytes)
             b = _i64(prev[x])
             if v != 0 or b != c:  # else the predictor is a and nothing is added
                 a = _add_bytes(_paeth(a, b, c), v)
@@ -158,8 +171,8 @@ def rgb_rows_to_ids(
         kind = data[base]
         if kind > PAETH:
             return r
-        pixels = data[base + 1 : base + stride].reshape((width, pixel_bytes))
-        _unfilter_row_ids(kind, pixels, out[y - 1] if y > 0 else zero, out[y], packed)
+        pixels = data[base + 1 : base + stride]
+        _unfilter_row_ids(kind, pixels, pixel_bytes, out[y - 1] if y > 0 else zero, out[y], packed)
     return -1
 
 
@@ -176,7 +189,8 @@ def unfilter_row(kind: int, raw: np.ndarray, prev: np.ndarray, cur: np.ndarray, 
     """
     n = raw.shape[0]
     if kind == NONE:
-        cur[:] = raw
+        for i in range(n):
+            cur[i] = raw[i]
     elif kind == SUB:
         for i in range(n):
             cur[i] = raw[i] + (cur[i - unit] if i >= unit else 0)
