@@ -242,3 +242,25 @@ def test_cold_and_installed_runs_of_ours(tmp_path: Path, monkeypatch: pytest.Mon
         command, env = seen[-1]
         assert command[1:4] == ["-m", "benchmark.peers", peer]
         assert env["PYTHONPATH"] == "/the/checkout"
+
+
+@pytest.mark.slow
+def test_a_first_run_compiles_no_error_message_formatting(tmp_path: Path) -> None:
+    """benchmark.compile_time lists what a first run compiles: the decoder and PQ kernels, and
+    none of numba's shape-mismatch messages (a slice assignment in a kernel compiles one: a
+    third of the compile time, kernels/png.py)."""
+    import subprocess
+    import sys
+
+    workload = make_workload(tmp_path, TINY)
+    done = subprocess.run(
+        [sys.executable, "-m", "benchmark.compile_time", str(workload.root), "--top", "200"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    listed = done.stdout
+    for kernel in ("rgb_rows_to_ids", "intersection_table", "match_segments"):
+        assert kernel in listed
+    assert "raise_with_shape_context" not in listed
+    assert "str_generic" not in listed

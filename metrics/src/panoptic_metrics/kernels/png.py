@@ -78,41 +78,34 @@ def _paeth(a: int, b: int, c: int) -> int:
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _pixel(pixels: np.ndarray, x: int, pixel_bytes: int) -> int:
-    """The packed colour bytes of pixel x of a row of `pixel_bytes` (3 or 4) bytes a pixel."""
-    i = x * pixel_bytes
-    return _i64(pixels[i]) | (_i64(pixels[i + 1]) << 8) | (_i64(pixels[i + 2]) << 16)
+def _pixel(pixels: np.ndarray, x: int) -> int:
+    """The packed colour bytes of pixel x of a (width, 3 or 4) row."""
+    return _i64(pixels[x, 0]) | (_i64(pixels[x, 1]) << 8) | (_i64(pixels[x, 2]) << 16)
 
 
 @njit(cache=True, nogil=True)
-def _gather(pixels: np.ndarray, pixel_bytes: int, packed: np.ndarray) -> None:
-    """packed[x] = the colour bytes of pixel x, packed."""
+def _gather(pixels: np.ndarray, packed: np.ndarray) -> None:
+    """packed[x] = the colour bytes of pixel x, packed (a loop LLVM vectorises)."""
     for x in range(packed.shape[0]):
-        i = x * pixel_bytes
         packed[x] = (
-            np.uint32(pixels[i])
-            | (np.uint32(pixels[i + 1]) << np.uint32(8))
-            | (np.uint32(pixels[i + 2]) << np.uint32(16))
+            np.uint32(pixels[x, 0])
+            | (np.uint32(pixels[x, 1]) << np.uint32(8))
+            | (np.uint32(pixels[x, 2]) << np.uint32(16))
         )
 
 
 @njit(cache=True, nogil=True)
 def _unfilter_row_ids(
-    kind: int,
-    pixels: np.ndarray,
-    pixel_bytes: int,
-    prev: np.ndarray,
-    row: np.ndarray,
-    packed: np.ndarray,
+    kind: int, pixels: np.ndarray, prev: np.ndarray, row: np.ndarray, packed: np.ndarray
 ) -> None:
-    """One row: `pixels` its filtered bytes (3 or 4 a pixel), `prev` the ids above, into `row`."""
+    """One row: `pixels` (width, 3 or 4) filtered bytes, `prev` the ids above, into `row`."""
     width = row.shape[0]
     if kind == NONE:
-        _gather(pixels, pixel_bytes, packed)
+        _gather(pixels, packed)
         for x in range(width):  # not `row[:] = packed`: see the note above `_pixel`
             row[x] = packed[x]
     elif kind == UP:  # independent pixels: gather, then a vectorised byte-wise addition
-        _gather(pixels, pixel_bytes, packed)
+        _gather(pixels, packed)
         for x in range(width):
             above = np.uint32(prev[x])
             delta = packed[x]
@@ -122,14 +115,14 @@ def _unfilter_row_ids(
     elif kind == SUB:
         a = 0
         for x in range(width):
-            v = _pixel(pixels, x, pixel_bytes)
+            v = _pixel(pixels, x)
             if v != 0:
                 a = _add_bytes(a, v)
             row[x] = a
     elif kind == AVERAGE:
         a = 0
         for x in range(width):
-            v = _pixel(pixels, x, pixel_bytes)
+            v = _pixel(pixels, x)
             b = _i64(prev[x])
             a = _add_bytes(a if a == b else _average_bytes(a, b), v)
             row[x] = a
@@ -137,7 +130,7 @@ def _unfilter_row_ids(
         a = 0
         c = 0
         for x in range(width):
-            v = _pixel(pixels, x, pixel_bytes)
+            v = _pixel(pixels, x)
             b = _i64(prev[x])
             if v != 0 or b != c:  # else the predictor is a and nothing is added
                 a = _add_bytes(_paeth(a, b, c), v)
@@ -171,8 +164,8 @@ def rgb_rows_to_ids(
         kind = data[base]
         if kind > PAETH:
             return r
-        pixels = data[base + 1 : base + stride]
-        _unfilter_row_ids(kind, pixels, pixel_bytes, out[y - 1] if y > 0 else zero, out[y], packed)
+        pixels = data[base + 1 : base + stride].reshape((width, pixel_bytes))
+        _unfilter_row_ids(kind, pixels, out[y - 1] if y > 0 else zero, out[y], packed)
     return -1
 
 
