@@ -15,7 +15,6 @@ image is built only when that image is looked up.
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import itertools
 import logging
 import operator
@@ -237,10 +236,10 @@ def _trim_heap() -> None:
     if not sys.platform.startswith("linux"):
         return
     try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        libc.malloc_trim(0)
+        trim = ctypes.CDLL(None).malloc_trim  # the C library the interpreter is linked with
     except (OSError, AttributeError):  # not glibc (e.g. musl has no malloc_trim)
-        pass
+        return
+    trim(0)
 
 
 def load_coco_panoptic(
