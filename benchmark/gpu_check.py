@@ -14,6 +14,7 @@ training loop, the evaluation and the report on CUDA are exercised by the demo i
 from __future__ import annotations
 
 import argparse
+import importlib.metadata
 import statistics
 import time
 from dataclasses import replace
@@ -89,7 +90,8 @@ def main(argv: list[str] | None = None) -> int:
         raise SystemExit("no CUDA device: this check is for a machine with a GPU (or --dry-run)")
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     name = torch.cuda.get_device_name(0) if device.type == "cuda" else "CPU (dry run)"
-    print(f"torch {torch.__version__}, torchvision {torchvision.__version__}, {name}")
+    vision = importlib.metadata.version("torchvision")
+    print(f"torch {torch.__version__}, torchvision {vision}, {name}")
     height, width = (int(x) for x in args.size.split("x"))
     images, targets = _batch(2, height, width, device)
     # no download here: from scratch, as torchvision's model below (weights=None)
