@@ -18,9 +18,10 @@ import numpy as np
 
 from . import scores
 from .categories import Category, CategorySet
-from .image_states import LazyRows, as_states
+from .image_states import as_states
 from .io import json_float
 from .kernels.decomposition import CAUSES, FN_CAUSES, FP_CAUSES
+from .lazy import LazyRows
 from .matching import FN, FP, IOU_SUM, TP, ImageStats
 
 __all__ = [

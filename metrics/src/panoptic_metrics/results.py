@@ -29,8 +29,9 @@ from .decomposition import (
 )
 from .errors import PanopticInputError
 from .groups import check_groups
-from .image_states import ImageStates, LazyRows, as_states
+from .image_states import ImageStates, as_states
 from .io import json_float, write_json_atomic
+from .lazy import LazyRows
 from .matching import FN, FP, IOU_SUM, SUM_COLUMNS, TP, ImageStats, Mode, check_mode
 from .segmentation import ImageId, image_id_of
 from .thresholds import LADDER_COLUMNS, check_thresholds, threshold_key

@@ -24,13 +24,14 @@ import sys
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, overload
+from typing import Any
 
 import numpy as np
 
 from ..categories import CategorySet
 from ..errors import PanopticInputError
 from ..io import DEFAULT_MAX_PIXELS, read_json, read_panoptic_png, safe_join
+from ..lazy import LazyRows
 from ..segmentation import ImageId, PanopticImage, Segments, image_id_of
 
 log = logging.getLogger(__name__)
@@ -79,7 +80,7 @@ def _narrow(values: np.ndarray) -> np.ndarray:
     return values
 
 
-class SegmentTable(Sequence[Segments]):
+class SegmentTable(LazyRows[Segments]):
     """The segments of many images as four flat arrays: image k's are rows
     `offsets[k]:offsets[k + 1]`. Indexing gives that image's `Segments` (int64 and bool, as
     `Segments.from_info` makes them; kept as int32 where the values fit)."""
@@ -95,6 +96,7 @@ class SegmentTable(Sequence[Segments]):
         self.ids, self.category_ids = _narrow(ids), _narrow(category_ids)
         self.iscrowd, self.areas = iscrowd, _narrow(areas)
         self.offsets = offsets
+        super().__init__(len(offsets) - 1)
 
     @classmethod
     def concat(cls, parts: Sequence[Segments]) -> SegmentTable:
@@ -114,19 +116,7 @@ class SegmentTable(Sequence[Segments]):
             offsets,
         )
 
-    def __len__(self) -> int:
-        return len(self.offsets) - 1
-
-    @overload
-    def __getitem__(self, k: int) -> Segments: ...
-    @overload
-    def __getitem__(self, k: slice) -> list[Segments]: ...
-    def __getitem__(self, k: int | slice) -> Segments | list[Segments]:
-        if isinstance(k, slice):
-            return [self[i] for i in range(*k.indices(len(self)))]
-        if not -len(self) <= k < len(self):
-            raise IndexError(k)
-        k %= len(self)
+    def _item(self, k: int) -> Segments:
         a, b = int(self.offsets[k]), int(self.offsets[k + 1])
         return Segments(
             self.ids[a:b].astype(np.int64),
@@ -389,27 +379,16 @@ def bulk_segments(annotations: Any, check: CategorySet | None) -> SegmentTable |
     return SegmentTable(sid, cat, iscrowd == 1, area, offsets)
 
 
-class ImagePairs(Sequence[tuple[Any, Any]]):
+class ImagePairs(LazyRows[tuple[Any, Any]]):
     """(gt, prediction) sources in ground-truth order, each pair built when indexed (from a
     `CocoImages`' flat arrays): the pairs of a dataset cost a few bytes each until a worker
     loads them."""
 
     def __init__(self, gt: Callable[[int], Any], pred: Callable[[int], Any], pred_rows: np.ndarray):
         self.gt, self.pred, self.pred_rows = gt, pred, pred_rows
+        super().__init__(len(pred_rows))
 
-    def __len__(self) -> int:
-        return len(self.pred_rows)
-
-    @overload
-    def __getitem__(self, k: int) -> tuple[Any, Any]: ...
-    @overload
-    def __getitem__(self, k: slice) -> list[tuple[Any, Any]]: ...
-    def __getitem__(self, k: int | slice) -> tuple[Any, Any] | list[tuple[Any, Any]]:
-        if isinstance(k, slice):
-            return [self[i] for i in range(*k.indices(len(self)))]
-        if not -len(self) <= k < len(self):
-            raise IndexError(k)
-        k %= len(self)
+    def _item(self, k: int) -> tuple[Any, Any]:
         return self.gt(k), self.pred(int(self.pred_rows[k]))
 
 
