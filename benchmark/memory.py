@@ -21,6 +21,7 @@ import statistics
 from dataclasses import replace
 from pathlib import Path
 
+from .installed import installed_python
 from .peers import PeerRun, available, run_peer
 from .speed_workload import COCO, Workload, make_workload
 
@@ -44,18 +45,25 @@ def first_pairs(workload: Workload, n: int, root: Path) -> Workload:
 
 
 def measure(
-    workloads: dict[int, Workload], peers: list[str], *, workers: int, rounds: int, log: Path
+    workloads: dict[int, Workload],
+    peers: list[str],
+    *,
+    workers: int,
+    rounds: int,
+    log: Path,
+    python: Path | None = None,
 ) -> dict[str, dict[int, list[PeerRun]]]:
     """Every peer at every size, `rounds` times, alternating (peer within size within round),
-    after one untimed warm-up run of each peer on the smallest size."""
+    after one untimed warm-up run of each peer on the smallest size; ours with `python`'s
+    installed library when given (`peers.run_peer`)."""
     runs: dict[str, dict[int, list[PeerRun]]] = {p: {n: [] for n in workloads} for p in peers}
     smallest = workloads[min(workloads)]
     for peer in peers:  # untimed: numba's cache written, files in the page cache
-        run_peer(peer, smallest, workers=workers, log=log)
+        run_peer(peer, smallest, workers=workers, log=log, python=python)
     for _ in range(rounds):
         for n, workload in workloads.items():
             for peer in peers:
-                run = run_peer(peer, workload, workers=workers, log=log)
+                run = run_peer(peer, workload, workers=workers, log=log, python=python)
                 runs[peer][n].append(run)
                 print(
                     f"  {peer:8s} {n:6d} images: tree {run.tree_rss_mib:6.0f} MiB, "
@@ -80,7 +88,9 @@ def table(runs: dict[str, dict[int, list[PeerRun]]]) -> str:
     return "\n".join(lines)
 
 
-def timeline(workload: Workload, workers: int, every_s: float = 0.25) -> str:
+def timeline(
+    workload: Workload, workers: int, every_s: float = 0.25, python: Path | None = None
+) -> str:
     """Ours (`panoptic-metrics evaluate`) on `workload`: the resident set of its main process
     and of each worker over time, and where the tree peaked (one line per second)."""
     import subprocess
@@ -101,11 +111,14 @@ def timeline(workload: Workload, workers: int, every_s: float = 0.25) -> str:
         except OSError:
             return []
 
-    command = [sys.executable, "-m", "panoptic_metrics", "evaluate", "--no-progress"]
+    env = dict(os.environ)
+    if python is not None:  # the installed library, not the checkout's
+        env.pop("PYTHONPATH", None)
+    command = [str(python or sys.executable), "-m", "panoptic_metrics", "evaluate", "--no-progress"]
     command += ["--gt-json", str(workload.gt_json), "--gt-folder", str(workload.gt_folder)]
     command += ["--pred-json", str(workload.pred_json), "--pred-folder", str(workload.pred_folder)]
     command += ["--workers", str(workers), "--output", os.devnull]
-    child = subprocess.Popen(command, stdout=subprocess.DEVNULL)
+    child = subprocess.Popen(command, stdout=subprocess.DEVNULL, env=env)
     start, lines, peak, shown = time.perf_counter(), [], (0.0, ""), -1.0
     while child.poll() is None:
         t = time.perf_counter() - start
@@ -131,19 +144,31 @@ def main(argv: list[str] | None = None) -> int:
     )
     root = Path(__file__).resolve().parents[1] / "data" / "benchmark"
     parser.add_argument("--cache", type=Path, default=root, help="where the workload is cached")
+    parser.add_argument(
+        "--installed",
+        action="store_true",
+        help="ours from a fresh venv with `pip install ./metrics` (benchmark/installed.py)",
+    )
     args = parser.parse_args(argv)
+    python = installed_python(args.cache / "installed-venv") if args.installed else None
     sizes = sorted(int(n) for n in args.sizes.split(","))
     peers = [p for p in args.peers.split(",") if available(p) is None]
     full = make_workload(args.cache, replace(COCO, pairs=sizes[-1]), workers=2, progress=True)
     workloads = {n: full if n == sizes[-1] else first_pairs(full, n, args.cache) for n in sizes}
     print(f"load average before: {os.getloadavg()}", flush=True)
     runs = measure(
-        workloads, peers, workers=args.workers, rounds=args.rounds, log=args.cache / "memory.log"
+        workloads,
+        peers,
+        workers=args.workers,
+        rounds=args.rounds,
+        log=args.cache / "memory.log",
+        python=python,
     )
     print(f"load average after: {os.getloadavg()}")
     print(table(runs))
     for n, workload in workloads.items() if args.timeline else ():
-        print(f"\nours, {n} images, RSS over time:\n{timeline(workload, args.workers)}")
+        lines = timeline(workload, args.workers, python=python)
+        print(f"\nours, {n} images, RSS over time:\n{lines}")
     return 0
 
 
