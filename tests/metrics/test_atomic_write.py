@@ -5,11 +5,17 @@ from __future__ import annotations
 
 import os
 import stat
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
-from panoptic_metrics.io import write_json_atomic, write_png_atomic, write_text_atomic
+from panoptic_metrics.io import (
+    write_chunks_atomic,
+    write_json_atomic,
+    write_png_atomic,
+    write_text_atomic,
+)
 from PIL import Image
 
 
@@ -42,3 +48,20 @@ def test_a_png_written_atomically_reads_back_and_an_unencodable_one_changes_noth
         write_png_atomic(np.zeros((2, 2), dtype=np.complex64), target)
     assert np.array_equal(np.asarray(Image.open(target)), ids)
     assert os.listdir(tmp_path) == ["ids.png"]
+
+
+def test_streamed_chunks_are_made_with_the_collector_paused(tmp_path: Path) -> None:
+    import gc
+
+    seen: list[bool] = []
+
+    def chunks() -> Iterator[bytes]:
+        for part in (b"a", b"b"):
+            seen.append(gc.isenabled())
+            yield part
+
+    assert gc.isenabled()
+    write_chunks_atomic(chunks(), tmp_path / "out.txt")
+    assert seen == [False, False]
+    assert gc.isenabled()
+    assert (tmp_path / "out.txt").read_bytes() == b"ab"

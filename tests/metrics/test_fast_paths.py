@@ -237,3 +237,39 @@ def test_spawned_workers_get_their_pairs_in_the_tasks(
     monkeypatch.setattr(multiprocessing, "get_context", lambda *args: spawn)
     spawned = evaluate_coco(*random_set.args(), workers=2, progress=False).to_json()
     assert spawned == forked
+
+
+def _collecting_during(monkeypatch: pytest.MonkeyPatch, module: Any, name: str) -> list[bool]:
+    """Record `gc.isenabled()` each time `module.name` is called."""
+    import gc
+
+    seen: list[bool] = []
+    original = getattr(module, name)
+
+    def spy(*args: Any, **kwargs: Any) -> Any:
+        seen.append(gc.isenabled())
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(module, name, spy)
+    return seen
+
+
+def test_the_reader_pauses_the_collector_and_restores_it(
+    random_set: CocoSet, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import gc
+
+    seen = _collecting_during(monkeypatch, coco, "read_json")
+    assert gc.isenabled()
+    coco.load_coco_panoptic(random_set.gt_json, random_set.gt_folder)
+    assert seen == [False]
+    assert gc.isenabled()
+    gc.disable()  # a caller's own choice is kept
+    try:
+        coco.load_coco_panoptic(random_set.gt_json, random_set.gt_folder)
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
+    with pytest.raises(PanopticInputError):  # and restored when reading fails
+        coco.load_coco_panoptic(random_set.gt_json, random_set.gt_folder / "missing")
+    assert gc.isenabled()

@@ -91,7 +91,19 @@ def test_written_json_is_the_whole_file_json(
     results = matched[0].compute().with_groups({"a": [3, 7], "b": [40]})
     path = tmp_path / "results.json"
     results.write_json(path)
-    assert path.read_text(encoding="utf-8") == json_text(results.to_json())
+    text = path.read_text(encoding="utf-8")
+    assert json.loads(text) == json.loads(json_text(results.to_json()))
+    # one line per image, each row whole on it (json's C encoder, no indent)
+    rows = [json.loads(line.strip().rstrip(",")) for line in _per_image_lines(text)]
+    assert rows == results.to_json()["per_image"]
+    assert len(rows) == results.n_images > 0
+
+
+def _per_image_lines(text: str) -> list[str]:
+    lines = text.splitlines()
+    start = lines.index(' "per_image": [')
+    stop = lines.index(" ],", start)
+    return lines[start + 1 : stop]
 
 
 @pytest.mark.parametrize(
@@ -103,7 +115,21 @@ def test_written_json_is_the_whole_file_json(
         {"x": {"y": [1, {"z": None}]}, "rows": [{"k": [1.5, "n\u00e9\n"]}, {}], "tail": "t"},
     ],
 )
-def test_json_chunks_are_json_text(data: dict[str, object]) -> None:
-    streamed = {k: iter(v) if isinstance(v, list) else v for k, v in data.items()}
-    assert "".join(json_text_chunks(streamed)) == json_text(data)
+def test_json_chunks_read_back_as_the_data(data: dict[str, object]) -> None:
+    assert "".join(json_text_chunks(data)) == json_text(data)  # nothing streamed
     assert json.loads(json_text(data)) == data
+    streamed = {k: iter(v) if isinstance(v, list) else v for k, v in data.items()}
+    text = "".join(json_text_chunks(streamed))
+    assert json.loads(text) == data
+    for key, value in data.items():  # a streamed list: one item a line
+        if isinstance(value, list) and value:
+            lines = text.splitlines()
+            start = lines.index(f" {json.dumps(key)}: [")
+            rows = lines[start + 1 : start + 1 + len(value)]
+            assert [json.loads(line.strip().rstrip(",")) for line in rows] == value
+            assert lines[start + 1 + len(value)].startswith(" ]")
+
+
+def test_streamed_rows_refuse_nan() -> None:
+    with pytest.raises(ValueError, match="Out of range float values"):
+        "".join(json_text_chunks({"rows": iter([{"pq": float("nan")}])}))

@@ -16,6 +16,8 @@ from typing import Any
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from panoptic_metrics import (
     IOU_THRESHOLDS,
     CategorySet,
@@ -27,6 +29,8 @@ from panoptic_metrics import (
     kernels,
 )
 from panoptic_metrics.cli import main
+from panoptic_metrics.matching import FN, FP, ImageStats
+from panoptic_metrics.thresholds import check_thresholds, threshold_sums
 
 from tests.metrics.conftest import CocoSet
 from tests.metrics.panoptic_data import CATEGORIES, finish, random_dataset, write_coco
@@ -254,3 +258,61 @@ def test_cli_iou_threshold_prints_and_writes_it(
         main([*args, "--iou-threshold", "0.4"])
     assert exit_info.value.code == 2
     assert "must be in [0.5, 1)" in capsys.readouterr().err
+
+
+def _ladder_pair_by_pair(stats: ImageStats, thresholds: tuple[float, ...]) -> np.ndarray:
+    """The definition of `threshold_sums`, written pair by pair in plain Python: every
+    (class, threshold) cell starts from the image's FP and FN; each match, in the matching's
+    order, counts as a TP with its IoU added where IoU > t, else as one FN and (unless
+    exempt) one FP."""
+    classes = stats.classes.tolist()
+    out = np.zeros((len(classes), len(thresholds), 4))
+    for r in range(len(classes)):
+        for level in range(len(thresholds)):
+            tp, fp, fn, iou_sum = 0.0, float(stats.sums[r, FP]), float(stats.sums[r, FN]), 0.0
+            pairs = zip(
+                stats.pair_class.tolist(), stats.pair_iou.tolist(), stats.pair_exempt, strict=True
+            )
+            for cls, iou, exempt in pairs:
+                if cls != classes[r]:
+                    continue
+                if iou > thresholds[level]:
+                    tp, iou_sum = tp + 1, iou_sum + iou
+                else:
+                    fn, fp = fn + 1, fp + (0 if exempt else 1)
+            out[r, level] = (tp, fp, fn, iou_sum)
+    return out
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    classes=st.lists(st.integers(0, 6), min_size=1, max_size=5, unique=True),
+    pairs=st.lists(
+        st.tuples(st.integers(0, 4), st.floats(0.5, 1.0, exclude_min=True), st.booleans()),
+        max_size=12,
+    ),
+    extra=st.lists(st.floats(0.5, 0.99), max_size=3),
+)
+def test_threshold_sums_equal_the_pair_by_pair_definition_bit_for_bit(
+    classes: list[int], pairs: list[tuple[int, float, bool]], extra: list[float]
+) -> None:
+    classes = sorted(classes)
+    k = len(classes)
+    sums = np.zeros((k, 6))
+    sums[:, FP] = np.arange(k) % 3
+    sums[:, FN] = np.arange(k) % 2
+    owned = [(classes[c % k], iou, exempt) for c, iou, exempt in pairs]
+    stats = ImageStats(
+        image_id=1,
+        classes=np.array(classes, dtype=np.int64),
+        sums=sums,
+        hist_class=np.zeros(0, np.int64),
+        hist_bin=np.zeros(0, np.int64),
+        pair_class=np.array([c for c, _, _ in owned], dtype=np.int64),
+        pair_iou=np.array([iou for _, iou, _ in owned], dtype=np.float64),
+        pair_exempt=np.array([e for _, _, e in owned], dtype=np.bool_),
+    )
+    thresholds = check_thresholds((*IOU_THRESHOLDS, *extra))
+    got = threshold_sums(stats, thresholds)
+    expected = _ladder_pair_by_pair(stats, thresholds)
+    assert got.tobytes() == expected.tobytes()  # every bit, the IoU sums included

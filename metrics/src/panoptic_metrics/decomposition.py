@@ -19,7 +19,6 @@ import numpy as np
 from . import scores
 from .categories import Category, CategorySet
 from .image_states import as_states
-from .io import json_float
 from .kernels.decomposition import CAUSES, FN_CAUSES, FP_CAUSES
 from .lazy import LazyRows
 from .matching import FN, FP, IOU_SUM, TP, ImageStats
@@ -91,7 +90,7 @@ class ErrorBreakdown:
     def to_json(self) -> dict[str, Any]:
         return {
             "counts": dict(self.counts),
-            "delta_pq": {k: json_float(v) for k, v in self.delta_pq.items()},
+            "delta_pq": {k: None if v != v else float(v) for k, v in self.delta_pq.items()},
         }
 
 
@@ -202,8 +201,12 @@ class ImageErrors(LazyRows[ErrorBreakdown]):
 def image_json(image: ErrorBreakdown, stats: ImageStats, ids: np.ndarray) -> dict[str, Any]:
     """An image's `errors` object: its breakdown and, as the state to read back, the counts
     of each class with errors (`ids`: the category id of each dense index)."""
-    rows = np.flatnonzero(stats.errors.any(axis=1)) if stats.errors.size else np.zeros(0, int)
-    classes = {str(ids[stats.classes[r]]): [int(v) for v in stats.errors[r]] for r in rows}
+    classes: dict[str, list[int]] = {}
+    if stats.errors.size:  # whole-array conversions: per-element numpy calls would dominate
+        counts = stats.errors.astype(np.int64)
+        class_ids = ids[stats.classes].tolist()
+        rows = zip(class_ids, counts.tolist(), counts.any(axis=1).tolist(), strict=True)
+        classes = {str(cid): row for cid, row, some in rows if some}
     return image.to_json() | {"classes": classes}
 
 

@@ -9,6 +9,7 @@ every CRC) writes the ids into the caller's reused buffer.
 from __future__ import annotations
 
 import functools
+import gc
 import io
 import json
 import os
@@ -17,6 +18,7 @@ import struct
 import tempfile
 import zlib
 from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import Any, BinaryIO
@@ -187,6 +189,25 @@ def safe_join(folder: str | os.PathLike[str], file_name: Any, *, source: str) ->
     return Path(folder) / file_name
 
 
+@contextmanager
+def gc_paused() -> Iterator[None]:
+    """Pause Python's cyclic garbage collector for the block (where it was running).
+
+    For the blocks that make or drop hundreds of thousands of objects without cycles: a
+    parsed JSON and the structures built from it, the rows of a results file. There each
+    collection walks every object made so far, which took a third of reading a 5000-image
+    COCO-panoptic JSON (benchmark/README.md, "The parent's serial phases"); reference counting
+    still frees everything as usual."""
+    if not gc.isenabled():
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
+
+
 def read_json(path: str | os.PathLike[str]) -> Any:
     """Parse a JSON file; a missing or malformed file is a PanopticInputError naming it, and
     so is one nested too deeply for the parser or with an integer of thousands of digits."""
@@ -223,7 +244,7 @@ def write_chunks_atomic(chunks: Iterable[bytes], path: str | os.PathLike[str]) -
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
     try:
         os.fchmod(fd, 0o666 & ~_UMASK)  # mkstemp makes it 0600; plain open() would not
-        with os.fdopen(fd, "wb") as f:
+        with os.fdopen(fd, "wb") as f, gc_paused():  # the chunks may be built as they come
             for chunk in chunks:
                 f.write(chunk)
         os.replace(tmp, path)
@@ -360,11 +381,13 @@ _encode_string = json.encoder.encode_basestring_ascii
 
 
 def json_text_chunks(data: Mapping[str, Any]) -> Iterator[str]:
-    """`json_text(data)` in pieces, for a top-level object whose values may be iterators: each
-    such value is written as a JSON list, one item at a time, so that a long list (the per-image
-    rows of a results file) is never whole in memory. Byte-identical to `json_text` of `data`
-    with those iterators made lists: with indent 1, a value nested k levels down is its own
-    `json.dumps(indent=1)` with every line after its first indented by k more spaces."""
+    """The text of a top-level object whose values may be iterators, in pieces: each such
+    value is written as a JSON list with one item per line, each item on that line whole
+    (`json.dumps`' default separators, strict: NaN refused), so that a long list (the
+    per-image rows of a results file) is never whole in memory and is encoded by json's C
+    encoder, row by row. The other values are as `json_text` writes them (indent 1, a value
+    nested k levels down indented by k more spaces). The text reads back as `data` with its
+    iterators made lists; without iterators it is `json_text(data)`."""
     if not data or not all(isinstance(key, str) for key in data):
         yield json_text({k: list(v) if isinstance(v, Iterator) else v for k, v in data.items()})
         return
@@ -376,10 +399,14 @@ def json_text_chunks(data: Mapping[str, Any]) -> Iterator[str]:
             continue
         empty = True
         for item in value:
-            yield ("[\n  " if empty else ",\n  ") + _dumps(item).replace("\n", "\n  ")
+            yield ("[\n  " if empty else ",\n  ") + _ROW.encode(item)
             empty = False
         yield "[]" if empty else "\n ]"
     yield "\n}\n"
+
+
+# One line per item of a streamed list: json's C encoder (no indent), NaN refused.
+_ROW = json.JSONEncoder(allow_nan=False)
 
 
 def _dumps(value: Any) -> str:

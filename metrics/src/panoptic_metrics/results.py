@@ -252,8 +252,8 @@ class PanopticResults(_Headline):
         )
 
     def write_json(self, path: str | os.PathLike[str]) -> None:
-        """Write `to_json()` to `path` atomically, its per-image rows streamed (the same bytes
-        as `io.json_text(self.to_json())`)."""
+        """Write `to_json()` to `path` atomically, its per-image rows streamed, one a line
+        (`io.json_text_chunks`; the rest indented by one space)."""
         write_json_atomic(self.json_parts(), path)
 
     @classmethod

@@ -44,7 +44,14 @@ class RunResults:
         """metrics.json without `split` and `dataset`: the keys of `PanopticResults.to_json`
         plus `miou` (a fraction), `per_class_iou` (by category id) and `mask_ap` (the object
         of `MaskAPResult.to_json`, its `ap` the headline number), null when not computed."""
-        data = self.panoptic.to_json()
+        data = self.json_parts()
+        data["per_image"] = list(data["per_image"])
+        return data
+
+    def json_parts(self) -> dict[str, Any]:
+        """`to_json()` with its `per_image` rows as an iterator (`PanopticResults.json_parts`):
+        what `write_json` streams, one row a line."""
+        data = self.panoptic.json_parts()
         data["miou"] = None if self.miou is None else json_float(self.miou.miou)
         data["per_class_iou"] = None if self.miou is None else self.miou.to_json()["per_class_iou"]
         data["mask_ap"] = None if self.mask_ap is None else self.mask_ap.to_json()
@@ -52,7 +59,7 @@ class RunResults:
 
     def write_json(self, path: str | os.PathLike[str], **extra: Any) -> None:
         """Write `to_json()` and the `extra` keys (e.g. split, dataset) to `path` atomically."""
-        write_json_atomic({**self.to_json(), **extra}, path)
+        write_json_atomic({**self.json_parts(), **extra}, path)
 
     @classmethod
     def from_json(cls, data: Any, *, source: str = "metrics") -> RunResults:

@@ -30,7 +30,7 @@ import numpy as np
 
 from ..categories import CategorySet
 from ..errors import PanopticInputError
-from ..io import DEFAULT_MAX_PIXELS, read_json, read_panoptic_png, safe_join
+from ..io import DEFAULT_MAX_PIXELS, gc_paused, read_json, read_panoptic_png, safe_join
 from ..lazy import LazyRows
 from ..segmentation import ImageId, PanopticImage, Segments, image_id_of
 
@@ -251,9 +251,10 @@ def load_coco_panoptic(
             duplicate image id, a hostile `file_name`, duplicate segment
             ids, unknown categories.
     """
-    packed = _pack(read_json(json_path), json_path, folder, categories)
-    _trim_heap()  # the parsed JSON is garbage now
-    return packed.unpack()
+    with gc_paused():  # hundreds of thousands of objects made and dropped, no cycles
+        packed = _pack(read_json(json_path), json_path, folder, categories)
+        _trim_heap()  # the parsed JSON is garbage now
+        return packed.unpack()
 
 
 def parse_coco_panoptic(
