@@ -205,7 +205,8 @@ def image_json(image: ErrorBreakdown, stats: ImageStats, ids: np.ndarray) -> dic
     if stats.errors.size:  # whole-array conversions: per-element numpy calls would dominate
         counts = stats.errors.astype(np.int64)
         class_ids = ids[stats.classes].tolist()
-        rows = zip(class_ids, counts.tolist(), counts.any(axis=1).tolist(), strict=True)
+        some_errors = np.asarray(counts.any(axis=1)).tolist()
+        rows = zip(class_ids, counts.tolist(), some_errors, strict=True)
         classes = {str(cid): row for cid, row, some in rows if some}
     return image.to_json() | {"classes": classes}
 

@@ -18,13 +18,14 @@ import logging
 import multiprocessing
 import os
 import time
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
+from . import kernels, matching
 from .accumulator import PanopticAccumulator
 from .boundary import DEFAULT_DILATION_RATIO, check_dilation_ratio
 from .categories import CategorySet
@@ -37,7 +38,7 @@ from .panoptic_instances import instances_from_panoptic
 from .readers.cityscapes import cityscapes_categories, cityscapes_sources
 from .readers.coco import load_coco_panoptic, pair_images
 from .results import PanopticResults
-from .segmentation import PanopticImage
+from .segmentation import PanopticImage, Segments
 from .thresholds import IOU_THRESHOLDS
 
 log = logging.getLogger(__name__)
@@ -103,14 +104,17 @@ class _Worker:
         self.buffers = [np.empty(image.ids.shape, np.uint32) for _ in range(2)]
         return image
 
-    def __call__(self, pair: Pair) -> Matched:
+    def __call__(self, pair: Pair, ready: Callable[[], object] | None = None) -> Matched:
         """Match one pair; with `thing_ids`, also the gt's instances for mask AP (from the
-        same decoded map, before its buffer is reused)."""
+        same decoded map, before its buffer is reused). `ready`, if given, is called between
+        decoding and matching (see `_compile_beside`)."""
         settings = self.settings
         gt = self._load(pair[0], None, 0)
         pred = self._load(pair[1], gt.ids.shape, 1)
         if self.buffers is None:
             self.buffers = [np.empty(gt.ids.shape, np.uint32) for _ in range(2)]
+        if ready is not None:
+            ready()
         stats = match_image(
             gt,
             pred,
@@ -130,6 +134,103 @@ _PAIRS: Sequence[Pair] | None = None  # a forked worker's copy of the parent's p
 # At most this many pairs per pool task: one message each way for up to 32 images, instead
 # of pickling every pair's sources (paths, segment arrays) in the parent.
 MAX_BATCH = 32
+
+
+def _compile_beside(settings: MatchSettings) -> Callable[[], None] | None:
+    """On a first run, start compiling the matching kernels beside this process; returns
+    what to call between decoding the first pair and matching it (`_Worker`'s `ready`).
+
+    A first run compiles the PNG decoder's kernel, the intersection table's, the matching's
+    and the error decomposition's, about 1, 1, 2 and 1 s, one after the other. Here a forked
+    process compiles the intersection and matching kernels into numba's cache (matching a
+    tiny pair made here, through the code path of every pair, so the kernels get the
+    signatures the data needs) while this one decodes its first pair and then compiles the
+    decomposition's on the tiny pair; `ready` waits for the process, and the first pair loads
+    its kernels from the cache. Each kernel is still compiled once. With Boundary PQ the
+    process matches the whole tiny pair (its band kernels too) and this one only waits.
+
+    None where there is nothing to gain: the matching kernels are in the cache already, the
+    kernels are not cached at all, one core only, or no fork (another start method chosen,
+    or a platform without it).
+    """
+    if available_cores() < 2 or multiprocessing.get_start_method(allow_none=True) not in (
+        None,
+        "fork",
+    ):
+        return None
+    if "fork" not in multiprocessing.get_all_start_methods() or not _matching_uncached():
+        return None
+    process = multiprocessing.get_context("fork").Process(
+        target=_head_start, args=(_match_tiny, settings), name="panoptic-metrics-compile"
+    )
+    process.daemon = True
+    process.start()
+
+    def ready() -> None:
+        if settings.dilation_ratio is None:
+            _head_start(_errors_tiny, settings)
+        process.join()
+
+    return ready
+
+
+def _matching_uncached() -> bool:
+    """Whether none of the matching kernels has an entry in numba's on-disk cache (numba's
+    internals, read defensively: anything unexpected counts as cached)."""
+    dispatchers: tuple[Any, ...] = (kernels.intersection_table, kernels.match_segments)
+    try:
+        return not any(os.path.exists(k._cache._cache_file._index_path) for k in dispatchers)
+    except AttributeError:  # an uncached kernel (no cache directory) or another numba
+        return False
+
+
+def _head_start(part: Callable[[MatchSettings], None], settings: MatchSettings) -> None:
+    """Run one part of the compiling beside; silent on failure: whatever it did not compile,
+    the first pair compiles."""
+    try:
+        part(settings)
+    except Exception:  # only a head start: never an error of the evaluation
+        log.debug("compiling beside the first pair failed", exc_info=True)
+
+
+def _tiny_pair(settings: MatchSettings) -> tuple[PanopticImage, PanopticImage]:
+    """A 2x2 pair of one segment of the first category, typed as a decoded pair is."""
+    segments = Segments(
+        np.array([1], np.int64),
+        np.array([settings.categories.ids[0]], np.int64),
+        np.array([False]),
+        np.array([-1], np.int64),
+    )
+    image = PanopticImage(np.ones((2, 2), np.uint32), segments)
+    return image, image
+
+
+def _match_tiny(settings: MatchSettings) -> None:
+    """The forked process's part: the intersection and matching kernels, or with Boundary PQ
+    the whole matching (`match_image`)."""
+    gt, pred = _tiny_pair(settings)
+    if settings.dilation_ratio is not None:
+        match_image(
+            gt,
+            pred,
+            settings.categories,
+            mode=settings.mode,
+            n_bins=settings.n_bins,
+            dilation_ratio=settings.dilation_ratio,
+        )
+        return
+    tables = matching._tables(gt, pred, settings.categories, settings.mode)
+    matching._match(tables, settings.categories, settings.mode, settings.n_bins)
+
+
+def _errors_tiny(settings: MatchSettings) -> None:
+    """This process's part: the error decomposition's kernel (on the tiny pair's table,
+    written here: counting it would compile the intersection kernel a second time)."""
+    gt, pred = _tiny_pair(settings)
+    table = np.zeros((2, 2), np.int64)  # as `kernels.intersection_table` makes it
+    table[1, 1] = gt.ids.size
+    tables = matching._tables(gt, pred, settings.categories, settings.mode, table=table)
+    matching._errors(tables, settings.categories, settings.mode)
 
 
 def _init_worker(settings: MatchSettings, pairs: Sequence[Pair] | None) -> None:
@@ -189,9 +290,10 @@ def match_pairs(
         return
     # The first pair here, before the workers start: it compiles (or loads from numba's cache)
     # exactly the kernels and signatures this data needs, once; forked workers inherit them,
-    # spawned ones load them from the cache it wrote.
+    # spawned ones load them from the cache it wrote. On a first run the matching kernels
+    # compile in another process meanwhile.
     worker = _Worker(settings)
-    first = worker(pairs[0])
+    first = worker(pairs[0], ready=_compile_beside(settings))
     if workers == 1:
         rest: Iterator[Matched] = map(worker, (pairs[i] for i in range(1, len(pairs))))
         yield from _progress(itertools.chain([first], rest), len(pairs), progress)

@@ -84,6 +84,61 @@ def _size(shape: tuple[int, ...]) -> str:
     return "x".join(str(s) for s in shape[::-1]) + " (width x height)"
 
 
+Tables = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]
+
+
+def _tables(
+    gt: PanopticImage,
+    pred: PanopticImage,
+    categories: CategorySet,
+    mode: Mode,
+    table: np.ndarray | None = None,
+) -> Tables:
+    """What the matching kernels take: the intersection table (`table` if given, else
+    counted), the gt's classes (-1 for void, at row 0), crowd flags and areas (declared ones
+    in strict mode), the predictions' classes (-1 for void, at column 0)."""
+    gt_class = categories.index_of(gt.segments.category_ids, source=gt.source)
+    pred_class = categories.index_of(pred.segments.category_ids, source=pred.source)
+    if table is None:
+        table = intersection(gt, pred)
+    gt_area = table.sum(axis=1)
+    if mode == "strict":
+        declared = gt.segments.areas
+        gt_area[1:] = np.where(declared > 0, declared, gt_area[1:])
+    gt_classes = np.concatenate(([-1], gt_class))
+    gt_crowd = np.concatenate(([False], gt.segments.iscrowd))
+    pred_classes = np.concatenate(([-1], pred_class))
+    return table, gt_classes, gt_crowd, gt_area, pred_classes
+
+
+def _match(
+    tables: Tables, categories: CategorySet, mode: Mode, n_bins: int
+) -> tuple[np.ndarray, ...]:
+    """The matching kernel: per class tp, fp, fn, iou_sum, dagger_n, dagger_iou; per gt
+    segment its best-overlap bin; per gt segment the IoU of its match and its exemption."""
+    table, gt_classes, gt_crowd, gt_area, pred_classes = tables
+    return tuple(
+        kernels.match_segments(
+            table,
+            gt_classes,
+            gt_crowd,
+            gt_area,
+            pred_classes,
+            ~categories.isthing,
+            mode == "strict",
+            n_bins,
+        )
+    )
+
+
+def _errors(tables: Tables, categories: CategorySet, mode: Mode) -> np.ndarray:
+    """The error decomposition's kernel: the cause counts of each class's FN and FP."""
+    table, gt_classes, gt_crowd, gt_area, pred_classes = tables
+    return kernels.decompose_errors(
+        table, gt_classes, gt_crowd, gt_area, pred_classes, mode == "strict", len(categories)
+    )
+
+
 def match_image(
     gt: PanopticImage,
     pred: PanopticImage,
@@ -108,37 +163,15 @@ def match_image(
         PanopticInputError: sizes differ, unknown ids or categories, segments without pixels.
     """
     check_mode(mode)
-    gt_class = categories.index_of(gt.segments.category_ids, source=gt.source)
-    pred_class = categories.index_of(pred.segments.category_ids, source=pred.source)
-    table = intersection(gt, pred)
-    gt_area = table.sum(axis=1)
-    if mode == "strict":
-        declared = gt.segments.areas
-        gt_area[1:] = np.where(declared > 0, declared, gt_area[1:])
-    gt_classes = np.concatenate(([-1], gt_class))
-    gt_crowd = np.concatenate(([False], gt.segments.iscrowd))
-    pred_classes = np.concatenate(([-1], pred_class))
-    tp, fp, fn, iou_sum, dagger_n, dagger_iou, best_bin, match_iou, exempt = kernels.match_segments(
-        table,
-        gt_classes,
-        gt_crowd,
-        gt_area,
-        pred_classes,
-        ~categories.isthing,
-        mode == "strict",
-        n_bins,
+    tables = _tables(gt, pred, categories, mode)
+    table, gt_classes, gt_crowd, gt_area, pred_classes = tables
+    gt_class = gt_classes[1:]
+    tp, fp, fn, iou_sum, dagger_n, dagger_iou, best_bin, match_iou, exempt = _match(
+        tables, categories, mode, n_bins
     )
     sums = np.stack([tp, fp, fn, iou_sum, dagger_n, dagger_iou], axis=1).astype(np.float64)
     classes = np.flatnonzero((sums[:, [TP, FP, FN, DAGGER_N]] != 0).any(axis=1))
-    counts = kernels.decompose_errors(
-        table,
-        np.concatenate(([-1], gt_class)),
-        np.concatenate(([False], gt.segments.iscrowd)),
-        gt_area,
-        np.concatenate(([-1], pred_class)),
-        mode == "strict",
-        len(categories),
-    )
+    counts = _errors(tables, categories, mode)
     counted = best_bin >= 0
     matched = match_iou > 0  # a match has IoU > 0.5
     boundary_sums = None
