@@ -23,6 +23,7 @@ from typing import cast
 import numpy as np
 
 from ._cache import njit
+from .boundary import _LITTLE_ENDIAN
 
 # np.int64, typed for mypy as returning a Python int (numba sees np.int64 itself).
 _i64 = cast("Callable[[object], int]", np.int64)
@@ -94,18 +95,60 @@ def _gather(pixels: np.ndarray, packed: np.ndarray) -> None:
         )
 
 
+_MASK24 = np.uint64(0xFFFFFF)
+
+
+@njit(cache=True, nogil=True)
+def _pack(pixels: np.ndarray, residuals: np.ndarray, packed: np.ndarray) -> None:
+    """packed[x] = the colour bytes of pixel x of a (width, 3 or 4) row, packed: the row's
+    bytes are copied into `residuals` (8-byte aligned, zero-padded to whole groups of 8
+    pixels), whose words are then split: 8 RGB pixels are 3 uint64 words, 2 RGBA pixels 1
+    (little-endian; byte by byte elsewhere)."""
+    width = pixels.shape[0]
+    if not _LITTLE_ENDIAN:
+        _gather(pixels, packed)
+        return
+    raw = pixels.reshape(-1)
+    for i in range(raw.shape[0]):  # not a slice assignment: see the note above `_pixel`
+        residuals[i] = raw[i]
+    if pixels.shape[1] == 4:
+        w32 = residuals.view(np.uint32)
+        for x in range(width):
+            packed[x] = w32[x] & np.uint32(0xFFFFFF)
+        return
+    w64 = residuals.view(np.uint64)
+    for g in range((width + 7) >> 3):
+        a = w64[3 * g]
+        b = w64[3 * g + 1]
+        c = w64[3 * g + 2]
+        x = 8 * g
+        packed[x] = a & _MASK24
+        packed[x + 1] = (a >> np.uint64(24)) & _MASK24
+        packed[x + 2] = ((a >> np.uint64(48)) | (b << np.uint64(16))) & _MASK24
+        packed[x + 3] = (b >> np.uint64(8)) & _MASK24
+        packed[x + 4] = (b >> np.uint64(32)) & _MASK24
+        packed[x + 5] = ((b >> np.uint64(56)) | (c << np.uint64(8))) & _MASK24
+        packed[x + 6] = (c >> np.uint64(16)) & _MASK24
+        packed[x + 7] = c >> np.uint64(40)
+
+
 @njit(cache=True, nogil=True)
 def _unfilter_row_ids(
-    kind: int, pixels: np.ndarray, prev: np.ndarray, row: np.ndarray, packed: np.ndarray
+    kind: int,
+    pixels: np.ndarray,
+    prev: np.ndarray,
+    row: np.ndarray,
+    residuals: np.ndarray,
+    packed: np.ndarray,
 ) -> None:
     """One row: `pixels` (width, 3 or 4) filtered bytes, `prev` the ids above, into `row`."""
     width = row.shape[0]
     if kind == NONE:
-        _gather(pixels, packed)
+        _pack(pixels, residuals, packed)
         for x in range(width):  # not `row[:] = packed`: see the note above `_pixel`
             row[x] = packed[x]
-    elif kind == UP:  # independent pixels: gather, then a vectorised byte-wise addition
-        _gather(pixels, packed)
+    elif kind == UP:  # independent pixels: a vectorised byte-wise addition
+        _pack(pixels, residuals, packed)
         for x in range(width):
             above = np.uint32(prev[x])
             delta = packed[x]
@@ -157,7 +200,9 @@ def rgb_rows_to_ids(
     """
     width = out.shape[1]
     stride = 1 + width * pixel_bytes
-    packed = np.empty(width, dtype=np.uint32)
+    groups = (width + 7) // 8  # _pack's unit: 8 pixels
+    residuals = np.zeros(groups * 8 * pixel_bytes, dtype=np.uint8)
+    packed = np.empty(groups * 8, dtype=np.uint32)
     for r in range(nrows):
         y = row0 + r
         base = r * stride
@@ -165,7 +210,8 @@ def rgb_rows_to_ids(
         if kind > PAETH:
             return r
         pixels = data[base + 1 : base + stride].reshape((width, pixel_bytes))
-        _unfilter_row_ids(kind, pixels, out[y - 1] if y > 0 else zero, out[y], packed)
+        prev = out[y - 1] if y > 0 else zero
+        _unfilter_row_ids(kind, pixels, prev, out[y], residuals, packed)
     return -1
 
 
