@@ -244,17 +244,17 @@ def test_row_packing_on_every_width_and_offset(pixel_bytes: int) -> None:
     and 2 RGBA pixels out of 1, after copying the row to an aligned buffer: on widths that
     are not whole groups of 8 and rows at every byte offset, each pixel distinct, against
     R + 256 G + 65536 B computed here."""
-    from panoptic_metrics.kernels.png import _pack
+    from panoptic_metrics.kernels.png import _pack, row_scratch
 
     rng = np.random.default_rng(pixel_bytes)
     for width in range(1, 27):
-        groups = (width + 7) // 8
-        residuals = np.full(groups * 8 * pixel_bytes, 0xAB, np.uint8)  # stale bytes
-        packed = np.zeros(groups * 8, np.uint32)
+        copy, words, packed = row_scratch(width, pixel_bytes)
+        copy[:] = 0xAB  # stale bytes past the row
         for offset in range(8):
             data = rng.integers(0, 256, size=offset + width * pixel_bytes + 3, dtype=np.uint8)
-            pixels = data[offset : offset + width * pixel_bytes].reshape(width, pixel_bytes)
-            _pack(pixels, residuals, packed)
+            raw = data[offset : offset + width * pixel_bytes]
+            pixels = raw.reshape(width, pixel_bytes)
+            _pack(raw, pixels, copy, words, packed)
             rgb = pixels.astype(np.int64)
             expected = rgb[:, 0] + 256 * rgb[:, 1] + 65536 * rgb[:, 2]
             assert np.array_equal(packed[:width], expected), (width, offset)

@@ -50,13 +50,22 @@ _LITTLE_ENDIAN = sys.byteorder == "little"
 _BYTE_INDEX = np.uint64(0x0001020304050607)  # byte k (from the low end) holds 7 - k
 
 
-@njit(cache=True, nogil=True, inline="always")
+@njit(cache=True, nogil=True)
 def _flag_byte(low: int) -> int:  # pragma: no cover - numba
     """Which byte of a uint64 view of uint8 flags holds `low`, its lowest set bit (flags are 0
     or 1, so low = 1 << 8t for byte t): the top byte of low * _BYTE_INDEX is byte 7 - t of
     _BYTE_INDEX, t itself; that is the t-th flag on a little-endian machine."""
     t = int((low * _BYTE_INDEX) >> np.uint64(56))
     return t if _LITTLE_ENDIAN else 7 - t
+
+
+@njit(cache=True, nogil=True)
+def _index(value: int, old: int, old_index: int, keys: np.ndarray, rank: np.ndarray) -> int:
+    """`_lookup(value)`, or `old_index` if `value` is `old` (not inlined: called from one
+    place, `intersection_table` compiles faster)."""  # pragma: no cover - numba
+    if value == old:
+        return old_index
+    return _lookup(value, keys, rank)
 
 
 # Pixels per block of `intersection_table`'s change flags: a multiple of 8, small enough that
@@ -99,10 +108,10 @@ def intersection_table(
     if n == 0:
         return table, OK, 0
     g0, p0 = _i64(gt[0]), _i64(pred[0])
-    gi = _lookup(g0, gt_keys, gt_rank)
+    gi = _index(g0, -1, 0, gt_keys, gt_rank)
     if gi < 0:
         return table, UNKNOWN_GT_ID, g0
-    pi = _lookup(p0, pred_keys, pred_rank)
+    pi = _index(p0, -1, 0, pred_keys, pred_rank)
     if pi < 0:
         return table, UNKNOWN_PRED_ID, p0
     # The current and the previous id of each side with their dense indices.
@@ -132,21 +141,15 @@ def intersection_table(
                 start = k
                 g = _i64(gt[k])
                 if g != g_id:
-                    if g == g_old:
-                        idx = g_old_idx
-                    else:
-                        idx = _lookup(g, gt_keys, gt_rank)
-                        if idx < 0:
-                            return table, UNKNOWN_GT_ID, g
+                    idx = _index(g, g_old, g_old_idx, gt_keys, gt_rank)
+                    if idx < 0:
+                        return table, UNKNOWN_GT_ID, g
                     g_old, g_old_idx, g_id, g_idx = g_id, g_idx, g, idx
                 p = _i64(pred[k])
                 if p != p_id:
-                    if p == p_old:
-                        idx = p_old_idx
-                    else:
-                        idx = _lookup(p, pred_keys, pred_rank)
-                        if idx < 0:
-                            return table, UNKNOWN_PRED_ID, p
+                    idx = _index(p, p_old, p_old_idx, pred_keys, pred_rank)
+                    if idx < 0:
+                        return table, UNKNOWN_PRED_ID, p
                     p_old, p_old_idx, p_id, p_idx = p_id, p_idx, p, idx
     table[g_idx, p_idx] += n - start
     return table, OK, 0

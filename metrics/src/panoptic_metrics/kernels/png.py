@@ -17,13 +17,13 @@ specification. (The RGB -> ids pass of a decoded image is `kernels.rgb_to_ids`.)
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 from typing import cast
 
 import numpy as np
 
 from ._cache import njit
-from .boundary import _LITTLE_ENDIAN
 
 # np.int64, typed for mypy as returning a Python int (numba sees np.int64 itself).
 _i64 = cast("Callable[[object], int]", np.int64)
@@ -99,28 +99,26 @@ _MASK24 = np.uint64(0xFFFFFF)
 
 
 @njit(cache=True, nogil=True)
-def _pack(pixels: np.ndarray, residuals: np.ndarray, packed: np.ndarray) -> None:
-    """packed[x] = the colour bytes of pixel x of a (width, 3 or 4) row, packed: the row's
-    bytes are copied into `residuals` (8-byte aligned, zero-padded to whole groups of 8
-    pixels), whose words are then split: 8 RGB pixels are 3 uint64 words, 2 RGBA pixels 1
-    (little-endian; byte by byte elsewhere)."""
-    width = pixels.shape[0]
-    if not _LITTLE_ENDIAN:
-        _gather(pixels, packed)
-        return
-    raw = pixels.reshape(-1)
+def _pack_words(
+    raw: np.ndarray, pixels: np.ndarray, copy: np.ndarray, words: np.ndarray, packed: np.ndarray
+) -> None:
+    """packed[x] = the colour bytes of pixel x of the row `raw` (its `pixels`), packed, on a
+    little-endian machine: the row is copied into `copy`, the bytes of `words` (uint64, zero
+    past the row), whose words are then split: 8 RGB pixels are 3 words, 2 RGBA pixels 1.
+    The byte-by-byte `_gather` is a strided load of 3 bytes per pixel, which LLVM does not
+    vectorise; this is about 1.5 times as fast (benchmark/README.md)."""
     for i in range(raw.shape[0]):  # not a slice assignment: see the note above `_pixel`
-        residuals[i] = raw[i]
+        copy[i] = raw[i]
     if pixels.shape[1] == 4:
-        w32 = residuals.view(np.uint32)
-        for x in range(width):
-            packed[x] = w32[x] & np.uint32(0xFFFFFF)
+        for i in range((pixels.shape[0] + 1) >> 1):
+            word = words[i]
+            packed[2 * i] = word & _MASK24
+            packed[2 * i + 1] = (word >> np.uint64(32)) & _MASK24
         return
-    w64 = residuals.view(np.uint64)
-    for g in range((width + 7) >> 3):
-        a = w64[3 * g]
-        b = w64[3 * g + 1]
-        c = w64[3 * g + 2]
+    for g in range((pixels.shape[0] + 7) >> 3):
+        a = words[3 * g]
+        b = words[3 * g + 1]
+        c = words[3 * g + 2]
         x = 8 * g
         packed[x] = a & _MASK24
         packed[x + 1] = (a >> np.uint64(24)) & _MASK24
@@ -133,22 +131,35 @@ def _pack(pixels: np.ndarray, residuals: np.ndarray, packed: np.ndarray) -> None
 
 
 @njit(cache=True, nogil=True)
+def _pack_bytes(
+    raw: np.ndarray, pixels: np.ndarray, copy: np.ndarray, words: np.ndarray, packed: np.ndarray
+) -> None:
+    """`_pack_words` on a big-endian machine: byte by byte (`_gather`)."""
+    _gather(pixels, packed)
+
+
+# Chosen here, so that numba compiles one of them.
+_pack = _pack_words if sys.byteorder == "little" else _pack_bytes
+
+
+@njit(cache=True, nogil=True)
 def _unfilter_row_ids(
     kind: int,
     pixels: np.ndarray,
     prev: np.ndarray,
     row: np.ndarray,
-    residuals: np.ndarray,
-    packed: np.ndarray,
+    scratch: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
 ) -> None:
-    """One row: `pixels` (width, 3 or 4) filtered bytes, `prev` the ids above, into `row`."""
+    """One row: `pixels` (width, 3 or 4) filtered bytes, `prev` the ids above, into `row`;
+    `scratch` is (the row's bytes, `_pack`'s copy and words, packed pixels)."""
     width = row.shape[0]
+    raw, copy, words, packed = scratch
     if kind == NONE:
-        _pack(pixels, residuals, packed)
+        _pack(raw, pixels, copy, words, packed)
         for x in range(width):  # not `row[:] = packed`: see the note above `_pixel`
             row[x] = packed[x]
     elif kind == UP:  # independent pixels: a vectorised byte-wise addition
-        _pack(pixels, residuals, packed)
+        _pack(raw, pixels, copy, words, packed)
         for x in range(width):
             above = np.uint32(prev[x])
             delta = packed[x]
@@ -181,9 +192,25 @@ def _unfilter_row_ids(
             c = b
 
 
+def row_scratch(width: int, pixel_bytes: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """`rgb_rows_to_ids`'s buffers for rows of `width` pixels: `_pack`'s copy of a row and the
+    same bytes as uint64 words (whole groups of 8 pixels, zero past the row), and the packed
+    pixels. Made here, not in the kernel: numba's `view` adds compile time to each kernel
+    that calls it (benchmark/README.md)."""
+    groups = (width + 7) // 8
+    words = np.zeros(groups * pixel_bytes, dtype=np.uint64)
+    return words.view(np.uint8), words, np.empty(groups * 8, dtype=np.uint32)
+
+
 @njit(cache=True, nogil=True)
 def rgb_rows_to_ids(
-    data: np.ndarray, nrows: int, row0: int, pixel_bytes: int, zero: np.ndarray, out: np.ndarray
+    data: np.ndarray,
+    nrows: int,
+    row0: int,
+    pixel_bytes: int,
+    zero: np.ndarray,
+    out: np.ndarray,
+    scratch: tuple[np.ndarray, np.ndarray, np.ndarray],
 ) -> int:
     """Unfilter `nrows` rows of 8-bit RGB or RGBA data straight into segment ids.
 
@@ -194,24 +221,24 @@ def rgb_rows_to_ids(
         pixel_bytes: 3 for RGB, 4 for RGBA (alpha is ignored).
         zero: a row of `width` zeros of `out`'s dtype, the row above the image.
         out: (height, width) integer ids; rows `row0 .. row0 + nrows - 1` are written.
+        scratch: `row_scratch(width, pixel_bytes)`, reused from call to call.
 
     Returns:
         -1 on success, else the index (in `data`) of the first row with an invalid filter type.
     """
     width = out.shape[1]
     stride = 1 + width * pixel_bytes
-    groups = (width + 7) // 8  # _pack's unit: 8 pixels
-    residuals = np.zeros(groups * 8 * pixel_bytes, dtype=np.uint8)
-    packed = np.empty(groups * 8, dtype=np.uint32)
+    copy, words, packed = scratch
     for r in range(nrows):
         y = row0 + r
         base = r * stride
         kind = data[base]
         if kind > PAETH:
             return r
-        pixels = data[base + 1 : base + stride].reshape((width, pixel_bytes))
+        raw = data[base + 1 : base + stride]
+        pixels = raw.reshape((width, pixel_bytes))
         prev = out[y - 1] if y > 0 else zero
-        _unfilter_row_ids(kind, pixels, prev, out[y], residuals, packed)
+        _unfilter_row_ids(kind, pixels, prev, out[y], (raw, copy, words, packed))
     return -1
 
 

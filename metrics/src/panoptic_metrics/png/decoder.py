@@ -38,6 +38,7 @@ from ..kernels.png import (
     PALETTE_IDS,
     RGB_IDS,
     rgb_rows_to_ids,
+    row_scratch,
     rows_to_values,
 )
 from . import inflate
@@ -144,13 +145,14 @@ class PngIdDecoder:
         header = png.header
         pixel_bytes = 4 if header.color_type == RGBA else 3
         zero = self._zero_row(header.width, ids.dtype)
+        scratch = row_scratch(header.width, pixel_bytes)
         blocks = inflate.inflate_rows(
             png.idat, header.row_bytes, header.height, self.block_rows, self.zlib, name
         )
         for row0, block in blocks:
             data = np.frombuffer(block, dtype=np.uint8)
             nrows = len(block) // (header.row_bytes + 1)
-            bad = rgb_rows_to_ids(data, nrows, row0, pixel_bytes, zero, ids)
+            bad = rgb_rows_to_ids(data, nrows, row0, pixel_bytes, zero, ids, scratch)
             if bad >= 0:
                 _bad_filter(name, row0 + bad, block[bad * (header.row_bytes + 1)])
 
