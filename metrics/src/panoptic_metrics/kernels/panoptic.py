@@ -46,17 +46,11 @@ def _lookup(value: int, keys: np.ndarray, rank: np.ndarray) -> int:  # pragma: n
     return -1
 
 
-_LITTLE_ENDIAN = sys.byteorder == "little"
-_BYTE_INDEX = np.uint64(0x0001020304050607)  # byte k (from the low end) holds 7 - k
-
-
-@njit(cache=True, nogil=True)
-def _flag_byte(low: int) -> int:  # pragma: no cover - numba
-    """Which byte of a uint64 view of uint8 flags holds `low`, its lowest set bit (flags are 0
-    or 1, so low = 1 << 8t for byte t): the top byte of low * _BYTE_INDEX is byte 7 - t of
-    _BYTE_INDEX, t itself; that is the t-th flag on a little-endian machine."""
-    t = int((low * _BYTE_INDEX) >> np.uint64(56))
-    return t if _LITTLE_ENDIAN else 7 - t
+# Which flag of a uint64 view of 8 uint8 flags (0 or 1) is its lowest set bit `low`: the top
+# byte of low * _FLAG_INDEX. Flag t is the word's byte t from the low end on a little-endian
+# machine, so low = 1 << 8t and the top byte of the product is byte 7 - t of the constant,
+# which holds t; on a big-endian machine flag t is byte 7 - t, and the constant is reversed.
+_FLAG_INDEX = np.uint64(0x0001020304050607 if sys.byteorder == "little" else 0x0706050403020100)
 
 
 @njit(cache=True, nogil=True)
@@ -136,7 +130,7 @@ def intersection_table(
             while word != 0:
                 low = word & (~word + np.uint64(1))  # the lowest flag set
                 word ^= low
-                k = b0 + (w << 3) + _flag_byte(low)
+                k = b0 + (w << 3) + int((low * _FLAG_INDEX) >> np.uint64(56))
                 table[g_idx, p_idx] += k - start
                 start = k
                 g = _i64(gt[k])
