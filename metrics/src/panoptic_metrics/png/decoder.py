@@ -88,6 +88,8 @@ class PngIdDecoder:
         self.block_rows = block_rows
         self._buffer = np.empty(0, dtype=np.uint32)
         self._zeros: dict[tuple[int, np.dtype[np.generic]], np.ndarray] = {}
+        self._scratch_key = (0, 0)
+        self._scratch = row_scratch(0, 3)
 
     def decode(
         self, source: Source, *, name: str | None = None, out: np.ndarray | None = None
@@ -145,7 +147,10 @@ class PngIdDecoder:
         header = png.header
         pixel_bytes = 4 if header.color_type == RGBA else 3
         zero = self._zero_row(header.width, ids.dtype)
-        scratch = row_scratch(header.width, pixel_bytes)
+        if self._scratch_key != (header.width, pixel_bytes):  # keep one: widths rarely change
+            self._scratch = row_scratch(header.width, pixel_bytes)
+            self._scratch_key = (header.width, pixel_bytes)
+        scratch = self._scratch
         blocks = inflate.inflate_rows(
             png.idat, header.row_bytes, header.height, self.block_rows, self.zlib, name
         )
