@@ -238,32 +238,10 @@ def test_greyscale_label_maps_read_like_pillow(depth: int, interlace: bool) -> N
         assert np.array_equal(read_grey(data), values)
 
 
-@pytest.mark.parametrize("pixel_bytes", [3, 4])
-def test_row_packing_on_every_width_and_offset(pixel_bytes: int) -> None:
-    """`_pack` splits 8 RGB pixels out of 3 uint64 words (pixels 2 and 5 straddle two words)
-    and 2 RGBA pixels out of 1, after copying the row to an aligned buffer: on widths that
-    are not whole groups of 8 and rows at every byte offset, each pixel distinct, against
-    R + 256 G + 65536 B computed here."""
-    from panoptic_metrics.kernels.png import _pack, row_scratch
-
-    rng = np.random.default_rng(pixel_bytes)
-    for width in range(1, 27):
-        copy, words, packed = row_scratch(width, pixel_bytes)
-        copy[:] = 0xAB  # stale bytes past the row
-        for offset in range(8):
-            data = rng.integers(0, 256, size=offset + width * pixel_bytes + 3, dtype=np.uint8)
-            raw = data[offset : offset + width * pixel_bytes]
-            pixels = raw.reshape(width, pixel_bytes)
-            _pack(raw, pixels, copy, words, packed)
-            rgb = pixels.astype(np.int64)
-            expected = rgb[:, 0] + 256 * rgb[:, 1] + 65536 * rgb[:, 2]
-            assert np.array_equal(packed[:width], expected), (width, offset)
-
-
 @pytest.mark.parametrize("alpha", [False, True])
 def test_none_and_up_rows_of_distinct_pixels_match_the_twin(alpha: bool) -> None:
-    """Every pixel a different colour with all bits used, on widths around the 8-pixel
-    groups, each row None or Up (the rows `_pack` serves), 1 or 3 rows per kernel call."""
+    """Every pixel a different colour with all bits used, on widths around multiples of 8,
+    each row None or Up (the rows the kernel packs whole), 1 or 3 rows per kernel call."""
     rng = np.random.default_rng(int(alpha))
     for width in (1, 5, 7, 8, 9, 15, 16, 17, 23, 24, 25):
         pixels = rng.integers(0, 256, size=(6, width, 4 if alpha else 3))

@@ -17,7 +17,6 @@ specification. (The RGB -> ids pass of a decoded image is `kernels.rgb_to_ids`.)
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable
 from typing import cast
 
@@ -95,71 +94,18 @@ def _gather(pixels: np.ndarray, packed: np.ndarray) -> None:
         )
 
 
-_MASK24 = np.uint64(0xFFFFFF)
-
-
-@njit(cache=True, nogil=True)
-def _pack_words(
-    raw: np.ndarray, pixels: np.ndarray, copy: np.ndarray, words: np.ndarray, packed: np.ndarray
-) -> None:
-    """packed[x] = the colour bytes of pixel x of the row `raw` (its `pixels`), packed, on a
-    little-endian machine: the row is copied into `copy`, the bytes of `words` (uint64, zero
-    past the row), whose words are then split: 8 RGB pixels are 3 words, 2 RGBA pixels 1.
-    The byte-by-byte `_gather` is a strided load of 3 bytes per pixel, which LLVM does not
-    vectorise; this is about 1.5 times as fast (benchmark/README.md)."""
-    for i in range(raw.shape[0]):  # not a slice assignment: see the note above `_pixel`
-        copy[i] = raw[i]
-    if pixels.shape[1] == 4:
-        for i in range((pixels.shape[0] + 1) >> 1):
-            word = words[i]
-            packed[2 * i] = word & _MASK24
-            packed[2 * i + 1] = (word >> np.uint64(32)) & _MASK24
-        return
-    for g in range((pixels.shape[0] + 7) >> 3):
-        a = words[3 * g]
-        b = words[3 * g + 1]
-        c = words[3 * g + 2]
-        x = 8 * g
-        packed[x] = a & _MASK24
-        packed[x + 1] = (a >> np.uint64(24)) & _MASK24
-        packed[x + 2] = ((a >> np.uint64(48)) | (b << np.uint64(16))) & _MASK24
-        packed[x + 3] = (b >> np.uint64(8)) & _MASK24
-        packed[x + 4] = (b >> np.uint64(32)) & _MASK24
-        packed[x + 5] = ((b >> np.uint64(56)) | (c << np.uint64(8))) & _MASK24
-        packed[x + 6] = (c >> np.uint64(16)) & _MASK24
-        packed[x + 7] = c >> np.uint64(40)
-
-
-@njit(cache=True, nogil=True)
-def _pack_bytes(
-    raw: np.ndarray, pixels: np.ndarray, copy: np.ndarray, words: np.ndarray, packed: np.ndarray
-) -> None:
-    """`_pack_words` on a big-endian machine: byte by byte (`_gather`)."""
-    _gather(pixels, packed)
-
-
-# Chosen here, so that numba compiles one of them.
-_pack = _pack_words if sys.byteorder == "little" else _pack_bytes
-
-
 @njit(cache=True, nogil=True)
 def _unfilter_row_ids(
-    kind: int,
-    pixels: np.ndarray,
-    prev: np.ndarray,
-    row: np.ndarray,
-    scratch: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
+    kind: int, pixels: np.ndarray, prev: np.ndarray, row: np.ndarray, packed: np.ndarray
 ) -> None:
-    """One row: `pixels` (width, 3 or 4) filtered bytes, `prev` the ids above, into `row`;
-    `scratch` is (the row's bytes, `_pack`'s copy and words, packed pixels)."""
+    """One row: `pixels` (width, 3 or 4) filtered bytes, `prev` the ids above, into `row`."""
     width = row.shape[0]
-    raw, copy, words, packed = scratch
     if kind == NONE:
-        _pack(raw, pixels, copy, words, packed)
+        _gather(pixels, packed)
         for x in range(width):  # not `row[:] = packed`: see the note above `_pixel`
             row[x] = packed[x]
-    elif kind == UP:  # independent pixels: a vectorised byte-wise addition
-        _pack(raw, pixels, copy, words, packed)
+    elif kind == UP:  # independent pixels: gather, then a vectorised byte-wise addition
+        _gather(pixels, packed)
         for x in range(width):
             above = np.uint32(prev[x])
             delta = packed[x]
@@ -192,25 +138,9 @@ def _unfilter_row_ids(
             c = b
 
 
-def row_scratch(width: int, pixel_bytes: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """`rgb_rows_to_ids`'s buffers for rows of `width` pixels: `_pack`'s copy of a row and the
-    same bytes as uint64 words (whole groups of 8 pixels, zero past the row), and the packed
-    pixels. Made here, not in the kernel: numba's `view` adds compile time to each kernel
-    that calls it (benchmark/README.md)."""
-    groups = (width + 7) // 8
-    words = np.zeros(groups * pixel_bytes, dtype=np.uint64)
-    return words.view(np.uint8), words, np.empty(groups * 8, dtype=np.uint32)
-
-
 @njit(cache=True, nogil=True)
 def rgb_rows_to_ids(
-    data: np.ndarray,
-    nrows: int,
-    row0: int,
-    pixel_bytes: int,
-    zero: np.ndarray,
-    out: np.ndarray,
-    scratch: tuple[np.ndarray, np.ndarray, np.ndarray],
+    data: np.ndarray, nrows: int, row0: int, pixel_bytes: int, zero: np.ndarray, out: np.ndarray
 ) -> int:
     """Unfilter `nrows` rows of 8-bit RGB or RGBA data straight into segment ids.
 
@@ -221,24 +151,21 @@ def rgb_rows_to_ids(
         pixel_bytes: 3 for RGB, 4 for RGBA (alpha is ignored).
         zero: a row of `width` zeros of `out`'s dtype, the row above the image.
         out: (height, width) integer ids; rows `row0 .. row0 + nrows - 1` are written.
-        scratch: `row_scratch(width, pixel_bytes)`, reused from call to call.
 
     Returns:
         -1 on success, else the index (in `data`) of the first row with an invalid filter type.
     """
     width = out.shape[1]
     stride = 1 + width * pixel_bytes
-    copy, words, packed = scratch
+    packed = np.empty(width, dtype=np.uint32)
     for r in range(nrows):
         y = row0 + r
         base = r * stride
         kind = data[base]
         if kind > PAETH:
             return r
-        raw = data[base + 1 : base + stride]
-        pixels = raw.reshape((width, pixel_bytes))
-        prev = out[y - 1] if y > 0 else zero
-        _unfilter_row_ids(kind, pixels, prev, out[y], (raw, copy, words, packed))
+        pixels = data[base + 1 : base + stride].reshape((width, pixel_bytes))
+        _unfilter_row_ids(kind, pixels, out[y - 1] if y > 0 else zero, out[y], packed)
     return -1
 
 

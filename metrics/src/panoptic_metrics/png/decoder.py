@@ -38,7 +38,6 @@ from ..kernels.png import (
     PALETTE_IDS,
     RGB_IDS,
     rgb_rows_to_ids,
-    row_scratch,
     rows_to_values,
 )
 from . import inflate
@@ -88,8 +87,6 @@ class PngIdDecoder:
         self.block_rows = block_rows
         self._buffer = np.empty(0, dtype=np.uint32)
         self._zeros: dict[tuple[int, np.dtype[np.generic]], np.ndarray] = {}
-        self._scratch_key = (0, 0)
-        self._scratch = row_scratch(0, 3)
 
     def decode(
         self, source: Source, *, name: str | None = None, out: np.ndarray | None = None
@@ -147,17 +144,13 @@ class PngIdDecoder:
         header = png.header
         pixel_bytes = 4 if header.color_type == RGBA else 3
         zero = self._zero_row(header.width, ids.dtype)
-        if self._scratch_key != (header.width, pixel_bytes):  # keep one: widths rarely change
-            self._scratch = row_scratch(header.width, pixel_bytes)
-            self._scratch_key = (header.width, pixel_bytes)
-        scratch = self._scratch
         blocks = inflate.inflate_rows(
             png.idat, header.row_bytes, header.height, self.block_rows, self.zlib, name
         )
         for row0, block in blocks:
             data = np.frombuffer(block, dtype=np.uint8)
             nrows = len(block) // (header.row_bytes + 1)
-            bad = rgb_rows_to_ids(data, nrows, row0, pixel_bytes, zero, ids, scratch)
+            bad = rgb_rows_to_ids(data, nrows, row0, pixel_bytes, zero, ids)
             if bad >= 0:
                 _bad_filter(name, row0 + bad, block[bad * (header.row_bytes + 1)])
 
