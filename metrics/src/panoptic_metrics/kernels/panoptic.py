@@ -54,12 +54,26 @@ _FLAG_INDEX = np.uint64(0x0001020304050607 if sys.byteorder == "little" else 0x0
 
 
 @njit(cache=True, nogil=True)
-def _index(value: int, old: int, old_index: int, keys: np.ndarray, rank: np.ndarray) -> int:
-    """`_lookup(value)`, or `old_index` if `value` is `old` (not inlined: called from one
-    place, `intersection_table` compiles faster)."""  # pragma: no cover - numba
+def _index(
+    value: int, old: int, old_index: int, keys: np.ndarray, rank: np.ndarray
+) -> int:  # pragma: no cover - numba
+    """`_lookup(value, keys, rank)`, or `old_index` if `value` is `old`. `_lookup`'s binary
+    search written out again: numba's inlining of `_lookup` (inline="always") would add
+    compile time to the first run, and this is called from one place."""
     if value == old:
         return old_index
-    return _lookup(value, keys, rank)
+    if value == 0:
+        return 0
+    lo, hi = 0, keys.shape[0]
+    while lo < hi:
+        mid = (lo + hi) >> 1
+        if keys[mid] < value:
+            lo = mid + 1
+        else:
+            hi = mid
+    if lo < keys.shape[0] and keys[lo] == value:
+        return int(rank[lo])
+    return -1
 
 
 # Pixels per block of `intersection_table`'s change flags: a multiple of 8, small enough that
