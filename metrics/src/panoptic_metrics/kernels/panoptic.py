@@ -58,8 +58,9 @@ def _index(
     value: int, old: int, old_index: int, keys: np.ndarray, rank: np.ndarray
 ) -> int:  # pragma: no cover - numba
     """`_lookup(value, keys, rank)`, or `old_index` if `value` is `old`. `_lookup`'s binary
-    search written out again: numba's inlining of `_lookup` (inline="always") would add
-    compile time to the first run, and this is called from one place."""
+    search written out again, as a call: numba's inlining of `_lookup` (inline="always") at
+    each of the four call sites in `intersection_table` added compile time to a first run
+    (benchmark/README.md)."""
     if value == old:
         return old_index
     if value == 0:
@@ -116,10 +117,10 @@ def intersection_table(
     if n == 0:
         return table, OK, 0
     g0, p0 = _i64(gt[0]), _i64(pred[0])
-    gi = _index(g0, -1, 0, gt_keys, gt_rank)
+    gi = _index(g0, ~g0, 0, gt_keys, gt_rank)  # ~g0: no previous id
     if gi < 0:
         return table, UNKNOWN_GT_ID, g0
-    pi = _index(p0, -1, 0, pred_keys, pred_rank)
+    pi = _index(p0, ~p0, 0, pred_keys, pred_rank)
     if pi < 0:
         return table, UNKNOWN_PRED_ID, p0
     # The current and the previous id of each side with their dense indices.
