@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -233,7 +235,7 @@ def test_intersection_table_changes_at_block_and_word_edges(dtype, n: int) -> No
     cuts = [0, *[k for k in _EDGES if k < n], n - 1, n]
     gt = np.zeros(n, np.int64)
     pred = np.zeros(n, np.int64)
-    for a, b in zip(cuts[:-1], cuts[1:], strict=True):  # a new id on each piece, or the same
+    for a, b in itertools.pairwise(cuts):  # a new id on each piece, or the same
         gt[a:b] = rng.choice([0, *gt_ids])
         pred[a:b] = rng.choice([0, *pred_ids])
     gt[-1], pred[-1] = gt_ids[2], pred_ids[2]  # a change at the last pixel, on both sides
@@ -264,4 +266,20 @@ def test_intersection_table_alternating_ids_and_unknown_ids_after_a_block() -> N
             p[first::211] = 98
         result = kernels.intersection_table(g, p, *keys)[1:]
         assert result == twins.intersection_table(g, p, *keys)[1:]
-        assert result == ((kernels.UNKNOWN_PRED_ID, 98) if side == "pred" else (kernels.UNKNOWN_GT_ID, 99))
+        unknown = (kernels.UNKNOWN_PRED_ID, 98) if side == "pred" else (kernels.UNKNOWN_GT_ID, 99)
+        assert result == unknown
+
+
+@pytest.mark.parametrize("first", [-1, 0, 7])
+def test_intersection_table_first_pixel_id_is_looked_up(first: int) -> None:
+    """The first pixel has no previous id to reuse: whatever its value (-1 included, an
+    int64 map's impossible id), it is looked up like any other."""
+    gt = np.array([first, 7, 7, 0], np.int64)
+    pred = np.array([first, 5, 5, 5], np.int64)
+    keys = (*_lookup(np.array([7], np.int64)), *_lookup(np.array([5, 7], np.int64)))
+    table, status, value = kernels.intersection_table(gt, pred, *keys)
+    if first == -1:  # not among the keys (the twin's bincount refuses negative ids)
+        assert (status, value) == (kernels.UNKNOWN_GT_ID, -1)
+    else:
+        assert (status, value) == (kernels.OK, 0)
+        assert np.array_equal(table, twins.intersection_table(gt, pred, *keys)[0])

@@ -135,9 +135,9 @@ def intersection_table(
         flags[0] = 0
         base = np.uint64(b0)
         for j in range(np.uint64(first), np.uint64(m)):  # unsigned: see above
-            k = base + j
+            i = base + j
             one = np.uint64(1)
-            flags[j] = (gt[k] != gt[k - one]) | (pred[k] != pred[k - one])
+            flags[j] = (gt[i] != gt[i - one]) | (pred[i] != pred[i - one])
         for j in range(np.uint64(m), np.uint64((m + 7) & ~7)):
             flags[j] = 0
         for w in range((m + 7) >> 3):
