@@ -53,30 +53,6 @@ def _lookup(value: int, keys: np.ndarray, rank: np.ndarray) -> int:  # pragma: n
 _FLAG_INDEX = np.uint64(0x0001020304050607 if sys.byteorder == "little" else 0x0706050403020100)
 
 
-@njit(cache=True, nogil=True)
-def _index(
-    value: int, old: int, old_index: int, keys: np.ndarray, rank: np.ndarray
-) -> int:  # pragma: no cover - numba
-    """`_lookup(value, keys, rank)`, or `old_index` if `value` is `old`. `_lookup`'s binary
-    search written out again, as a call: numba's inlining of `_lookup` (inline="always") at
-    each of the four call sites in `intersection_table` added compile time to a first run
-    (benchmark/README.md)."""
-    if value == old:
-        return old_index
-    if value == 0:
-        return 0
-    lo, hi = 0, keys.shape[0]
-    while lo < hi:
-        mid = (lo + hi) >> 1
-        if keys[mid] < value:
-            lo = mid + 1
-        else:
-            hi = mid
-    if lo < keys.shape[0] and keys[lo] == value:
-        return int(rank[lo])
-    return -1
-
-
 # Pixels per block of `intersection_table`'s change flags: a multiple of 8, small enough that
 # the flags and the block's ids stay in the first-level cache.
 _BLOCK = 1024
@@ -116,23 +92,20 @@ def intersection_table(
     n = gt.shape[0]
     if n == 0:
         return table, OK, 0
-    g0, p0 = _i64(gt[0]), _i64(pred[0])
-    gi = _index(g0, ~g0, 0, gt_keys, gt_rank)  # ~g0: no previous id
-    if gi < 0:
-        return table, UNKNOWN_GT_ID, g0
-    pi = _index(p0, ~p0, 0, pred_keys, pred_rank)
-    if pi < 0:
-        return table, UNKNOWN_PRED_ID, p0
-    # The current and the previous id of each side with their dense indices.
-    g_id, g_idx, g_old, g_old_idx = g0, gi, g0, gi
-    p_id, p_idx, p_old, p_old_idx = p0, pi, p0, pi
+    # The current and the previous id of each side with their dense indices (-1: none yet):
+    # at first ids other than pixel 0's (~id), and pixel 0 flagged, so that its ids are
+    # looked up there.
+    g_id = g_old = ~_i64(gt[0])
+    p_id = p_old = ~_i64(pred[0])
+    g_idx = p_idx = 0
+    g_old_idx = p_old_idx = -1
     flags = np.zeros(_BLOCK, np.uint8)
     words = flags.view(np.uint64)
     start = 0  # where the current run began
     for b0 in range(0, n, _BLOCK):
         m = min(_BLOCK, n - b0)
-        first = 1 if b0 == 0 else 0  # pixel 0 starts the first run: no flag
-        flags[0] = 0
+        first = 1 if b0 == 0 else 0
+        flags[0] = 1  # pixel 0 (else overwritten)
         base = np.uint64(b0)
         for j in range(np.uint64(first), np.uint64(m)):  # unsigned: see above
             i = base + j
@@ -150,13 +123,19 @@ def intersection_table(
                 start = k
                 g = _i64(gt[k])
                 if g != g_id:
-                    idx = _index(g, g_old, g_old_idx, gt_keys, gt_rank)
+                    idx = (
+                        g_old_idx if g == g_old and g_old_idx >= 0 else _lookup(g, gt_keys, gt_rank)
+                    )
                     if idx < 0:
                         return table, UNKNOWN_GT_ID, g
                     g_old, g_old_idx, g_id, g_idx = g_id, g_idx, g, idx
                 p = _i64(pred[k])
                 if p != p_id:
-                    idx = _index(p, p_old, p_old_idx, pred_keys, pred_rank)
+                    idx = (
+                        p_old_idx
+                        if p == p_old and p_old_idx >= 0
+                        else _lookup(p, pred_keys, pred_rank)
+                    )
                     if idx < 0:
                         return table, UNKNOWN_PRED_ID, p
                     p_old, p_old_idx, p_id, p_idx = p_id, p_idx, p, idx
