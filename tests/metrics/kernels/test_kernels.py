@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -215,3 +217,69 @@ def test_segment_rles_equal_numpy_twin_and_pycocotools(maps, h: int, dtype, drop
         h_, w_ = ids.shape
         mine = mask_utils.frPyObjects({"size": [h_, w_], "counts": ours[d]}, h_, w_)
         assert mine["counts"] == reference["counts"]
+
+
+# `intersection_table` finds the changes in blocks of `_BLOCK` pixels, 8 flags to a word:
+# changes on both sides of every block and word boundary, at the first and the last pixel.
+_EDGES = [1, 2, 7, 8, 9, 1023, 1024, 1025, 2047, 2048, 2049, 3071, 3072]
+
+
+@pytest.mark.parametrize("dtype", [np.int64, np.uint32])
+@pytest.mark.parametrize("n", [3072, 3073, 3079])
+def test_intersection_table_changes_at_block_and_word_edges(dtype, n: int) -> None:  # type: ignore[no-untyped-def]
+    from panoptic_metrics.kernels.panoptic import _BLOCK
+
+    assert _BLOCK == 1024  # the edges above are its multiples
+    rng = np.random.default_rng(n)
+    gt_ids, pred_ids = np.array([3, 70000, 12], np.int64), np.array([5, 9, 1 << 23], np.int64)
+    cuts = [0, *[k for k in _EDGES if k < n], n - 1, n]
+    gt = np.zeros(n, np.int64)
+    pred = np.zeros(n, np.int64)
+    for a, b in itertools.pairwise(cuts):  # a new id on each piece, or the same
+        gt[a:b] = rng.choice([0, *gt_ids])
+        pred[a:b] = rng.choice([0, *pred_ids])
+    gt[-1], pred[-1] = gt_ids[2], pred_ids[2]  # a change at the last pixel, on both sides
+    gt[n - 2], pred[n - 2] = gt_ids[0], pred_ids[1]
+    args = (gt.astype(dtype), pred.astype(dtype), *_lookup(gt_ids), *_lookup(pred_ids))
+    table, status, _ = kernels.intersection_table(*args)
+    assert status == kernels.OK
+    assert np.array_equal(table, twins.intersection_table(*args)[0])
+
+
+def test_intersection_table_alternating_ids_and_unknown_ids_after_a_block() -> None:
+    """A -> B -> A changes (the remembered ids) on one side while the other side changes
+    elsewhere; an unknown id first seen in a later block, on each side and on both."""
+    n = 2500
+    k = np.arange(n)
+    gt = np.where((k // 3) % 2 == 0, 40, 41).astype(np.int64)  # 40, 41, 40, ... every 3 pixels
+    gt[k % 97 == 0] = 0
+    pred = np.where((k // 5) % 3 == 0, 7, np.where((k // 5) % 3 == 1, 8, 7)).astype(np.int64)
+    keys = (*_lookup(np.array([41, 40], np.int64)), *_lookup(np.array([8, 7], np.int64)))
+    table, status, _ = kernels.intersection_table(gt, pred, *keys)
+    assert status == kernels.OK
+    assert np.array_equal(table, twins.intersection_table(gt, pred, *keys)[0])
+    for side, first in (("gt", 1500), ("pred", 1500), ("both", 1030)):
+        g, p = gt.copy(), pred.copy()
+        if side in ("gt", "both"):
+            g[first::211] = 99
+        if side in ("pred", "both"):
+            p[first::211] = 98
+        result = kernels.intersection_table(g, p, *keys)[1:]
+        assert result == twins.intersection_table(g, p, *keys)[1:]
+        unknown = (kernels.UNKNOWN_PRED_ID, 98) if side == "pred" else (kernels.UNKNOWN_GT_ID, 99)
+        assert result == unknown
+
+
+@pytest.mark.parametrize("first", [-1, 0, 7])
+def test_intersection_table_first_pixel_id_is_looked_up(first: int) -> None:
+    """The first pixel has no previous id to reuse: whatever its value (-1 included, an
+    int64 map's impossible id), it is looked up like any other."""
+    gt = np.array([first, 7, 7, 0], np.int64)
+    pred = np.array([first, 5, 5, 5], np.int64)
+    keys = (*_lookup(np.array([7], np.int64)), *_lookup(np.array([5, 7], np.int64)))
+    table, status, value = kernels.intersection_table(gt, pred, *keys)
+    if first == -1:  # not among the keys (the twin's bincount refuses negative ids)
+        assert (status, value) == (kernels.UNKNOWN_GT_ID, -1)
+    else:
+        assert (status, value) == (kernels.OK, 0)
+        assert np.array_equal(table, twins.intersection_table(gt, pred, *keys)[0])

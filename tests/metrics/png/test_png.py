@@ -236,3 +236,19 @@ def test_greyscale_label_maps_read_like_pillow(depth: int, interlace: bool) -> N
             expected = np.asarray(image).astype(np.int64)
         assert np.array_equal(expected, values)
         assert np.array_equal(read_grey(data), values)
+
+
+@pytest.mark.parametrize("alpha", [False, True])
+def test_none_and_up_rows_of_distinct_pixels_match_the_twin(alpha: bool) -> None:
+    """Every pixel a different colour with all bits used, on widths around multiples of 8,
+    each row None or Up (the rows the kernel packs whole), 1 or 3 rows per kernel call."""
+    rng = np.random.default_rng(int(alpha))
+    for width in (1, 5, 7, 8, 9, 15, 16, 17, 23, 24, 25):
+        pixels = rng.integers(0, 256, size=(6, width, 4 if alpha else 3))
+        for filters in ([0, 2, 2, 0, 2, 2], [2, 2, 0, 2, 0, 0]):
+            data = png_files.encode(pixels, color_type=6 if alpha else 2, filters=filters)
+            expected = reference.ids(parse(data, "x"))
+            assert np.array_equal(expected, pillow_ids(data))
+            for block_rows in (1, 3):
+                decoded = PngIdDecoder(block_rows=block_rows).decode(data)
+                assert np.array_equal(decoded, expected), (width, filters, block_rows)

@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+import sys
+from collections.abc import Callable
+from typing import cast
+
 import numpy as np
 
 from ._cache import njit
+
+# np.int64, typed for mypy as returning a Python int (numba sees np.int64 itself).
+_i64 = cast("Callable[[object], int]", np.int64)
 
 OK, UNKNOWN_GT_ID, UNKNOWN_PRED_ID = 0, 1, 2
 
@@ -39,6 +46,18 @@ def _lookup(value: int, keys: np.ndarray, rank: np.ndarray) -> int:  # pragma: n
     return -1
 
 
+# Which flag of a uint64 view of 8 uint8 flags (0 or 1) is its lowest set bit `low`: the top
+# byte of low * _FLAG_INDEX. Flag t is the word's byte t from the low end on a little-endian
+# machine, so low = 1 << 8t and the top byte of the product is byte 7 - t of the constant,
+# which holds t; on a big-endian machine flag t is byte 7 - t, and the constant is reversed.
+_FLAG_INDEX = np.uint64(0x0001020304050607 if sys.byteorder == "little" else 0x0706050403020100)
+
+
+# Pixels per block of `intersection_table`'s change flags: a multiple of 8, small enough that
+# the flags and the block's ids stay in the first-level cache.
+_BLOCK = 1024
+
+
 @njit(cache=True, nogil=True)
 def intersection_table(
     gt: np.ndarray,
@@ -50,6 +69,15 @@ def intersection_table(
 ) -> tuple[np.ndarray, int, int]:  # pragma: no cover - numba
     """Pixel counts of every (gt, pred) pair of dense indices, by run-length accumulation.
 
+    Segment maps change rarely along the flattened pixel order (a few thousand times in a
+    COCO image of 300 000 pixels), so the pixels where the gt or the prediction changes are
+    found in blocks of `_BLOCK`: a branch-free pass writes each pixel's change flag (uint8),
+    which are then read 8 at a time through their uint64 view; each run of one (gt, pred)
+    pair is added to the table at its end, and an id is looked up where it changes (the
+    last two ids of each side are remembered: a boundary A -> B -> A needs no search). The
+    per-pixel loop runs on unsigned indices: with a signed index numba checks each access
+    for a negative (wrap-around) index, and that check keeps LLVM from vectorising the loop.
+
     Args:
         gt, pred: (N,) flattened segment-id maps of equal length (int64 or uint32).
         gt_keys: (n_gt,) int64 sorted gt segment ids; gt_rank: their dense indices (1..n_gt).
@@ -57,38 +85,61 @@ def intersection_table(
 
     Returns:
         (table, status, value): table (n_gt + 1, n_pred + 1) int64 with row/column 0 = void;
-        status OK, UNKNOWN_GT_ID or UNKNOWN_PRED_ID with the offending id in `value`.
+        status OK, UNKNOWN_GT_ID or UNKNOWN_PRED_ID with the offending id in `value` (the
+        first unknown id in pixel order, the gt's first at a pixel where both are).
     """
     table = np.zeros((gt_keys.shape[0] + 1, pred_keys.shape[0] + 1), dtype=np.int64)
     n = gt.shape[0]
     if n == 0:
         return table, OK, 0
-    prev_g, prev_p = gt[0], pred[0]
-    gi = _lookup(prev_g, gt_keys, gt_rank)
-    if gi < 0:
-        return table, UNKNOWN_GT_ID, int(prev_g)
-    pi = _lookup(prev_p, pred_keys, pred_rank)
-    if pi < 0:
-        return table, UNKNOWN_PRED_ID, int(prev_p)
-    run = 0
-    for k in range(n):
-        g, p = gt[k], pred[k]
-        if g == prev_g and p == prev_p:
-            run += 1
-            continue
-        table[gi, pi] += run
-        run = 1
-        if g != prev_g:
-            gi = _lookup(g, gt_keys, gt_rank)
-            if gi < 0:
-                return table, UNKNOWN_GT_ID, int(g)
-            prev_g = g
-        if p != prev_p:
-            pi = _lookup(p, pred_keys, pred_rank)
-            if pi < 0:
-                return table, UNKNOWN_PRED_ID, int(p)
-            prev_p = p
-    table[gi, pi] += run
+    # The current and the previous id of each side with their dense indices (-1: none yet):
+    # at first ids other than pixel 0's (~id), and pixel 0 flagged, so that its ids are
+    # looked up there.
+    g_id = g_old = ~_i64(gt[0])
+    p_id = p_old = ~_i64(pred[0])
+    g_idx = p_idx = 0
+    g_old_idx = p_old_idx = -1
+    flags = np.zeros(_BLOCK, np.uint8)
+    words = flags.view(np.uint64)
+    start = 0  # where the current run began
+    for b0 in range(0, n, _BLOCK):
+        m = min(_BLOCK, n - b0)
+        first = 1 if b0 == 0 else 0
+        flags[0] = 1  # pixel 0 (else overwritten)
+        base = np.uint64(b0)
+        for j in range(np.uint64(first), np.uint64(m)):  # unsigned: see above
+            i = base + j
+            one = np.uint64(1)
+            flags[j] = (gt[i] != gt[i - one]) | (pred[i] != pred[i - one])
+        for j in range(np.uint64(m), np.uint64((m + 7) & ~7)):
+            flags[j] = 0
+        for w in range((m + 7) >> 3):
+            word = words[w]
+            while word != 0:
+                low = word & (~word + np.uint64(1))  # the lowest flag set
+                word ^= low
+                k = b0 + (w << 3) + int((low * _FLAG_INDEX) >> np.uint64(56))
+                table[g_idx, p_idx] += k - start
+                start = k
+                g = _i64(gt[k])
+                if g != g_id:
+                    idx = (
+                        g_old_idx if g == g_old and g_old_idx >= 0 else _lookup(g, gt_keys, gt_rank)
+                    )
+                    if idx < 0:
+                        return table, UNKNOWN_GT_ID, g
+                    g_old, g_old_idx, g_id, g_idx = g_id, g_idx, g, idx
+                p = _i64(pred[k])
+                if p != p_id:
+                    idx = (
+                        p_old_idx
+                        if p == p_old and p_old_idx >= 0
+                        else _lookup(p, pred_keys, pred_rank)
+                    )
+                    if idx < 0:
+                        return table, UNKNOWN_PRED_ID, p
+                    p_old, p_old_idx, p_id, p_idx = p_id, p_idx, p, idx
+    table[g_idx, p_idx] += n - start
     return table, OK, 0
 
 
