@@ -2,7 +2,8 @@
 each, which the tests compare it to (same name, same results). Plain arrays in and out, no
 Python loop over pixels or segments on the hot path; each kernel's docstring says what it
 computes. Per image, PQ runs `rgb_to_ids`, `intersection_table` (the (gt, pred) pixel-count
-table on dense segment indices, one binary search per run of equal pairs),
+table on dense segment indices, runs found from change flags 8 at a time, at most one binary
+search per run of equal pairs),
 `match_segments` and `decompose_errors` (the cause of each FN and FP); Boundary PQ adds
 `boundary_table` and `match_boundary` (`kernels.boundary`; `segment_bands` there is the band
 map itself); mIoU `confusion_matrix`; mask AP `rle_counts` and `segment_rles`. PNG decoding
