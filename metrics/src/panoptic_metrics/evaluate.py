@@ -78,6 +78,17 @@ class MatchSettings:
     thing_ids: tuple[int, ...] | None = None  # also extract these things' gt instances (mask AP)
     dilation_ratio: float | None = None  # also Boundary PQ with this band width; None: not
 
+    def match(self, gt: PanopticImage, pred: PanopticImage) -> ImageStats:
+        """`match_image` of a pair with these settings."""
+        return match_image(
+            gt,
+            pred,
+            self.categories,
+            mode=self.mode,
+            n_bins=self.n_bins,
+            dilation_ratio=self.dilation_ratio,
+        )
+
 
 Matched = tuple[ImageStats, ImageInstances | None]  # an image's PQ state, its gt instances
 
@@ -115,14 +126,7 @@ class _Worker:
             self.buffers = [np.empty(gt.ids.shape, np.uint32) for _ in range(2)]
         if ready is not None:
             ready()
-        stats = match_image(
-            gt,
-            pred,
-            settings.categories,
-            mode=settings.mode,
-            n_bins=settings.n_bins,
-            dilation_ratio=settings.dilation_ratio,
-        )
+        stats = settings.match(gt, pred)
         if settings.thing_ids is None:
             return stats, None
         return stats, instances_from_panoptic(gt, settings.thing_ids)
@@ -210,14 +214,7 @@ def _match_tiny(settings: MatchSettings) -> None:
     the whole matching (`match_image`)."""
     gt, pred = _tiny_pair(settings)
     if settings.dilation_ratio is not None:
-        match_image(
-            gt,
-            pred,
-            settings.categories,
-            mode=settings.mode,
-            n_bins=settings.n_bins,
-            dilation_ratio=settings.dilation_ratio,
-        )
+        settings.match(gt, pred)
         return
     tables = matching._tables(gt, pred, settings.categories, settings.mode)
     matching._match(tables, settings.categories, settings.mode, settings.n_bins)
