@@ -138,3 +138,14 @@ def test_docstring_example_runs() -> None:
 
     failures, tried = doctest.testmod(panoptic_metrics.accumulator, verbose=False)
     assert (failures, tried > 0) == (0, True)
+
+
+def test_json_float_turns_every_nan_into_null_and_the_rest_into_floats() -> None:
+    from panoptic_metrics.io import json_float
+
+    for nan in (float("nan"), np.float64("nan"), np.float32("nan")):
+        assert json_float(nan) is None
+    for value, expected in ((0.5, 0.5), (np.float64(0.25), 0.25), (np.float32(0.5), 0.5), (3, 3.0)):
+        out = json_float(value)
+        assert type(out) is float
+        assert out == expected

@@ -19,6 +19,7 @@ import numpy as np
 from . import scores
 from .categories import Category, CategorySet
 from .image_states import as_states
+from .io import json_float
 from .kernels.decomposition import CAUSES, FN_CAUSES, FP_CAUSES
 from .lazy import LazyRows
 from .matching import FN, FP, IOU_SUM, TP, ImageStats
@@ -90,7 +91,7 @@ class ErrorBreakdown:
     def to_json(self) -> dict[str, Any]:
         return {
             "counts": dict(self.counts),
-            "delta_pq": {k: None if v != v else float(v) for k, v in self.delta_pq.items()},
+            "delta_pq": {k: json_float(v) for k, v in self.delta_pq.items()},
         }
 
 
