@@ -10,6 +10,7 @@ import operator
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 from panoptic_metrics import PanopticInputError, PanopticResults, evaluate_coco
 from panoptic_metrics.tables import class_table, per_class_csv, summary_table
