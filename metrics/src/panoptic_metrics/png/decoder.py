@@ -51,8 +51,9 @@ DEFAULT_MAX_PIXELS = 2 * 89_478_485
 _ID_DTYPES = (np.uint32, np.int32, np.int64)
 # Inflated bytes per block by default: about the L2 cache of a core, which the block and the
 # rows it is unfiltered into share. A whole 640x480 image is one block; fewer, larger blocks
-# than 64 rows cost fewer calls (0.30 against 0.34 ms per COCO-like PNG, 1.95-2.0 against
-# 2.03-2.3 ms per 1024x2048 one; benchmark/README.md, "Decoding segment-id PNGs").
+# than 64 rows cost fewer calls (0.29-0.30 against 0.33 ms per COCO-like PNG, 1.88-1.90
+# against 1.98-2.20 ms per 1024x2048 one, as installed; benchmark/README.md, "Decoding
+# segment-id PNGs").
 BLOCK_BYTES = 1 << 20
 
 
