@@ -68,7 +68,8 @@ class CurveConfig:
     The evaluations run on a fixed subset of the val split (evenly spaced over its records,
     the same images each time) so that they add little to the run: 16 images, four times,
     cost about 1.3 evaluations of the demo's 50 val images. Their numbers are that subset's,
-    not metrics.json's (the whole split, evaluated once at the end).
+    not metrics.json's (the whole split, evaluated once at the end). The synthetic runs (the
+    demo's) use the whole val split instead (`benchmark.runs.SYNTHETIC_CURVE`).
     """
 
     every: int | None = None  # iterations between evaluations; None: at 25/50/75/100%; 0: none

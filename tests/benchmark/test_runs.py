@@ -63,6 +63,20 @@ def test_the_demo_runs_also_report_boundary_pq() -> None:
     ).evaluation.boundary
 
 
+def test_the_demo_curves_cover_the_whole_val_split() -> None:
+    """The synthetic runs evaluate their curve on every val image (the plateau rule is read on
+    the images the report compares); the real datasets on CurveConfig's fixed subset."""
+    synthetic = runs.build_config("combined", dataset="synthetic", data_root="x").curve
+    assert synthetic.images is None
+    assert synthetic.every is None  # at the quarters of the schedule
+    city = runs.build_config("combined", dataset="cityscapes", data_root="x").curve
+    assert city.images == 16
+    overridden = runs.build_config(
+        "combined", dataset="synthetic", data_root="x", overrides={"curve.images": 8}
+    )
+    assert overridden.curve.images == 8
+
+
 def test_batch_size_iterations_and_overrides() -> None:
     four = runs.build_config("combined", dataset="cityscapes", data_root="x", batch_size=4)
     assert four.training == TrainingConfig().with_batch_size(4)
