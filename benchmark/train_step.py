@@ -16,7 +16,8 @@ The children also report the losses of their first steps: in float32 the trainin
 the same, so the parent prints the largest relative difference of the losses of the two
 checkouts at each step (summation order may differ, so it is a float tolerance, not equality).
 `--autocast bf16` runs this checkout's forward under CPU bfloat16 autocast
-(`TrainingConfig.cpu_autocast`), the base in float32 as it always was.
+(`TrainingConfig.cpu_autocast`), the base in float32 as it always was (`--base-autocast bf16`:
+the base under autocast too, to compare two commits that both train that way).
 
 The child is this file run as a script with the checkout first on `sys.path`, so it uses only
 what both checkouts have: `reference_model.build`, `reference_model.presets` and the tests'
@@ -184,6 +185,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--warmup", type=int, default=2, help="untimed steps per child")
     parser.add_argument("--forms", default=",".join(FORMS))
     parser.add_argument("--autocast", choices=("none", "bf16"), default="none")
+    parser.add_argument(
+        "--base-autocast",
+        choices=("none", "bf16"),
+        default="none",
+        help="the base's forward (default float32, as the base commit 0ec74c4 trained; bf16 to "
+        "compare two commits that both train under autocast)",
+    )
     parser.add_argument("--cache", type=Path, default=ROOT / "data" / "benchmark" / "train-step")
     parser.add_argument("--json", type=Path, help="also write the results here")
     parser.add_argument(
@@ -211,7 +219,7 @@ def main(argv: list[str] | None = None) -> int:
             )
         return 0
     base, sha = extract(args.base, args.cache)
-    checkouts = {"base": (base, "none"), "this": (ROOT, args.autocast)}
+    checkouts = {"base": (base, args.base_autocast), "this": (ROOT, args.autocast)}
     medians: dict[str, dict[str, list[float]]] = {f: {"base": [], "this": []} for f in forms}
     first: dict[str, dict[str, list[dict[str, float]]]] = {f: {} for f in forms}
     load = os.getloadavg()
@@ -230,13 +238,17 @@ def main(argv: list[str] | None = None) -> int:
     summary: dict[str, Any] = {
         "base": sha,
         "autocast": args.autocast,
+        "base_autocast": args.base_autocast,
         "rounds": args.rounds,
         "steps": args.steps,
         "load_before": load,
         "load_after": os.getloadavg(),
         "forms": {},
     }
-    print(f"\nbase {sha[:10]} vs this checkout (autocast {args.autocast}), one thread each")
+    print(
+        f"\nbase {sha[:10]} (autocast {args.base_autocast}) vs this checkout (autocast "
+        f"{args.autocast}), one thread each"
+    )
     print(f"load average before {load[0]:.2f}, after {os.getloadavg()[0]:.2f}")
     for form in forms:
         b = statistics.median(medians[form]["base"])

@@ -97,8 +97,11 @@ def roi_align(
     sampling_ratio: int,
     *,
     aligned: bool = True,
+    pool: int = 1,
 ) -> torch.Tensor:
-    """(R, C, size, size) ROIAlign of each ROI from its level, as `torchvision.ops.roi_align`.
+    """(R, C, size, size) ROIAlign of each ROI from its level, as `torchvision.ops.roi_align`;
+    with `pool` > 1, (R, C, size / pool, size / pool): that output average-pooled over
+    `pool` x `pool` blocks, as `F.avg_pool2d(roi_align(...), pool)` but in the same gather.
 
     Args:
         features: per level (B, C, H_l, W_l), same B, C and dtype.
@@ -108,7 +111,15 @@ def roi_align(
         output_size: the pooled height and width.
         sampling_ratio: samples per bin along each axis; <= 0: ceil(roi size / output_size).
         aligned: shift by half a pixel (Detectron2's correction), as torchvision's flag.
+        pool: a divisor of `output_size`. A block of `pool` x `pool` bins is one bin of
+            `size / pool` with `pool` times the sampling grid along each axis: the same sample
+            points (start + (pool p + q) bin + (i + 0.5) bin / g = start + p (pool bin) +
+            (g q + i + 0.5) (pool bin) / (pool g)), each weighted 1 / (pool g)^2. So the box
+            branch's 7 x 7 input costs one gather of as many entries as the 14 x 14 one,
+            without the pooling pass and with a quarter of the output to transpose.
     """
+    if pool < 1 or output_size % pool:
+        raise ValueError(f"pool must divide the output size {output_size}, got {pool}")
     if not features:
         raise ValueError("roi_align needs at least one feature level")
     channels = features[0].shape[1]
@@ -117,7 +128,7 @@ def roi_align(
     compute = torch.float64 if dtype == torch.float64 else torch.float32
     r = rois.shape[0]
     if r == 0:
-        return features[0].new_zeros(0, channels, output_size, output_size)
+        return features[0].new_zeros(0, channels, output_size // pool, output_size // pool)
     # Channels-last rows of every level, one after the other: (sum_l B * H_l * W_l, C).
     flat = torch.cat([f.to(compute).permute(0, 2, 3, 1).reshape(-1, channels) for f in features])
     offsets = [0]
@@ -137,13 +148,15 @@ def roi_align(
     roi_w, roi_h = x1 - x0, y1 - y0
     if not aligned:
         roi_w, roi_h = roi_w.clamp(min=1.0), roi_h.clamp(min=1.0)
-    bin_w, bin_h = roi_w / output_size, roi_h / output_size
     if sampling_ratio > 0:
         grid_h = torch.full((r,), sampling_ratio, dtype=torch.int64)
         grid_w = grid_h
     else:
         grid_h = torch.ceil(roi_h / output_size).to(torch.int64)
         grid_w = torch.ceil(roi_w / output_size).to(torch.int64)
+    output_size //= pool
+    grid_h, grid_w = grid_h * pool, grid_w * pool
+    bin_w, bin_h = roi_w / output_size, roi_h / output_size
     count = (grid_h * grid_w).clamp(min=1).to(torch.float32)
     # Each level has its own size: weights per level group, but one matrix in the end.
     k = None

@@ -45,15 +45,25 @@ def pool_rois(
     size: int,
     canonical_scale: float,
     sampling_ratio: int,
+    pool: int = 1,
 ) -> torch.Tensor:
-    """(R, C, size, size) ROIAlign features of the boxes of all images, each from its level."""
+    """(R, C, size, size) ROIAlign features of the boxes of all images, each from its level;
+    with `pool` > 1 average-pooled over `pool` x `pool` blocks, (R, C, size / pool, size / pool)
+    (on the CPU inside the gather, `reference_model.roi_align`)."""
     index = torch.cat([torch.full_like(b[:, :1], i) for i, b in enumerate(boxes)])
     rois = torch.cat([index, torch.cat(boxes)], dim=1)  # (R, 5): image index, x0, y0, x1, y1
     levels = roi_levels(rois[:, 1:], canonical_scale)
     if features[0].device.type == "cpu":  # one weighted gather over all levels, faster backward
         scales = [1.0 / s for s in strides[:ROI_LEVELS]]
         return gather_roi_align(
-            features[:ROI_LEVELS], rois, levels, scales, size, sampling_ratio, aligned=True
+            features[:ROI_LEVELS],
+            rois,
+            levels,
+            scales,
+            size,
+            sampling_ratio,
+            aligned=True,
+            pool=pool,
         )
     pooled, rows = [], []
     for level, (f, stride) in enumerate(zip(features[:ROI_LEVELS], strides, strict=False)):
@@ -63,11 +73,16 @@ def pool_rois(
             roi_align(f, rois[chosen].to(f.dtype), size, 1.0 / stride, sampling_ratio, aligned=True)
         )
     order = torch.cat(rows)  # the rows of torch.cat(pooled), in the boxes' numbering
-    return torch.cat(pooled)[torch.argsort(order)]  # (R, C, size, size)
+    out = torch.cat(pooled)[torch.argsort(order)]  # (R, C, size, size)
+    return F.avg_pool2d(out, pool) if pool > 1 else out
 
 
 class BoxHead(nn.Module):
-    """2x2 average pool, FC + norm/act, FC + norm/act, class logits and class-specific deltas."""
+    """2x2 average pool, FC + norm/act, FC + norm/act, class logits and class-specific deltas.
+
+    `forward` takes the 14 x 14 ROIAlign features; `classify` the 7 x 7 ones already pooled
+    (`pool_rois(..., pool=2)`, as the ROI head pools them).
+    """
 
     def __init__(
         self, channels: int, roi_size: int, hidden: int, num_things: int, norm_act: NormAct
@@ -85,7 +100,11 @@ class BoxHead(nn.Module):
             nn.init.zeros_(fc.bias)
 
     def forward(self, rois: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        x = F.avg_pool2d(rois, 2).flatten(1)  # (R, C * 7 * 7)
+        return self.classify(F.avg_pool2d(rois, 2))
+
+    def classify(self, pooled: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Logits and deltas of (R, C, 7, 7) pooled ROI features."""
+        x = pooled.flatten(1)  # (R, C * 7 * 7)
         x = self.norm1(self.fc1(x)[:, :, None, None]).flatten(1)  # (R, 1024)
         x = self.norm2(self.fc2(x)[:, :, None, None]).flatten(1)  # (R, 1024)
         return self.classes(x), self.deltas(x).unflatten(1, (-1, 4))  # (R, T+1), (R, T, 4)
@@ -129,7 +148,11 @@ class ROIHead(nn.Module):
         self.strides = strides
         self.box_coder = box_ops.BoxCoder(config.box_weights)
 
-    def pool(self, features: list[torch.Tensor], boxes: list[torch.Tensor]) -> torch.Tensor:
+    def pool(
+        self, features: list[torch.Tensor], boxes: list[torch.Tensor], pool: int = 1
+    ) -> torch.Tensor:
+        """(R, C, 14, 14) ROIAlign features of `boxes` (the mask branch's input); `pool=2`:
+        their 2 x 2 average, (R, C, 7, 7) (the box branch's)."""
         cfg = self.config
         return pool_rois(
             features,
@@ -138,6 +161,7 @@ class ROIHead(nn.Module):
             size=cfg.roi_size,
             canonical_scale=cfg.canonical_scale,
             sampling_ratio=cfg.sampling_ratio,
+            pool=pool,
         )
 
     def losses(
@@ -151,8 +175,8 @@ class ROIHead(nn.Module):
             sample_rois(p, t, self.config, self.box_coder)
             for p, t in zip(proposals, targets, strict=True)
         ]
-        rois = self.pool(features, [s.boxes for s in samples])  # (R, C, 14, 14)
-        class_logits, deltas = self.box_head(rois)  # (R, T + 1), (R, T, 4)
+        pooled = self.pool(features, [s.boxes for s in samples], pool=2)  # (R, C, 7, 7)
+        class_logits, deltas = self.box_head.classify(pooled)  # (R, T + 1), (R, T, 4)
         cls, box = roi_losses(
             class_logits.float(),
             deltas.float(),
@@ -163,26 +187,28 @@ class ROIHead(nn.Module):
         return {
             "roi_class": cls,
             "roi_box": box,
-            "roi_mask": self._mask_loss(rois, samples, targets),
+            "roi_mask": self._mask_loss(features, samples, targets),
         }
 
     def _mask_loss(
-        self, rois: torch.Tensor, samples: list[RoiSamples], targets: list[dict[str, torch.Tensor]]
+        self,
+        features: list[torch.Tensor],
+        samples: list[RoiSamples],
+        targets: list[dict[str, torch.Tensor]],
     ) -> torch.Tensor:
-        """Mask BCE on the positive ROIs (the first rows of each image's samples)."""
+        """Mask BCE on the positive ROIs (the first rows of each image's samples), pooled
+        14 x 14 on their own: only they go through the mask branch."""
         size = 2 * self.config.roi_size
-        rows, labels, masks = [], [], []
-        offset = 0
+        positives, labels, masks = [], [], []
         for s, t in zip(samples, targets, strict=True):
             n_pos = s.matched.numel()
-            rows.append(torch.arange(n_pos, device=rois.device) + offset)
+            positives.append(s.boxes[:n_pos])
             labels.append(s.labels[:n_pos] - 1)
             masks.append(mask_targets(t["masks"], s.matched, s.boxes[:n_pos], size))
-            offset += s.labels.numel()
-        positive = torch.cat(rows)
-        if positive.numel() == 0:  # a zero loss that still reaches every mask parameter (DDP)
-            return sum((p.sum() for p in self.mask_head.parameters()), rois.new_zeros(())) * 0.0
-        mask_logits = self.mask_head(rois[positive]).float()  # (P, T, 28, 28)
+        if sum(b.shape[0] for b in positives) == 0:  # a zero loss reaching every mask parameter
+            zero = features[0].new_zeros((), dtype=torch.float32)  # (DDP needs them all)
+            return sum((p.sum() for p in self.mask_head.parameters()), zero) * 0.0
+        mask_logits = self.mask_head(self.pool(features, positives)).float()  # (P, T, 28, 28)
         return mask_loss(mask_logits, torch.cat(labels), torch.cat(masks))
 
     @torch.no_grad()
@@ -194,7 +220,7 @@ class ROIHead(nn.Module):
     ) -> list[dict[str, torch.Tensor]]:
         """Per image: `boxes` (K, 4), `labels` (K,) thing index, `scores` (K,), `mask_probs`
         (K, 28, 28) foreground probabilities of each detection's class in its box."""
-        class_logits, deltas = self.box_head(self.pool(features, proposals))
+        class_logits, deltas = self.box_head.classify(self.pool(features, proposals, pool=2))
         probs = class_logits.softmax(dim=1)
         detections = []
         for i, (rows, (h, w)) in enumerate(zip(_splits(proposals), image_sizes, strict=True)):

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+from torch.nn import functional as F
 from torchvision.ops import roi_align as tv_roi_align
 
 from reference_model.roi_align import roi_align
@@ -67,6 +68,41 @@ def test_forward_and_gradients_match_torchvision(ratio: int, aligned: bool) -> N
         torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5)  # sums in another order
 
 
+@pytest.mark.parametrize("pool", [2, 7])
+@pytest.mark.parametrize("aligned", [True, False])
+@pytest.mark.parametrize("ratio", [1, 2, 0])
+def test_pooled_output_is_the_average_of_its_blocks(ratio: int, aligned: bool, pool: int) -> None:
+    """`pool=p`: F.avg_pool2d of the full output over p x p blocks (the box branch's 14 -> 7),
+    in values and gradients, for a fixed and the adaptive sampling grid."""
+    features, rois, levels = _case(10 + ratio + 3 * aligned)
+    scales = [1 / s for s in STRIDES]
+    pooled = roi_align(features, rois, levels, scales, 14, ratio, aligned=aligned, pool=pool)
+    full = roi_align(features, rois, levels, scales, 14, ratio, aligned=aligned)
+    expected = F.avg_pool2d(full, pool)
+    assert pooled.shape == expected.shape == (40, 5, 14 // pool, 14 // pool)
+    # The sample points are the same up to rounding: computed from roi / 7 instead of roi / 14,
+    # they move by an ulp, ~4e-6 at 37 pixels in float32, and values of N(0, 1) features by
+    # as much.
+    torch.testing.assert_close(pooled, expected, rtol=0, atol=1e-5)
+    theirs = F.avg_pool2d(_torchvision(features, rois, levels, 14, ratio, aligned), pool)
+    torch.testing.assert_close(pooled, theirs, rtol=0, atol=1e-5)
+    grad = torch.randn_like(pooled)
+    for a, b in zip(
+        torch.autograd.grad(pooled, features, grad),
+        torch.autograd.grad(expected, features, grad),
+        strict=True,
+    ):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5)
+
+
+def test_pool_must_divide_the_output_size() -> None:
+    features, rois, levels = _case(0)
+    scales = [1 / s for s in STRIDES]
+    with pytest.raises(ValueError, match="pool must divide the output size 14, got 4"):
+        roi_align(features, rois, levels, scales, 14, 1, pool=4)
+    assert roi_align(features, rois[:0], levels[:0], scales, 14, 1, pool=2).shape == (0, 5, 7, 7)
+
+
 def test_gradcheck_in_float64() -> None:
     g = torch.Generator().manual_seed(7)
     small = tuple(
@@ -113,6 +149,10 @@ def test_pool_rois_on_the_cpu_is_the_torchvision_path() -> None:
     assert set(levels.tolist()) > {0}  # more than one level in use
     theirs = _torchvision(features[:ROI_LEVELS], rois, levels, 14, 1, True)
     torch.testing.assert_close(ours, theirs, rtol=0, atol=1e-6)
+    box_input = pool_rois(
+        features, boxes, STRIDES, size=14, canonical_scale=56.0, sampling_ratio=1, pool=2
+    )
+    torch.testing.assert_close(box_input, F.avg_pool2d(theirs, 2), rtol=0, atol=1e-5)
 
 
 def test_training_losses_match_the_torchvision_path(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -132,13 +172,14 @@ def test_training_losses_match_the_torchvision_path(monkeypatch: pytest.MonkeyPa
         ratio: int,
         *,
         aligned: bool,
+        pool: int = 1,
     ) -> torch.Tensor:
         out = features[0].new_zeros(rois.shape[0], features[0].shape[1], size, size)
         for level, (f, scale) in enumerate(zip(features, scales, strict=True)):
             chosen = torch.nonzero(levels == level).flatten()
             pooled = tv_roi_align(f, rois[chosen], size, scale, ratio, aligned)
             out = out.index_copy(0, chosen, pooled)
-        return out
+        return F.avg_pool2d(out, pool) if pool > 1 else out
 
     images, targets = synthetic_batch(2, 96, 192, seed=3)
 
