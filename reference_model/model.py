@@ -21,11 +21,11 @@ from torch import nn
 from .config import ModelConfig
 from .fpn import Backbone
 from .inputs import check_image_sizes, check_images, check_targets
-from .losses import ImageLoss, image_loss, semantic_loss
+from .losses import image_loss
 from .prediction import PanopticPrediction, make_prediction
 from .roi_head import ROIHead
 from .rpn import RPN
-from .semantic_head import upsample_logits
+from .upsampled_loss import upsampled_semantic_loss
 
 Sizes = list[tuple[int, int]]
 Targets = list[dict[str, torch.Tensor]]
@@ -40,7 +40,7 @@ class SemanticNetwork(nn.Module):
         self.backbone = backbone
         self.semantic_head = head
         self.config = config
-        self.image_loss = image_loss(config.semantic)
+        image_loss(config.semantic)  # an unknown semantic loss fails when the model is built
 
     def logits(self, images: torch.Tensor) -> torch.Tensor:
         """(B, classes, H/4, W/4) semantic logits (upsampled to the image by the caller)."""
@@ -48,8 +48,8 @@ class SemanticNetwork(nn.Module):
         return logits
 
     def losses(self, images: torch.Tensor, targets: Targets) -> dict[str, torch.Tensor]:
-        logits = upsample_logits(self.logits(images), images.shape[-2:])  # (B, C, H, W)
-        return {"semantic": _semantic_loss(logits, targets, self.image_loss)}
+        logits = self.logits(images)  # (B, C, H/4, W/4), the loss on the image's pixels
+        return {"semantic": _semantic_loss(logits, images, targets, self.config)}
 
 
 class InstanceNetwork(nn.Module):
@@ -141,15 +141,15 @@ class CombinedModel(PanopticModel):
         self.rpn = rpn
         self.roi_head = roi_head
         self.semantic_head = semantic_head
-        self.image_loss = image_loss(config.semantic)
+        image_loss(config.semantic)  # an unknown semantic loss fails when the model is built
 
     def losses(
         self, images: torch.Tensor, sizes: Sizes, targets: Targets
     ) -> dict[str, torch.Tensor]:
         features = self.backbone(images)  # [(B, 256, H/4, W/4), ..., (B, 256, H/64, W/64)]
         out = _instance_losses(self.rpn, self.roi_head, features, sizes, targets)
-        logits = upsample_logits(self.semantic_head(features), images.shape[-2:])
-        out["semantic"] = _semantic_loss(logits, targets, self.image_loss)
+        logits = self.semantic_head(features)  # (B, C, H/4, W/4), the loss on the image's pixels
+        out["semantic"] = _semantic_loss(logits, images, targets, self.config)
         return out
 
     def predict_raw(self, images: torch.Tensor, sizes: Sizes) -> tuple[torch.Tensor, Detections]:
@@ -196,5 +196,9 @@ def _detect(rpn: RPN, roi_head: ROIHead, features: list[torch.Tensor], sizes: Si
     return roi_head.detect(features, proposals, sizes)
 
 
-def _semantic_loss(logits: torch.Tensor, targets: Targets, loss: ImageLoss) -> torch.Tensor:
-    return semantic_loss(logits, [t["semantic"] for t in targets], loss)
+def _semantic_loss(
+    logits: torch.Tensor, images: torch.Tensor, targets: Targets, config: ModelConfig
+) -> torch.Tensor:
+    """§3.4's loss of the logits upsampled to the (padded) images (`upsampled_loss`)."""
+    semantic = [t["semantic"] for t in targets]
+    return upsampled_semantic_loss(logits, images.shape[-2:], semantic, config.semantic)
