@@ -14,7 +14,10 @@ relative to the first variant's total, per step. Variants (joined by `-`):
 - `fp32`, `bf16`: float32, or the forward under CPU bfloat16 autocast (`cpu_autocast`);
 - `cl`: the model and the images in channels_last memory format;
 - `onednn`: oneDNN's float32 convolutions and matmuls allowed to compute in bfloat16
-  (`torch.backends.mkldnn.{conv,matmul}.fp32_precision = "bf16"`).
+  (`torch.backends.mkldnn.{conv,matmul}.fp32_precision = "bf16"`);
+- `opsloss`: the semantic loss by PyTorch ops (the logits upsampled by `F.interpolate`, then
+  `losses.semantic_loss`), as before the one-pass CPU kernels of `reference_model.upsampled_loss`
+  (`--variants bf16-opsloss,bf16`: what they gain).
 
 `--conv1x1`: the demo model's unstrided 1x1 convolutions (the shapes of its forward), forward
 + backward, as PyTorch runs them (one thread: `_slow_conv2d`, the native GEMM path), as a
@@ -33,13 +36,27 @@ from typing import Any
 import torch
 from torch.nn import functional as F
 
+from reference_model import model as model_module
 from reference_model.build import build_model
+from reference_model.losses import image_loss, semantic_loss
 from reference_model.presets import preset
 from tests.reference_model.conftest import synthetic_batch
 
 from .train_step import BATCH, FORMS, HEIGHT, WIDTH
 
-KNOWN = {"fp32", "bf16", "cl", "onednn"}
+KNOWN = {"fp32", "bf16", "cl", "onednn", "opsloss"}
+KERNEL_LOSS = model_module._semantic_loss
+
+
+def ops_semantic_loss(
+    logits: torch.Tensor, images: torch.Tensor, targets: Any, config: Any
+) -> torch.Tensor:
+    """`model._semantic_loss` by PyTorch ops: the logits upsampled to the input, then the
+    per-image loss and the batch mean (`losses.semantic_loss`)."""
+    full = F.interpolate(logits, size=images.shape[-2:], mode="bilinear", align_corners=False)
+    semantic = [t["semantic"] for t in targets]
+    return semantic_loss(full, semantic, image_loss(config.semantic))
+
 
 # The demo model's unstrided 1x1 convolutions (combined, 192 x 384): input shape, out channels.
 CONV1X1 = [
@@ -64,6 +81,7 @@ class Variant:
         self.name = name
         self.bf16 = "bf16" in parts
         self.onednn = "onednn" in parts
+        self.loss = ops_semantic_loss if "opsloss" in parts else KERNEL_LOSS
         torch.manual_seed(0)
         self.rng = torch.get_rng_state()
         self.model = build_model(form=form, config=preset("tiny-synthetic")).train()
@@ -78,6 +96,7 @@ class Variant:
         precision = "bf16" if self.onednn else "none"
         torch.backends.mkldnn.conv.fp32_precision = precision  # type: ignore[attr-defined]
         torch.backends.mkldnn.matmul.fp32_precision = precision  # type: ignore[attr-defined]
+        model_module._semantic_loss = self.loss
         torch.set_rng_state(self.rng)
         start = time.perf_counter()
         self.optimizer.zero_grad(set_to_none=True)
@@ -91,6 +110,13 @@ class Variant:
 
 
 def compare(form: str, names: list[str], rounds: int) -> None:
+    try:
+        _compare(form, names, rounds)
+    finally:
+        model_module._semantic_loss = KERNEL_LOSS  # as the library has it
+
+
+def _compare(form: str, names: list[str], rounds: int) -> None:
     variants = [Variant(n, form) for n in names]
     losses: dict[str, list[dict[str, float]]] = {v.name: [] for v in variants}
     times: dict[str, list[float]] = {v.name: [] for v in variants}
