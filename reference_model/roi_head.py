@@ -6,8 +6,9 @@ FC 1024 each with GroupNorm + leaky ReLU (the authors' code: iABN, `roi.norm = "
 then (things + 1)-way logits and class-specific box deltas (weights 10, 10, 5, 5). Mask branch:
 four 3x3 convs 256 + norm/act, a 2x2 stride-2 deconv 256 + norm/act, a 1x1 conv to one 28 x 28
 logit map per thing class. On the CPU the pooling is `reference_model.roi_align` (one
-weighted gather over all levels, torchvision's numbers to float rounding, a faster backward);
-elsewhere torchvision's `roi_align` per level.
+weighted gather over all levels, torchvision's numbers to float rounding, a faster backward;
+the box branch's 2x2 average taken inside it); elsewhere torchvision's `roi_align` per level.
+In training the box branch pools every sampled ROI, the mask branch only the positive ones.
 
 Test time (§3.5): the box branch runs on the proposals; per class, boxes with probability
 > 0.05 go through NMS 0.5; the 100 best are kept; the mask branch runs on those.
