@@ -53,3 +53,16 @@ def test_the_ops_loss_variant_is_the_same_loss_and_is_put_back(
     train_variants.compare("combined", ["bf16-opsloss", "bf16"], rounds=1)
     assert model_module._semantic_loss is train_variants.KERNEL_LOSS
     assert "bf16-opsloss" in capsys.readouterr().out
+
+
+def test_the_nchw_pool_variant_swaps_every_stem_pool() -> None:
+    from reference_model.body import ChannelsLastMaxPool2d
+
+    for form in ("combined", "independent"):
+        plain = train_variants.Variant("bf16-nchwpool", form).model
+        pools = [m for m in plain.modules() if isinstance(m, torch.nn.MaxPool2d)]
+        assert pools  # one stem per body: 1 combined, 2 independent
+        assert len(pools) == (1 if form == "combined" else 2)
+        assert not any(isinstance(m, ChannelsLastMaxPool2d) for m in pools)
+        ours = train_variants.Variant("bf16", form).model
+        assert sum(isinstance(m, ChannelsLastMaxPool2d) for m in ours.modules()) == len(pools)
