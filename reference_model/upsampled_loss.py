@@ -155,6 +155,14 @@ class _UpsampledLoss(torch.autograd.Function):
     ) -> torch.Tensor:
         batch, _, h, w = logits.shape
         height, width = size
+        if len(targets) != batch:
+            raise ValueError(f"{len(targets)} semantic targets for a batch of {batch} logits")
+        for b, t in enumerate(targets):
+            if t.dim() != 2 or t.shape[0] > height or t.shape[1] > width:
+                raise ValueError(
+                    f"semantic target {b} has shape {tuple(t.shape)}: expected (h, w) within "
+                    f"the padded input's {height} x {width}"
+                )
         x = logits.detach().float().permute(0, 2, 3, 1).contiguous().numpy()
         target = np.full((batch, height, width), IGNORE_INDEX, dtype=np.int64)
         for b, t in enumerate(targets):

@@ -174,3 +174,12 @@ def test_the_model_trains_on_the_same_semantic_loss(monkeypatch: pytest.MonkeyPa
     monkeypatch.setattr(model_module, "_semantic_loss", torch_ops)
     theirs = losses()
     assert ours == pytest.approx(theirs, rel=1e-5)
+
+
+def test_targets_that_do_not_fit_the_batch_are_refused() -> None:
+    logits, targets = _case(6, (12, 24), (48, 96), [(48, 96), (40, 80)])
+    cfg = SemanticConfig()
+    with pytest.raises(ValueError, match="1 semantic targets for a batch of 2 logits"):
+        upsampled_semantic_loss(logits, (48, 96), targets[:1], cfg)
+    with pytest.raises(ValueError, match=r"semantic target 1 has shape \(50, 80\)"):
+        upsampled_semantic_loss(logits, (48, 96), [targets[0], torch.zeros(50, 80).long()], cfg)
