@@ -15,8 +15,8 @@ relative to the first variant's total, per step. Variants (joined by `-`):
 - `cl`: the model and the images in channels_last memory format;
 - `onednn`: oneDNN's float32 convolutions and matmuls allowed to compute in bfloat16
   (`torch.backends.mkldnn.{conv,matmul}.fp32_precision = "bf16"`);
-- `opsloss`: the semantic loss by PyTorch ops (the logits upsampled by `F.interpolate`, then
-  `losses.semantic_loss`), as before the one-pass CPU kernels of `reference_model.upsampled_loss`
+- `opsloss`: the semantic loss by PyTorch ops (`upsampled_loss.ops_semantic_loss`: the logits
+  upsampled by `F.interpolate`, then `losses.semantic_loss`), as before the one-pass CPU kernels
   (`--variants bf16-opsloss,bf16`: what they gain);
 - `nchwpool`: the stem's max pooling by `nn.MaxPool2d` in NCHW order, as before
   `body.ChannelsLastMaxPool2d` (`--variants bf16-nchwpool,bf16`).
@@ -41,24 +41,14 @@ from torch.nn import functional as F
 from reference_model import model as model_module
 from reference_model.body import ChannelsLastMaxPool2d
 from reference_model.build import build_model
-from reference_model.losses import image_loss, semantic_loss
 from reference_model.presets import preset
+from reference_model.upsampled_loss import ops_semantic_loss
 from tests.reference_model.conftest import synthetic_batch
 
 from .train_step import BATCH, FORMS, HEIGHT, WIDTH
 
 KNOWN = {"fp32", "bf16", "cl", "onednn", "opsloss", "nchwpool"}
-KERNEL_LOSS = model_module._semantic_loss
-
-
-def ops_semantic_loss(
-    logits: torch.Tensor, images: torch.Tensor, targets: Any, config: Any
-) -> torch.Tensor:
-    """`model._semantic_loss` by PyTorch ops: the logits upsampled to the input, then the
-    per-image loss and the batch mean (`losses.semantic_loss`)."""
-    full = F.interpolate(logits, size=images.shape[-2:], mode="bilinear", align_corners=False)
-    semantic = [t["semantic"] for t in targets]
-    return semantic_loss(full, semantic, image_loss(config.semantic))
+KERNEL_LOSS = model_module.SEMANTIC_LOSS
 
 
 # The demo model's unstrided 1x1 convolutions (combined, 192 x 384): input shape, out channels.
@@ -103,7 +93,7 @@ class Variant:
         precision = "bf16" if self.onednn else "none"
         torch.backends.mkldnn.conv.fp32_precision = precision  # type: ignore[attr-defined]
         torch.backends.mkldnn.matmul.fp32_precision = precision  # type: ignore[attr-defined]
-        model_module._semantic_loss = self.loss
+        model_module.SEMANTIC_LOSS = self.loss
         torch.set_rng_state(self.rng)
         start = time.perf_counter()
         self.optimizer.zero_grad(set_to_none=True)
@@ -120,7 +110,7 @@ def compare(form: str, names: list[str], rounds: int) -> None:
     try:
         _compare(form, names, rounds)
     finally:
-        model_module._semantic_loss = KERNEL_LOSS  # as the library has it
+        model_module.SEMANTIC_LOSS = KERNEL_LOSS  # as the library has it
 
 
 def _compare(form: str, names: list[str], rounds: int) -> None:

@@ -27,6 +27,10 @@ from .roi_head import ROIHead
 from .rpn import RPN
 from .upsampled_loss import upsampled_semantic_loss
 
+# The semantic loss of the stride-4 logits against the images' targets: the CPU kernels where
+# they apply (`upsampled_loss`). Benchmarks and tests swap in `ops_semantic_loss` to compare.
+SEMANTIC_LOSS = upsampled_semantic_loss
+
 Sizes = list[tuple[int, int]]
 Targets = list[dict[str, torch.Tensor]]
 Detections = list[dict[str, torch.Tensor]]
@@ -201,4 +205,4 @@ def _semantic_loss(
 ) -> torch.Tensor:
     """§3.4's loss of the logits upsampled to the (padded) images (`upsampled_loss`)."""
     semantic = [t["semantic"] for t in targets]
-    return upsampled_semantic_loss(logits, images.shape[-2:], semantic, config.semantic)
+    return SEMANTIC_LOSS(logits, images.shape[-2:], semantic, config.semantic)

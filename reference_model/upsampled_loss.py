@@ -222,10 +222,21 @@ def upsampled_semantic_loss(
     CPU by the one-pass kernels, elsewhere by the PyTorch ops."""
     height, width = int(size[0]), int(size[1])
     if logits.device.type != "cpu":
-        full = F.interpolate(logits, size=(height, width), mode="bilinear", align_corners=False)
-        return semantic_loss(full, targets, image_loss(config))
+        return ops_semantic_loss(logits, (height, width), targets, config)
     if config.loss not in ("ohem", "cross_entropy"):
         image_loss(config)  # raises the error naming the setting
     fraction = config.ohem_fraction if config.loss == "ohem" else None
     out: torch.Tensor = _UpsampledLoss.apply(logits, (height, width), targets, fraction)
     return out
+
+
+def ops_semantic_loss(
+    logits: torch.Tensor,
+    size: tuple[int, int] | torch.Size,
+    targets: list[torch.Tensor],
+    config: SemanticConfig,
+) -> torch.Tensor:
+    """The same loss by PyTorch ops: `F.interpolate` to `size`, then `losses.semantic_loss`
+    (the path off the CPU, and the reference the kernels are compared with)."""
+    full = F.interpolate(logits, size=tuple(size), mode="bilinear", align_corners=False)
+    return semantic_loss(full, targets, image_loss(config))
