@@ -32,6 +32,28 @@ def synthetic_batch(n: int = 2, height: int = 96, width: int = 192, seed: int = 
     return torch.stack(images), targets
 
 
+def seeded_training_losses(
+    steps: int, height: int = 96, width: int = 192
+) -> list[dict[str, float]]:
+    """The losses of `steps` SGD steps of the tiny combined model from seed 0 on the seed-3
+    synthetic batch: run twice around a monkeypatch, the old and the new path of a change."""
+    from reference_model.build import build_model
+    from reference_model.presets import preset
+
+    images, targets = synthetic_batch(2, height, width, seed=3)
+    torch.manual_seed(0)
+    model = build_model(form="combined", config=preset("tiny-synthetic")).train()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+    out = []
+    for _ in range(steps):
+        optimizer.zero_grad()
+        step = model(images, targets)
+        sum(step.values()).backward()
+        optimizer.step()
+        out.append({k: v.item() for k, v in step.items()})
+    return out
+
+
 @pytest.fixture
 def make_batch() -> Callable[..., Batch]:
     """`make_batch(n, height, width, seed)`: a batch of synthetic images and targets."""

@@ -159,9 +159,7 @@ def test_training_losses_match_the_torchvision_path(monkeypatch: pytest.MonkeyPa
     """Three seeded SGD steps of the tiny combined model: the losses with the CPU ROIAlign are
     those with torchvision's, to float rounding (the sums run in another order)."""
     from reference_model import roi_head
-    from reference_model.build import build_model
-    from reference_model.presets import preset
-    from tests.reference_model.conftest import synthetic_batch
+    from tests.reference_model.conftest import seeded_training_losses
 
     def torchvision_path(
         features: list[torch.Tensor],
@@ -181,24 +179,9 @@ def test_training_losses_match_the_torchvision_path(monkeypatch: pytest.MonkeyPa
             out = out.index_copy(0, chosen, pooled)
         return F.avg_pool2d(out, pool) if pool > 1 else out
 
-    images, targets = synthetic_batch(2, 96, 192, seed=3)
-
-    def losses() -> list[dict[str, float]]:
-        torch.manual_seed(0)
-        model = build_model(form="combined", config=preset("tiny-synthetic")).train()
-        optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
-        out = []
-        for _ in range(3):
-            optimizer.zero_grad()
-            step = model(images, targets)
-            sum(step.values()).backward()
-            optimizer.step()
-            out.append({k: float(v.detach()) for k, v in step.items()})
-        return out
-
-    ours = losses()
+    ours = seeded_training_losses(3)
     monkeypatch.setattr(roi_head, "gather_roi_align", torchvision_path)
-    theirs = losses()
+    theirs = seeded_training_losses(3)
     # The first step's forward is the same computation up to float32 rounding; the backward
     # sums the same gradients in another order, so later steps drift by rounding that the
     # proposal selection can amplify (seen: 3e-6 to 5e-4 relative after two steps, depending

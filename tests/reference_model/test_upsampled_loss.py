@@ -151,28 +151,11 @@ def test_the_model_trains_on_the_same_semantic_loss(monkeypatch: pytest.MonkeyPa
     """Two seeded steps of the tiny combined model: the semantic loss by the kernels is the one
     the PyTorch ops give (`ops_semantic_loss`, swapped in for the model's `SEMANTIC_LOSS`)."""
     from reference_model import model as model_module
-    from reference_model.build import build_model
-    from reference_model.presets import preset
-    from tests.reference_model.conftest import synthetic_batch
+    from tests.reference_model.conftest import seeded_training_losses
 
-    images, targets = synthetic_batch(2, 96, 192, seed=3)
-
-    def losses() -> list[float]:
-        torch.manual_seed(0)
-        net = build_model(form="combined", config=preset("tiny-synthetic")).train()
-        optimizer = torch.optim.SGD(net.parameters(), lr=0.01, momentum=0.9)
-        out = []
-        for _ in range(2):
-            optimizer.zero_grad()
-            step = net(images, targets)
-            sum(step.values()).backward()
-            optimizer.step()
-            out.append(step["semantic"].item())
-        return out
-
-    ours = losses()
+    ours = [step["semantic"] for step in seeded_training_losses(2)]
     monkeypatch.setattr(model_module, "SEMANTIC_LOSS", ops_semantic_loss)
-    theirs = losses()
+    theirs = [step["semantic"] for step in seeded_training_losses(2)]
     assert ours == pytest.approx(theirs, rel=1e-5)
 
 
