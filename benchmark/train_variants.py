@@ -17,9 +17,7 @@ relative to the first variant's total, per step. Variants (joined by `-`):
   (`torch.backends.mkldnn.{conv,matmul}.fp32_precision = "bf16"`);
 - `opsloss`: the semantic loss by PyTorch ops (`upsampled_loss.ops_semantic_loss`: the logits
   upsampled by `F.interpolate`, then `losses.semantic_loss`), as before the one-pass CPU kernels
-  (`--variants bf16-opsloss,bf16`: what they gain);
-- `nchwpool`: the stem's max pooling by `nn.MaxPool2d` in NCHW order, as before
-  `body.ChannelsLastMaxPool2d` (`--variants bf16-nchwpool,bf16`).
+  (`--variants bf16-opsloss,bf16`: what they gain).
 
 `--conv1x1`: the demo model's unstrided 1x1 convolutions (the shapes of its forward), forward
 + backward, as PyTorch runs them (one thread: `_slow_conv2d`, the native GEMM path), as a
@@ -39,7 +37,6 @@ import torch
 from torch.nn import functional as F
 
 from reference_model import model as model_module
-from reference_model.body import ChannelsLastMaxPool2d
 from reference_model.build import build_model
 from reference_model.presets import preset
 from reference_model.upsampled_loss import ops_semantic_loss
@@ -47,7 +44,7 @@ from tests.reference_model.conftest import synthetic_batch
 
 from .train_step import BATCH, FORMS, HEIGHT, WIDTH
 
-KNOWN = {"fp32", "bf16", "cl", "onednn", "opsloss", "nchwpool"}
+KNOWN = {"fp32", "bf16", "cl", "onednn", "opsloss"}
 KERNEL_LOSS = model_module.SEMANTIC_LOSS
 
 
@@ -81,10 +78,6 @@ class Variant:
         self.optimizer = torch.optim.SGD(self.model.parameters(), lr=0.01, momentum=0.9)
         images, self.targets = synthetic_batch(BATCH, HEIGHT, WIDTH, seed=0)
         self.images = images
-        if "nchwpool" in parts:
-            for module in list(self.model.modules()):
-                if isinstance(getattr(module, "maxpool", None), ChannelsLastMaxPool2d):
-                    module.maxpool = torch.nn.MaxPool2d(3, stride=2, padding=1)
         if "cl" in parts:
             self.model = self.model.to(memory_format=torch.channels_last)
             self.images = images.contiguous(memory_format=torch.channels_last)

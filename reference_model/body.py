@@ -101,7 +101,7 @@ class ResNetBody(nn.Module):
         block_cls = BLOCKS[block]
         self.conv1 = nn.Conv2d(3, stem_width, 7, stride=2, padding=3, bias=False)
         self.bn1 = norm_act(stem_width)
-        self.maxpool = ChannelsLastMaxPool2d(3, stride=2, padding=1)
+        self.maxpool = nn.MaxPool2d(3, stride=2, padding=1)
         inplanes = stem_width
         self.out_channels: list[int] = []
         for index, (n_blocks, width) in enumerate(zip(layers, widths, strict=True)):
@@ -139,21 +139,6 @@ class ResNetBody(nn.Module):
         c4 = self.layer3(c3)  # (B, 1024, H/16, W/16)
         c5 = self.layer4(c4)  # (B, 2048, H/32, W/32)
         return [c2, c3, c4, c5]
-
-
-class ChannelsLastMaxPool2d(nn.MaxPool2d):
-    """`nn.MaxPool2d` that pools a CPU tensor in channels-last memory order and returns it
-    contiguous: the same values and the same gradient (both kernels take the first maximum in
-    the window's row-major order), but PyTorch's CPU kernel vectorises over the channels only
-    in that order. The stem's 3 x 3 pooling of the tiny model's bfloat16 (B, 16, 96, 192)
-    activations took ~5 ms a call in the NCHW kernel with its indices, ~1 ms channels-last
-    (benchmark/README.md, "Training step on the CPU")."""
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if x.device.type != "cpu" or x.dim() != 4:
-            return super().forward(x)  # type: ignore[no-any-return]
-        pooled = super().forward(x.contiguous(memory_format=torch.channels_last))
-        return pooled.contiguous()  # type: ignore[no-any-return]
 
 
 def _make_stage(

@@ -43,16 +43,3 @@ def test_the_ops_loss_variant_is_put_back(capsys: pytest.CaptureFixture[str]) ->
     assert model_module.SEMANTIC_LOSS is train_variants.KERNEL_LOSS
     assert model_module.SEMANTIC_LOSS is not train_variants.ops_semantic_loss
     assert "bf16-opsloss" in capsys.readouterr().out
-
-
-def test_the_nchw_pool_variant_swaps_every_stem_pool() -> None:
-    from reference_model.body import ChannelsLastMaxPool2d
-
-    for form in ("combined", "independent"):
-        plain = train_variants.Variant("bf16-nchwpool", form).model
-        pools = [m for m in plain.modules() if isinstance(m, torch.nn.MaxPool2d)]
-        assert pools  # one stem per body: 1 combined, 2 independent
-        assert len(pools) == (1 if form == "combined" else 2)
-        assert not any(isinstance(m, ChannelsLastMaxPool2d) for m in pools)
-        ours = train_variants.Variant("bf16", form).model
-        assert sum(isinstance(m, ChannelsLastMaxPool2d) for m in ours.modules()) == len(pools)

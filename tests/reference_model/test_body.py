@@ -10,7 +10,7 @@ import torch
 import torchvision
 from torch import nn
 
-from reference_model.body import ChannelsLastMaxPool2d, ResNetBody
+from reference_model.body import ResNetBody
 from reference_model.fpn import FPN
 from reference_model.modules.norm_act import ABN
 
@@ -114,24 +114,3 @@ def test_fpn_of_resnet50_has_the_authors_parameter_count() -> None:
         fpn = FPN([256, 512, 1024, 2048], channels=256, extra_levels=1, norm_act=ABN)
     expected = 3840 * 256 + 4 * 9 * 256**2 + 9 * 2048 * 256 + 9 * 2 * 256
     assert sum(p.numel() for p in fpn.parameters()) == expected == 8_065_536
-
-
-@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
-def test_the_stem_pooling_is_max_pool2d_to_the_bit(dtype: torch.dtype) -> None:
-    """Channels-last on the CPU, the same values and gradients as nn.MaxPool2d, ties included
-    (values from a few levels, so most windows hold their maximum more than once)."""
-    g = torch.Generator().manual_seed(0)
-    x = (torch.randint(-3, 4, (2, 5, 17, 30), generator=g).to(dtype) / 2).requires_grad_()
-    grad = torch.randn(2, 5, 9, 15, generator=g).to(dtype)
-    plain = nn.MaxPool2d(3, stride=2, padding=1)
-    ours = ChannelsLastMaxPool2d(3, stride=2, padding=1)
-    expected, got = plain(x), ours(x)
-    assert got.is_contiguous()
-    assert torch.equal(got, expected)
-    assert torch.equal(
-        torch.autograd.grad(got, x, grad)[0], torch.autograd.grad(expected, x, grad)[0]
-    )
-    body = ResNetBody(
-        block="basic", layers=(1, 1, 1, 1), widths=(8, 8, 8, 8), stem_width=8, norm_act=ABN
-    )
-    assert isinstance(body.maxpool, ChannelsLastMaxPool2d)
