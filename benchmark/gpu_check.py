@@ -71,10 +71,54 @@ def _time_steps(model: Any, run: Any, steps: int) -> tuple[float, dict[str, floa
     return statistics.median(times), losses
 
 
+def _profile_combined(
+    config: Any, images: Any, targets: list[dict[str, Any]], steps: int, device: Any
+) -> None:
+    """torch.profiler over `steps` training steps of combined (after one untimed step): the
+    ten ops with the most self device time (CPU time on the CPU), as PyTorch's table."""
+    import torch
+    from torch.profiler import ProfilerActivity, profile
+
+    from reference_model.build import build_model
+
+    cuda = device.type == "cuda"
+    torch.manual_seed(0)
+    model = build_model(form="combined", config=config).to(device).train()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+    scaler = torch.amp.GradScaler("cuda" if cuda else "cpu", enabled=cuda)
+
+    def step() -> None:
+        optimizer.zero_grad(set_to_none=True)
+        with torch.autocast("cuda" if cuda else "cpu", dtype=torch.float16, enabled=cuda):
+            out = model(images, targets)
+        scaler.scale(torch.stack([v.float() for v in out.values()]).sum()).backward()
+        scaler.step(optimizer)
+        scaler.update()
+        if cuda:
+            torch.cuda.synchronize()
+
+    step()
+    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if cuda else [])
+    with profile(activities=activities) as prof:
+        for _ in range(steps):
+            step()
+    key = "self_cuda_time_total" if cuda else "self_cpu_time_total"
+    print(f"combined, {steps} profiled steps, ops by self {'CUDA' if cuda else 'CPU'} time:")
+    print(prof.key_averages().table(sort_by=key, row_limit=10))
+    del model
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmark.gpu_check", description=__doc__)
     parser.add_argument("--steps", type=int, default=10)
     parser.add_argument("--size", default="512x1024", help="HxW of the 2 training images")
+    parser.add_argument(
+        "--profile",
+        type=int,
+        default=0,
+        metavar="N",
+        help="then torch.profiler over N steps of combined: its ops by device time",
+    )
     parser.add_argument(
         "--dry-run", action="store_true", help="on the CPU, without autocast (checks the script)"
     )
@@ -124,6 +168,8 @@ def main(argv: list[str] | None = None) -> int:
             f"  {name}: {seconds * 1e3:.1f} ms ({seconds / reference:.2f}x torchvision); "
             f"losses {losses}"
         )
+    if args.profile:
+        _profile_combined(config, images, targets, args.profile, device)
     if device.type == "cuda":
         print(f"peak GPU memory {torch.cuda.max_memory_allocated() / 2**30:.2f} GiB")
     return 0
