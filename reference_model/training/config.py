@@ -32,6 +32,11 @@ class TrainingConfig:
     # bfloat16 autocast of the forward on the CPU (convolutions and matmuls in bfloat16, the
     # losses and ROIAlign in float32; no loss scaling needed); off: float32 throughout
     cpu_autocast: bool = False
+    # cuDNN's autotuner on CUDA (`torch.backends.cudnn.benchmark`): it times every algorithm
+    # of every convolution at each new input shape. The multi-scale training pads each batch
+    # to one of many sizes, so it re-tunes at most steps (Detectron2's CUDNN_BENCHMARK is off
+    # by default for the same reason); on for fixed-size training. Ignored on the CPU.
+    cudnn_benchmark: bool = False
     find_unused_parameters: bool = False  # DDP: set when a branch can skip parameters
     seed: int = 0  # model initialisation, data order and augmentation
     checkpoint_every: int = 2_000  # iterations between checkpoints (and one at the end)

@@ -50,8 +50,7 @@ def setup(device: str | None = None) -> DistributedContext:
         raise RuntimeError("device 'cuda' was asked for but CUDA is not available")
     target = torch.device("cuda", local_rank) if use_cuda else torch.device("cpu")
     if use_cuda:
-        torch.cuda.set_device(target)
-        torch.backends.cudnn.benchmark = True  # fixed-size convs repeat; a GPU-only speed-up
+        torch.cuda.set_device(target)  # cuDNN's autotuner: the trainer's cudnn_benchmark
     if launched and not dist.is_initialized():
         backend = "nccl" if use_cuda else "gloo"
         dist.init_process_group(backend=backend)

@@ -109,6 +109,8 @@ class Trainer(Generic[ModelT]):
         self.amp = config.amp and ctx.device.type == "cuda"
         self.cpu_autocast = config.cpu_autocast and ctx.device.type == "cpu"
         self.scaler = torch.amp.GradScaler(ctx.device.type, enabled=self.amp)
+        if ctx.device.type == "cuda":
+            torch.backends.cudnn.benchmark = config.cudnn_benchmark
         self.wrapped: nn.Module = self.model
         if ctx.distributed:
             self.wrapped = DistributedDataParallel(
