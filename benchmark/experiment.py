@@ -11,6 +11,7 @@ interrupted anywhere continues from its last checkpoint, and a finished one is l
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
 import json
 import logging
 import math
@@ -112,6 +113,21 @@ def open_splits(config: RunConfig) -> tuple[DatasetSource, DatasetSource]:
     return train, val
 
 
+class MissingDependencyError(RuntimeError):
+    """A package the run needs at its end is not installed (raised before it trains)."""
+
+
+def check_dependencies(config: RunConfig) -> None:
+    """Raise `MissingDependencyError` now for what the run would need only after training and
+    evaluating: fvcore, for cost.json's count (`fvcore=true`)."""
+    if config.fvcore and importlib.util.find_spec("fvcore") is None:
+        raise MissingDependencyError(
+            f"{config.name}: fvcore is not installed; the run needs it for cost.json's count "
+            "of the test-time computation (install the harness's dependencies, or set "
+            "fvcore=false to leave that count out)"
+        )
+
+
 def is_finished(config: RunConfig, run: RunDirectory) -> bool:
     """Whether `run` holds this configuration, fully trained and evaluated."""
     if not (run.config.exists() and run.metrics.exists() and run.last_checkpoint.exists()):
@@ -141,6 +157,7 @@ def run_experiment(
     if resume and is_finished(config, run):
         log.info("%s is trained and evaluated already: nothing to do", run.path)
         return run.metrics
+    check_dependencies(config)
     train_source, val_source = open_splits(config)
     torch.manual_seed(config.training.seed)
     model = build_model(form=config.model.form, config=config.model.config)

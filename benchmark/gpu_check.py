@@ -6,9 +6,10 @@ pretrained weights), the median wall time of a training step with float16 autoca
 gradient scaler (the trainer's AMP), 2 synthetic images of the given size, after two warm-up
 steps, with the step's losses, so that a NaN or an overflow shows. Our two forms use the
 paper's Cityscapes configuration (`paper-cityscapes`: ResNet-50 + FPN, as torchvision's), both
-from scratch (no download). The
-training loop, the evaluation and the report on CUDA are exercised by the demo itself
-(`python -m benchmark.demo --iterations N`), which runs on CUDA when it is there.
+from scratch (no download). `--profile N` then runs torch.profiler over N steps of combined
+and prints its ten ops with the most self device time. The training loop, the evaluation and
+the report on CUDA are exercised by the demo itself (`python -m benchmark.demo --iterations
+N`), which runs on CUDA when it is there.
 """
 
 from __future__ import annotations
@@ -105,7 +106,6 @@ def _profile_combined(
     key = "self_cuda_time_total" if cuda else "self_cpu_time_total"
     print(f"combined, {steps} profiled steps, ops by self {'CUDA' if cuda else 'CPU'} time:")
     print(prof.key_averages().table(sort_by=key, row_limit=10))
-    del model
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -47,7 +47,7 @@ from reference_model.evaluation import EvaluationConfig
 from reference_model.presets import PRESETS, preset
 from reference_model.training import TrainingConfig, setup, teardown
 
-from .experiment import CurveConfig, ModelSpec, RunConfig, run_experiment
+from .experiment import CurveConfig, MissingDependencyError, ModelSpec, RunConfig, run_experiment
 
 log = logging.getLogger("runs")
 
@@ -274,7 +274,7 @@ def main(argv: list[str] | None = None) -> int:
                     seeded, run_dir, ctx=ctx, resume=args.resume, progress=not args.no_progress
                 )
             )
-    except (DatasetError, FileExistsError) as err:
+    except (DatasetError, FileExistsError, MissingDependencyError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     finally:
