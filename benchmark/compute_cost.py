@@ -20,6 +20,7 @@ ReLU for the count ("abn": iABN has the same parameters and FLOPs, and traces le
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import logging
 import warnings
 from functools import partial
@@ -131,6 +132,22 @@ def measure(
     return out
 
 
+class MissingDependencyError(RuntimeError):
+    """fvcore is not installed where its count was asked for."""
+
+
+def require_fvcore(what: str, without: str) -> None:
+    """Raise `MissingDependencyError` unless fvcore can be imported: checked before the work
+    whose end needs it, so that nothing is spent first. `what` names the job, `without` the
+    setting that leaves fvcore's count out."""
+    if importlib.util.find_spec("fvcore") is None:
+        raise MissingDependencyError(
+            f"{what}: fvcore is not installed; it counts the test-time computation for the "
+            f"cost figures (install the harness's dependencies, or {without} to leave that "
+            "count out)"
+        )
+
+
 def fvcore_count(config: ModelConfig, form: str, height: int, width: int) -> dict[str, Any]:
     """fvcore's FLOPs of the traced test-time computation of one form."""
     with warnings.catch_warnings():  # fvcore's import uses the deprecated torch.jit.script
@@ -238,6 +255,12 @@ def main(argv: list[str] | None = None) -> int:
             print(f"error: --threads must be at least 1, got {args.threads}")
             return 2
         torch.set_num_threads(args.threads)
+    if args.fvcore:
+        try:
+            require_fvcore("compute_cost", "pass --no-fvcore")
+        except MissingDependencyError as err:
+            print(f"error: {err}")
+            return 2
     document = cost_document(
         preset(args.preset),
         preset_name=args.preset,

@@ -11,7 +11,6 @@ interrupted anywhere continues from its last checkpoint, and a finished one is l
 from __future__ import annotations
 
 import dataclasses
-import importlib.util
 import json
 import logging
 import math
@@ -48,7 +47,7 @@ from reference_model.training import RunDirectory, Trainer, TrainingConfig, load
 from reference_model.training.curve import CurveLog, evaluation_iterations
 from reference_model.training.distributed import DistributedContext, barrier
 
-from .compute_cost import cost_document
+from .compute_cost import cost_document, require_fvcore
 
 log = logging.getLogger(__name__)
 
@@ -113,21 +112,6 @@ def open_splits(config: RunConfig) -> tuple[DatasetSource, DatasetSource]:
     return train, val
 
 
-class MissingDependencyError(RuntimeError):
-    """A package the run needs at its end is not installed (raised before it trains)."""
-
-
-def check_dependencies(config: RunConfig) -> None:
-    """Raise `MissingDependencyError` now for what the run would need only after training and
-    evaluating: fvcore, for cost.json's count (`fvcore=true`)."""
-    if config.fvcore and importlib.util.find_spec("fvcore") is None:
-        raise MissingDependencyError(
-            f"{config.name}: fvcore is not installed; the run needs it for cost.json's count "
-            "of the test-time computation (install the harness's dependencies, or set "
-            "fvcore=false to leave that count out)"
-        )
-
-
 def is_finished(config: RunConfig, run: RunDirectory) -> bool:
     """Whether `run` holds this configuration, fully trained and evaluated."""
     if not (run.config.exists() and run.metrics.exists() and run.last_checkpoint.exists()):
@@ -157,7 +141,8 @@ def run_experiment(
     if resume and is_finished(config, run):
         log.info("%s is trained and evaluated already: nothing to do", run.path)
         return run.metrics
-    check_dependencies(config)
+    if config.fvcore:  # cost.json's count comes last: without fvcore, stop before training
+        require_fvcore(config.name, "set fvcore=false")
     train_source, val_source = open_splits(config)
     torch.manual_seed(config.training.seed)
     model = build_model(form=config.model.form, config=config.model.config)

@@ -47,7 +47,8 @@ from reference_model.evaluation import EvaluationConfig
 from reference_model.presets import PRESETS, preset
 from reference_model.training import TrainingConfig, setup, teardown
 
-from .experiment import CurveConfig, MissingDependencyError, ModelSpec, RunConfig, run_experiment
+from .compute_cost import MissingDependencyError
+from .experiment import CurveConfig, ModelSpec, RunConfig, run_experiment
 
 log = logging.getLogger("runs")
 

@@ -1,8 +1,9 @@
-"""Shared fixtures: a small synthetic dataset generated once per test session, and the
-environment of a subprocess that imports this checkout."""
+"""Shared fixtures: a small synthetic dataset generated once per test session, the
+environment of a subprocess that imports this checkout, and fvcore hidden."""
 
 from __future__ import annotations
 
+import importlib.util
 import os
 from pathlib import Path
 
@@ -30,3 +31,16 @@ def synthetic_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("synthetic")
     generate(root, {"train": 19, "val": 19}, workers=1, progress=False, **SMALL)
     return root
+
+
+@pytest.fixture
+def no_fvcore(monkeypatch: pytest.MonkeyPatch) -> None:
+    """fvcore as on a machine without it, to the check that looks for it
+    (`importlib.util.find_spec`); an import of it would still succeed, so a job that skipped
+    the check would run to its end."""
+    find_spec = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util,
+        "find_spec",
+        lambda name, *a: None if name == "fvcore" else find_spec(name, *a),
+    )

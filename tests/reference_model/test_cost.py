@@ -110,6 +110,20 @@ def test_the_cli_writes_both_forms(tmp_path: Path, capsys: pytest.CaptureFixture
     assert not list(tmp_path.glob(".cost.json.*"))  # no temporary file left behind
 
 
+@pytest.mark.usefixtures("no_fvcore")
+def test_the_cli_without_fvcore_stops_before_counting(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "cost.json"
+    argv = ["--preset", "tiny-synthetic", "--height", "128", "--width", "256"]
+    assert compute_cost.main([*argv, "--output", str(out)]) == 2
+    printed = capsys.readouterr().out
+    assert "fvcore is not installed" in printed
+    assert "--no-fvcore" in printed
+    assert "combined" not in printed  # no table: nothing was counted
+    assert not out.exists()
+
+
 @pytest.mark.slow
 def test_fvcore_counts_the_traced_test_time_computation() -> None:
     cfg = preset("tiny-synthetic")
