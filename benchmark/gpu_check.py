@@ -45,27 +45,42 @@ def _torchvision_targets(targets: list[dict[str, Any]]) -> list[dict[str, Any]]:
     ]
 
 
-def _time_steps(model: Any, run: Any, steps: int) -> tuple[float, dict[str, float]]:
+def _stepper(model: Any, run: Any) -> Any:
+    """One training step of `model` as the trainer takes it on CUDA (float16 autocast, a
+    gradient scaler; plain float32 on a dry run), `run()` giving its loss dict; waits for the
+    GPU before it returns the losses."""
     import torch
 
     cuda = torch.cuda.is_available()
     optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
     scaler = torch.amp.GradScaler("cuda" if cuda else "cpu", enabled=cuda)
-    times: list[float] = []
-    losses: dict[str, float] = {}
-    for i in range(steps + 2):
-        if cuda:
-            torch.cuda.synchronize()
-        start = time.perf_counter()
+
+    def step() -> dict[str, Any]:
         optimizer.zero_grad(set_to_none=True)
         with torch.autocast("cuda" if cuda else "cpu", dtype=torch.float16, enabled=cuda):
             out = run()
-        total = torch.stack([v.float() for v in out.values()]).sum()
-        scaler.scale(total).backward()
+        scaler.scale(torch.stack([v.float() for v in out.values()]).sum()).backward()
         scaler.step(optimizer)
         scaler.update()
         if cuda:
             torch.cuda.synchronize()
+        return out  # type: ignore[no-any-return]
+
+    return step
+
+
+def _time_steps(model: Any, run: Any, steps: int) -> tuple[float, dict[str, float]]:
+    """Median wall time of `steps` steps after two untimed ones, and the last step's losses."""
+    import torch
+
+    step = _stepper(model, run)
+    times: list[float] = []
+    losses: dict[str, float] = {}
+    for i in range(steps + 2):
+        if torch.cuda.is_available():
+            torch.cuda.synchronize()
+        start = time.perf_counter()
+        out = step()
         if i >= 2:
             times.append(time.perf_counter() - start)
         losses = {k: round(float(v.detach()), 4) for k, v in out.items()}
@@ -85,19 +100,7 @@ def _profile_combined(
     cuda = device.type == "cuda"
     torch.manual_seed(0)
     model = build_model(form="combined", config=config).to(device).train()
-    optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
-    scaler = torch.amp.GradScaler("cuda" if cuda else "cpu", enabled=cuda)
-
-    def step() -> None:
-        optimizer.zero_grad(set_to_none=True)
-        with torch.autocast("cuda" if cuda else "cpu", dtype=torch.float16, enabled=cuda):
-            out = model(images, targets)
-        scaler.scale(torch.stack([v.float() for v in out.values()]).sum()).backward()
-        scaler.step(optimizer)
-        scaler.update()
-        if cuda:
-            torch.cuda.synchronize()
-
+    step = _stepper(model, lambda: model(images, targets))
     step()
     activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if cuda else [])
     with profile(activities=activities) as prof:
