@@ -17,7 +17,11 @@ relative to the first variant's total, per step. Variants (joined by `-`):
   (`torch.backends.mkldnn.{conv,matmul}.fp32_precision = "bf16"`);
 - `opsloss`: the semantic loss by PyTorch ops (`upsampled_loss.ops_semantic_loss`: the logits
   upsampled by `F.interpolate`, then `losses.semantic_loss`), as before the one-pass CPU kernels
-  (`--variants bf16-opsloss,bf16`: what they gain).
+  (`--variants bf16-opsloss,bf16`: what they gain);
+- `compile`: each body (ResNet + FPN: `backbone`) wrapped in `torch.compile(dynamic=False)`.
+
+The first untimed step of each variant is printed too: for `compile`, its compile time (cold
+or warm as inductor's on-disk cache is; empty it, `/tmp/torchinductor_$USER`, for a cold one).
 
 `--conv1x1`: the demo model's unstrided 1x1 convolutions (the shapes of its forward), forward
 + backward, as PyTorch runs them (one thread: `_slow_conv2d`, the native GEMM path), as a
@@ -31,9 +35,10 @@ import os
 import statistics
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 import torch
+from torch import nn
 from torch.nn import functional as F
 
 from reference_model import model as model_module
@@ -44,7 +49,7 @@ from tests.reference_model.conftest import synthetic_batch
 
 from .train_step import BATCH, FORMS, HEIGHT, WIDTH
 
-KNOWN = {"fp32", "bf16", "cl", "onednn", "opsloss"}
+KNOWN = {"fp32", "bf16", "cl", "onednn", "opsloss", "compile"}
 KERNEL_LOSS = model_module.SEMANTIC_LOSS
 
 
@@ -81,6 +86,10 @@ class Variant:
         if "cl" in parts:
             self.model = self.model.to(memory_format=torch.channels_last)
             self.images = images.contiguous(memory_format=torch.channels_last)
+        if "compile" in parts:  # the combined model's one body, or independent's two
+            for holder in [m for m in self.model.modules() if hasattr(m, "backbone")]:
+                compiled = torch.compile(holder.get_submodule("backbone"), dynamic=False)
+                holder.add_module("backbone", cast(nn.Module, compiled))  # an OptimizedModule
 
     def step(self) -> tuple[float, dict[str, float]]:
         precision = "bf16" if self.onednn else "none"
@@ -110,9 +119,12 @@ def _compare(form: str, names: list[str], rounds: int) -> None:
     variants = [Variant(n, form) for n in names]
     losses: dict[str, list[dict[str, float]]] = {v.name: [] for v in variants}
     times: dict[str, list[float]] = {v.name: [] for v in variants}
+    first_step: dict[str, float] = {}
     for _ in range(2):
         for v in variants:
-            losses[v.name].append(v.step()[1])
+            elapsed, out = v.step()
+            first_step.setdefault(v.name, elapsed)
+            losses[v.name].append(out)
     for r in range(rounds):
         for v in variants if r % 2 == 0 else variants[::-1]:
             elapsed, out = v.step()
@@ -128,6 +140,7 @@ def _compare(form: str, names: list[str], rounds: int) -> None:
         ]
         print(
             f"{form:12s} {name:14s} {t:.3f} s  {first} / this {base / t:.2f}x  "
+            f"first step {first_step[name]:.1f} s  "
             "loss diff / total per step: " + " ".join(f"{d:.0e}" for d in rel[:6]),
             flush=True,
         )

@@ -43,3 +43,16 @@ def test_the_ops_loss_variant_is_put_back(capsys: pytest.CaptureFixture[str]) ->
     assert model_module.SEMANTIC_LOSS is train_variants.KERNEL_LOSS
     assert model_module.SEMANTIC_LOSS is not train_variants.ops_semantic_loss
     assert "bf16-opsloss" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(("form", "bodies"), [("combined", 1), ("independent", 2)])
+def test_the_compile_variant_wraps_every_body_and_nothing_else(form: str, bodies: int) -> None:
+    """torch.compile is lazy: building the variant compiles nothing, so this is cheap."""
+    from torch._dynamo.eval_frame import OptimizedModule
+
+    variant = train_variants.Variant("fp32-compile", form)
+    wrapped = [m for m in variant.model.modules() if isinstance(m, OptimizedModule)]
+    assert len(wrapped) == bodies
+    assert all(type(m._orig_mod).__name__ == "Backbone" for m in wrapped)
+    plain = train_variants.Variant("fp32", form)
+    assert not any(isinstance(m, OptimizedModule) for m in plain.model.modules())
